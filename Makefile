@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BENCH ?= all
+
+.PHONY: run test setup install openapi workflow-doc bench clean
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+setup: $(STAMP)
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py seed_demo --if-empty
+
+run: setup
+	@echo ""
+	@echo "  基层治理四平台 backend on http://$(HOST):$(PORT)/"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/v1/docs"
+	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (demo_admin)"
+	@echo "  Accounts (password demo-pass-2026): demo_grid_worker demo_grid_worker_b demo_secretary"
+	@echo "            demo_dispatcher demo_handler demo_commander demo_resident demo_admin"
+	@echo ""
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) backend.asgi:application
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+openapi: $(STAMP)
+	$(PY) manage.py export_openapi_schema --api backend.api.api --output openapi/openapi.json --indent 2 --sorted
+
+bench: setup
+	$(PY) bench/run.py $(BENCH)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,31 @@
+"""Reads for accounts, with the fetch-and-authorize helpers."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from backend.accounts.models import Device, Role, RoleAssignment, User
+from backend.accounts.scope import scope_of
+from backend.core.errors import ApiError
+
+
+def devices_visible_to(user: User) -> QuerySet[Device]:
+    devices = Device.objects.select_related("user").order_by("-last_seen_at", "pk")
+    if scope_of(user).has(Role.ADMIN) or user.is_superuser:
+        return devices
+    return devices.filter(user=user)
+
+
+def access_device(user: User, device_pk: int) -> Device:
+    device = devices_visible_to(user).filter(pk=device_pk).first()
+    if device is None:
+        raise ApiError("not_found")
+    return device
+
+
+def role_assignments_of(user: User) -> list[RoleAssignment]:
+    return list(
+        RoleAssignment.objects.filter(user=user)
+        .select_related("grid", "community", "street", "district", "platform__street", "department")
+        .order_by("role", "pk")
+    )

@@ -1,0 +1,111 @@
+"""Writes for accounts: login, refresh rotation, logout, device revocation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backend.accounts.models import Device, RefreshToken, User
+from backend.accounts.ratelimit import clear_account_failures, guard_login, record_login_failure
+from backend.accounts.tokens import (
+    hash_refresh_secret,
+    issue_access_token,
+    new_refresh_secret,
+    refresh_expiry,
+)
+from backend.core.errors import ApiError
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_at: object
+    device: Device
+
+
+def _issue_pair(*, user: User, device: Device, family: uuid.UUID) -> TokenPair:
+    secret = new_refresh_secret()
+    row = RefreshToken.objects.create(
+        user=user, device=device, family=family, token_hash=hash_refresh_secret(secret), expires_at=refresh_expiry()
+    )
+    access, lifetime = issue_access_token(user_id=user.pk, device_pk=device.pk, generation=device.token_generation)
+    return TokenPair(access, lifetime, secret, row.expires_at, device)
+
+
+def auth_login(*, username: str, password: str, device_id: str, device_description: str = "",
+               platform: str = "", app_version: str = "", address: str) -> TokenPair:
+    """Check the password (rate-limited per account and address), register or update
+    the device, and start a new refresh-token family bound to it."""
+    guard_login(username=username, address=address)
+    user = authenticate(username=username, password=password)
+    if user is None:
+        record_login_failure(username=username, address=address)
+        inactive = User.objects.filter(username=username, is_active=False).exists()
+        raise ApiError("account_disabled" if inactive else "invalid_credentials")
+    clear_account_failures(username=username)
+    with transaction.atomic():
+        device, _ = Device.objects.update_or_create(
+            user=user,
+            device_id=device_id,
+            defaults={
+                "description": device_description,
+                "platform": platform,
+                "app_version": app_version,
+                "last_seen_at": timezone.now(),
+                "revoked_at": None,
+            },
+        )
+        return _issue_pair(user=user, device=device, family=uuid.uuid4())
+
+
+def auth_refresh(*, refresh_token: str, device_id: str) -> TokenPair:
+    """Rotate: the presented token is spent and a new one of the same family issued.
+    A spent token presented again means it was copied: the family is revoked."""
+    now = timezone.now()
+    reused = False
+    with transaction.atomic():
+        row = (
+            RefreshToken.objects.select_for_update()
+            .select_related("device", "user")
+            .filter(token_hash=hash_refresh_secret(refresh_token))
+            .first()
+        )
+        if row is None or row.device.device_id != device_id:
+            raise ApiError("token_invalid")
+        if row.revoked_at is not None or row.device.revoked_at is not None:
+            raise ApiError("token_revoked")
+        if row.rotated_at is not None:
+            RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
+            Device.objects.filter(pk=row.device_id).update(token_generation=F("token_generation") + 1)
+            reused = True
+        elif row.expires_at <= now:
+            raise ApiError("token_expired")
+        elif not row.user.is_active:
+            raise ApiError("account_disabled")
+        else:
+            row.rotated_at = now
+            row.save(update_fields=["rotated_at"])
+            device = row.device
+            device.last_seen_at = now
+            device.save(update_fields=["last_seen_at"])
+            return _issue_pair(user=row.user, device=device, family=row.family)
+    # Raised after the atomic block so the revocation commits.
+    assert reused
+    raise ApiError("refresh_reused")
+
+
+def device_revoke(*, device: Device) -> Device:
+    """Logout and revocation: refresh tokens die, access tokens die with the generation."""
+    now = timezone.now()
+    with transaction.atomic():
+        RefreshToken.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=now)
+        Device.objects.filter(pk=device.pk).update(token_generation=F("token_generation") + 1, revoked_at=now)
+    device.refresh_from_db()
+    return device

@@ -1,0 +1,78 @@
+"""The one ``NinjaAPI`` of the project, at ``/api/v1/``; every app adds its router here.
+
+All errors leave through ``render_error`` so every 4xx/5xx has the shape of
+``backend.core.schemas.ErrorOut``, debug or not.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from backend.accounts.api import router as accounts_router
+from backend.accounts.auth import JWTAuth
+from backend.core.api import router as core_router
+from backend.core.errors import ApiError
+from backend.territory.api import router as territory_router
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="基层治理四平台 API",
+    version="1.0.0",
+    description=(
+        "Grid-based grassroots governance backend (基层治理四平台). "
+        "Errors share one shape: {code, message, detail}. Send `Accept-Language: en` for English messages."
+    ),
+    urls_namespace="api-v1",
+    auth=JWTAuth(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def error_response(request: HttpRequest, error: ApiError) -> HttpResponse:
+    response = api.create_response(request, error.body(), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(ApiError)
+def on_api_error(request: HttpRequest, error: ApiError) -> HttpResponse:
+    return error_response(request, error)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    return error_response(request, ApiError("validation_error", detail=error.errors))
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return error_response(request, ApiError("not_authenticated"))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return error_response(request, ApiError("not_found"))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    code = {405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(error.status_code, "bad_request")
+    return error_response(request, ApiError(code, status=error.status_code))
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(request, ApiError("internal_error"))
+
+
+api.add_router("/", core_router)
+api.add_router("/", accounts_router)
+api.add_router("/territory", territory_router)

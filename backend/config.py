@@ -1,0 +1,169 @@
+"""Settings from the environment, with clear errors for bad values.
+
+Healthchecks-style: every variable is read through a typed helper that raises
+``ImproperlyConfigured`` naming the variable and what it expected. ``read_config``
+takes the environment as a mapping so tests can feed it anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Development defaults. Production refuses to run while any of them is in force.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+DEV_DATABASE_URL = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+
+ENVIRONMENTS = ("development", "test", "production")
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: expected one of true/false, yes/no, on/off, 1/0")
+
+
+def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and {maximum}"
+        raise ImproperlyConfigured(f"{name}={value}: expected a number between {minimum}{upper}")
+    return value
+
+
+def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    raw = environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = environ.get(name, default).strip().lower()
+    if raw not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    return raw
+
+
+def parse_jwt_keys(raw: str) -> dict[str, str]:
+    """``kid1:secret1,kid2:secret2`` -> ordered dict; the first key signs, all verify."""
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kid, sep, secret = item.partition(":")
+        if not sep or not kid.strip() or len(secret) < 32:
+            raise ImproperlyConfigured(
+                "JWT_KEYS: expected 'kid:secret' pairs separated by commas, each secret at least 32 characters"
+            )
+        keys[kid.strip()] = secret
+    if not keys:
+        raise ImproperlyConfigured("JWT_KEYS: no key given")
+    return keys
+
+
+@dataclass(frozen=True)
+class Config:
+    environment: str
+    debug: bool
+    secret_key: str
+    allowed_hosts: list[str]
+    database: dict
+    database_is_sqlite: bool
+    redis_url: str | None
+    jwt_keys: dict[str, str]
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_minutes: int
+    refresh_token_days: int
+    data_dir: Path
+    login_failures_per_account: int
+    login_failures_per_address: int
+    login_window_seconds: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+def read_config(environ: Mapping[str, str]) -> Config:
+    environment = env_choice(environ, "DJANGO_ENV", "development", ENVIRONMENTS)
+    production = environment == "production"
+    debug = env_bool(environ, "DEBUG", default=not production)
+    secret_key = environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    database_url = environ.get("DATABASE_URL", DEV_DATABASE_URL)
+    try:
+        database = dj_database_url.parse(database_url, conn_max_age=env_int(environ, "DB_CONN_MAX_AGE", 60))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL: {error}") from None
+    engine = database.get("ENGINE", "")
+    if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+        raise ImproperlyConfigured(f"DATABASE_URL: only sqlite:// and postgres:// are supported, got {engine or database_url!r}")
+    is_sqlite = engine == "django.db.backends.sqlite3"
+    redis_url = environ.get("REDIS_URL") or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL={redis_url!r}: expected redis://host:port/db")
+    jwt_keys = parse_jwt_keys(environ["JWT_KEYS"]) if environ.get("JWT_KEYS") else {"dev": "jwt:" + secret_key}
+    data_dir = Path(environ.get("DATA_DIR", str(BASE_DIR / "var")))
+
+    config = Config(
+        environment=environment,
+        debug=debug,
+        secret_key=secret_key,
+        allowed_hosts=env_list(environ, "ALLOWED_HOSTS", [] if production else ["127.0.0.1", "localhost", "testserver"]),
+        database=database,
+        database_is_sqlite=is_sqlite,
+        redis_url=redis_url,
+        jwt_keys=jwt_keys,
+        jwt_issuer=environ.get("JWT_ISSUER", "grid-governance"),
+        jwt_audience=environ.get("JWT_AUDIENCE", "grid-governance-api"),
+        access_token_minutes=env_int(environ, "ACCESS_TOKEN_MINUTES", 10, minimum=1, maximum=60),
+        refresh_token_days=env_int(environ, "REFRESH_TOKEN_DAYS", 30, minimum=1, maximum=365),
+        data_dir=data_dir,
+        login_failures_per_account=env_int(environ, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failures_per_address=env_int(environ, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_window_seconds=env_int(environ, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
+    )
+    if production:
+        refuse_development_defaults(config, environ)
+    return config
+
+
+def refuse_development_defaults(config: Config, environ: Mapping[str, str]) -> None:
+    problems = []
+    if config.debug:
+        problems.append("DEBUG is on")
+    if config.secret_key == DEV_SECRET_KEY or len(config.secret_key) < 32:
+        problems.append("SECRET_KEY is the development default or shorter than 32 characters")
+    if "JWT_KEYS" not in environ:
+        problems.append("JWT_KEYS is not set")
+    if config.database_is_sqlite and not env_bool(environ, "ALLOW_SQLITE_IN_PRODUCTION", False):
+        problems.append("the database is SQLite (set ALLOW_SQLITE_IN_PRODUCTION=true if you mean it)")
+    if not config.allowed_hosts or "*" in config.allowed_hosts:
+        problems.append("ALLOWED_HOSTS is empty or '*'")
+    if not config.redis_url:
+        problems.append("REDIS_URL is not set (the channel layer and rate limits must be shared between processes)")
+    if problems:
+        raise ImproperlyConfigured("Refusing to run in production mode: " + "; ".join(problems) + ".")

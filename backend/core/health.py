@@ -1,0 +1,50 @@
+"""Dependency checks behind ``GET /api/v1/health``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    channel = await layer.new_channel("health.")
+    await layer.send(channel, {"type": "health.ping"})
+    message = await layer.receive(channel)
+    if message.get("type") != "health.ping":
+        raise RuntimeError("channel layer returned a different message")
+
+
+def check_channel_layer() -> None:
+    async def bounded() -> None:
+        await asyncio.wait_for(_channel_layer_round_trip(), CHECK_TIMEOUT_SECONDS)
+
+    async_to_sync(bounded)()
+
+
+CHECKS = {"database": check_database, "channel_layer": check_channel_layer}
+
+
+def run_checks() -> dict[str, str]:
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception as error:  # any failure means "down"; the kind is in the message
+            results[name] = f"error: {type(error).__name__}: {error}"[:300]
+        else:
+            results[name] = "ok"
+    return results

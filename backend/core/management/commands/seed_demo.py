@@ -1,0 +1,42 @@
+"""python manage.py seed_demo [--password P] [--if-empty]
+
+Loads the demo district, catalogue and accounts. Idempotent: a second run changes
+nothing. Refuses to run in production mode."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
+from backend.territory.demo import Tally, seed_territory
+from backend.territory.models import District
+
+
+class Command(BaseCommand):
+    help = "加载演示数据 Load the demo district, catalogue and one account per role"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"demo accounts' password (default {DEFAULT_PASSWORD})")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when a district already exists")
+
+    def handle(self, *args, password: str, if_empty: bool, **options) -> None:
+        if settings.CONFIG.is_production:
+            raise CommandError("seed_demo refuses to run in production mode (DJANGO_ENV=production)")
+        if len(password) < 8:
+            raise CommandError("--password must be at least 8 characters")
+        if if_empty and District.objects.exists():
+            self.stdout.write("数据库已有数据，跳过演示数据 (database not empty, demo data skipped)")
+            return
+        tally = Tally()
+        with transaction.atomic():
+            district = seed_territory(tally)
+            accounts = seed_accounts(district, password=password, tally=tally)
+        self.stdout.write(
+            self.style.SUCCESS(f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "
+                               f"(created {tally.created}, updated {tally.updated}, unchanged {tally.unchanged})")
+        )
+        self.stdout.write("演示账号 demo accounts (password: %s):" % ("<--password>" if password != DEFAULT_PASSWORD else password))
+        for username, role, unit in accounts:
+            self.stdout.write(f"  {username:<20} {role:<12} {unit}")

@@ -1,0 +1,27 @@
+"""Keyset-free, bounded offset paging shared by list endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from ninja import Schema
+
+MAX_PAGE_SIZE = 200
+
+
+class PageParams(Schema):
+    page: int = 1
+    page_size: int = 50
+
+
+def paginate(queryset: QuerySet, *, page: int, page_size: int) -> dict[str, Any]:
+    """One page plus whether more remain; counts only when asked is too costly at
+    the seed's scale, so we fetch one extra row instead of running COUNT(*)."""
+    from backend.core.errors import ApiError
+
+    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ApiError("validation_error", detail={"page": "page >= 1", "page_size": f"1..{MAX_PAGE_SIZE}"})
+    start = (page - 1) * page_size
+    rows = list(queryset[start : start + page_size + 1])
+    return {"items": rows[:page_size], "page": page, "page_size": page_size, "has_more": len(rows) > page_size}

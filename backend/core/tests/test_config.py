@@ -1,0 +1,80 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from backend.config import DEV_SECRET_KEY, read_config
+
+GOOD_PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "x" * 50,
+    "JWT_KEYS": "k1:" + "y" * 40,
+    "DATABASE_URL": "postgres://app@db:5432/grid",
+    "REDIS_URL": "redis://redis:6379/0",
+    "ALLOWED_HOSTS": "grid.example.cn",
+}
+
+
+def test_it_uses_safe_development_defaults():
+    config = read_config({})
+    assert config.environment == "development"
+    assert config.debug is True
+    assert config.secret_key == DEV_SECRET_KEY
+    assert config.database_is_sqlite
+    assert config.redis_url is None
+
+
+def test_it_accepts_a_complete_production_environment():
+    config = read_config(GOOD_PRODUCTION)
+    assert config.is_production and not config.debug
+    assert config.database["ENGINE"] == "django.db.backends.postgresql"
+    assert list(config.jwt_keys) == ["k1"]
+
+
+@pytest.mark.parametrize(
+    "override, complaint",
+    [
+        ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY"),
+        ({"DEBUG": "true"}, "DEBUG"),
+        ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "SQLite"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
+        ({"REDIS_URL": ""}, "REDIS_URL"),
+    ],
+)
+def test_it_refuses_development_defaults_in_production(override, complaint):
+    with pytest.raises(ImproperlyConfigured, match=complaint):
+        read_config({**GOOD_PRODUCTION, **override})
+
+
+def test_it_refuses_production_without_jwt_keys():
+    environ = dict(GOOD_PRODUCTION)
+    del environ["JWT_KEYS"]
+    with pytest.raises(ImproperlyConfigured, match="JWT_KEYS"):
+        read_config(environ)
+
+
+def test_it_allows_sqlite_in_production_only_when_explicit():
+    config = read_config({**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:////tmp/x.db", "ALLOW_SQLITE_IN_PRODUCTION": "yes"})
+    assert config.database_is_sqlite
+
+
+@pytest.mark.parametrize(
+    "environ, complaint",
+    [
+        ({"DEBUG": "maybe"}, "DEBUG='maybe'"),
+        ({"DJANGO_ENV": "staging"}, "DJANGO_ENV"),
+        ({"ACCESS_TOKEN_MINUTES": "ten"}, "ACCESS_TOKEN_MINUTES"),
+        ({"ACCESS_TOKEN_MINUTES": "0"}, "between 1"),
+        ({"DATABASE_URL": "mysql://root@db/x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://redis"}, "REDIS_URL"),
+        ({"JWT_KEYS": "short:abc"}, "JWT_KEYS"),
+        ({"JWT_KEYS": "nokid"}, "JWT_KEYS"),
+    ],
+)
+def test_it_names_the_variable_of_a_malformed_value(environ, complaint):
+    with pytest.raises(ImproperlyConfigured, match=complaint):
+        read_config(environ)
+
+
+def test_it_reads_several_jwt_keys_in_order():
+    config = read_config({"JWT_KEYS": f"new:{'a' * 32}, old:{'b' * 32}"})
+    assert list(config.jwt_keys) == ["new", "old"]

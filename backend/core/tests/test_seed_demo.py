@@ -1,0 +1,67 @@
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from shapely.geometry import shape
+
+from backend.accounts.models import RoleAssignment, User
+from backend.territory.models import Community, Department, Grid, Platform, Street
+from conftest import PERSONAS
+
+
+def snapshot() -> dict:
+    return {
+        model.__name__: sorted(map(repr, model.objects.values_list()))
+        for model in (Street, Community, Grid, Department, Platform, User, RoleAssignment)
+    }
+
+
+def test_it_builds_a_district_shaped_like_the_seed(db):
+    assert Street.objects.count() == 6
+    assert Community.objects.count() == 54
+    assert Grid.objects.count() == 260
+    assert Department.objects.count() == 9
+    assert Platform.objects.count() == 6 * 4
+    assert set(User.objects.values_list("username", flat=True)) >= set(PERSONAS)
+
+
+def test_it_lays_out_grids_that_do_not_overlap(db):
+    polygons = [shape(p) for p in Grid.objects.values_list("polygon", flat=True)]
+    total = sum(p.area for p in polygons)
+    from shapely import union_all
+
+    assert union_all(polygons).area == pytest.approx(total, rel=1e-9)
+
+
+def test_it_changes_nothing_when_run_twice(db):
+    before = snapshot()
+    out = io.StringIO()
+    call_command("seed_demo", password="another-password", stdout=out)
+    assert snapshot() == before
+    assert "新建 0, 更新 0" in out.getvalue()
+
+
+def test_it_restores_a_renamed_unit(db):
+    grid = Grid.objects.order_by("code").first()
+    original = grid.name
+    grid.name = "改过的名字"
+    grid.save()
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    grid.refresh_from_db()
+    assert grid.name == original
+    assert "更新 1" in out.getvalue()
+
+
+def test_it_refuses_to_run_in_production_mode(db, settings):
+    from dataclasses import replace
+
+    settings.CONFIG = replace(settings.CONFIG, environment="production")
+    with pytest.raises(CommandError, match="production"):
+        call_command("seed_demo", stdout=io.StringIO())
+
+
+def test_it_skips_a_non_empty_database_with_if_empty(db):
+    out = io.StringIO()
+    call_command("seed_demo", if_empty=True, stdout=out)
+    assert "跳过" in out.getvalue()

@@ -1,0 +1,88 @@
+"""Grid polygons: validation and point-in-grid through shapely's STRtree.
+
+The index is built once per process from the grids table and rebuilt when any
+grid changes (a post_save/post_delete signal bumps a version in the cache, so
+every process notices).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shapely import STRtree
+from shapely.geometry import Point, Polygon, shape
+
+_lock = threading.Lock()
+
+
+def polygon_from_geojson(geojson: dict) -> Polygon:
+    if not isinstance(geojson, dict) or geojson.get("type") != "Polygon":
+        raise ValueError("边界必须是 GeoJSON Polygon (polygon must be a GeoJSON Polygon)")
+    try:
+        polygon = shape(geojson)
+    except Exception as error:  # shapely raises several kinds for malformed rings
+        raise ValueError(f"无法解析边界: {error}") from None
+    if polygon.is_empty or not polygon.is_valid:
+        raise ValueError("边界无效或自相交 (polygon is empty or invalid)")
+    return polygon
+
+
+def bbox_of(geojson: dict) -> tuple[float, float, float, float]:
+    return polygon_from_geojson(geojson).bounds
+
+
+@dataclass(frozen=True)
+class GridIndex:
+    version: int
+    grid_ids: list[int]
+    tree: STRtree
+    polygons: list[Polygon]
+
+    def locate(self, lng: float, lat: float) -> int | None:
+        point = Point(lng, lat)
+        # "intersects" counts a point on a shared edge as inside; the lowest id wins
+        # so the answer is stable.
+        hits = self.tree.query(point, predicate="intersects")
+        if len(hits) == 0:
+            return None
+        return min(self.grid_ids[i] for i in hits)
+
+
+_index: GridIndex | None = None
+VERSION_KEY = "territory:grid-index-version"
+
+
+def _current_version() -> int:
+    from django.core.cache import cache
+
+    return cache.get_or_set(VERSION_KEY, 1, timeout=None)
+
+
+def invalidate_grid_index() -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:
+        cache.set(VERSION_KEY, 2, timeout=None)
+
+
+def grid_index() -> GridIndex:
+    global _index
+    version = _current_version()
+    if _index is not None and _index.version == version:
+        return _index
+    with _lock:
+        if _index is None or _index.version != version:
+            from backend.territory.models import Grid
+
+            rows = list(Grid.objects.values_list("id", "polygon"))
+            polygons = [shape(polygon) for _, polygon in rows]
+            _index = GridIndex(version=version, grid_ids=[pk for pk, _ in rows], tree=STRtree(polygons), polygons=polygons)
+    return _index
+
+
+def locate_grid_id(lng: float, lat: float) -> int | None:
+    """The id of the grid a WGS-84 point falls in, or None outside every grid."""
+    return grid_index().locate(lng, lat)

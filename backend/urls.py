@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+
+from backend.api import api
+from backend.core.errors import ApiError
+
+admin.site.site_header = "基层治理四平台 管理后台"
+admin.site.site_title = "基层治理四平台"
+admin.site.index_title = "管理"
+
+
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    error = ApiError("not_found")
+    return JsonResponse(error.body(), status=error.status, json_dumps_params={"ensure_ascii": False})
+
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    re_path(r"^api/", api_not_found),
+    path("admin/", admin.site.urls),
+]
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    error = ApiError("internal_error")
+    return JsonResponse(error.body(), status=500, json_dumps_params={"ensure_ascii": False})
+
+
+def handler404(request: HttpRequest, exception: Exception) -> JsonResponse:
+    return api_not_found(request)

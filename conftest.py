@@ -1,0 +1,83 @@
+"""Shared fixtures: the demo district is seeded once per session; each test runs in
+a transaction that is rolled back. Personas are the demo accounts of product.md."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from backend.accounts.models import User
+from backend.accounts.services import auth_login
+
+PERSONAS = (
+    "demo_grid_worker", "demo_grid_worker_b", "demo_secretary", "demo_dispatcher",
+    "demo_handler", "demo_commander", "demo_resident", "demo_admin",
+)
+PASSWORD = "test-pass-123"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("seed_demo", password=PASSWORD, stdout=open("/dev/null", "w"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class ApiClient:
+    """A JSON client for /api/v1 that carries one persona's access token."""
+
+    def __init__(self, token: str | None = None, language: str = "zh-hans"):
+        self.client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        self.token = token
+
+    def _headers(self, headers: dict | None) -> dict:
+        merged = dict(headers or {})
+        if self.token:
+            merged.setdefault("Authorization", f"Bearer {self.token}")
+        return merged
+
+    def get(self, path: str, params: dict | None = None, headers: dict | None = None):
+        return self.client.get(f"/api/v1{path}", params or {}, headers=self._headers(headers))
+
+    def post(self, path: str, body: dict | None = None, headers: dict | None = None):
+        return self.client.post(
+            f"/api/v1{path}", json.dumps(body or {}), content_type="application/json", headers=self._headers(headers)
+        )
+
+
+def login_as(username: str) -> ApiClient:
+    pair = auth_login(username=username, password=PASSWORD, device_id=f"test-{uuid.uuid4().hex[:12]}", address="127.0.0.1")
+    return ApiClient(pair.access_token)
+
+
+@pytest.fixture
+def anonymous(db) -> ApiClient:
+    return ApiClient()
+
+
+@pytest.fixture
+def as_persona(db):
+    """``as_persona("demo_dispatcher")`` -> an ApiClient logged in as that persona."""
+    return login_as
+
+
+@pytest.fixture
+def persona_user(db):
+    return lambda username: User.objects.get(username=username)
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
