@@ -2,10 +2,9 @@ from django.http import HttpRequest
 from ninja import Router
 
 from backend.accounts import schemas
-from backend.accounts.models import UNIT_FIELDS
 from backend.accounts.ratelimit import client_address
-from backend.accounts.scope import scope_of
-from backend.accounts.selectors import access_device, devices_visible_to, role_assignments_of
+from backend.accounts.scope import roles_of, scope_of
+from backend.accounts.selectors import access_device, devices_visible_to
 from backend.accounts.services import TokenPair, auth_login, auth_refresh, device_revoke
 from backend.core.schemas import ErrorOut
 
@@ -52,22 +51,11 @@ def logout(request: HttpRequest):
 def me(request: HttpRequest):
     user = request.auth
     scope = scope_of(user)
-    roles = []
-    for assignment in role_assignments_of(user):
-        unit = assignment.unit()
-        kind = next((field for field in UNIT_FIELDS if getattr(assignment, f"{field}_id")), None)
-        roles.append(
-            {
-                "role": assignment.role,
-                "role_label": assignment.get_role_display(),
-                "unit": None if unit is None else {"kind": kind, "id": unit.pk, "code": getattr(unit, "code", ""), "name": str(unit)},
-            }
-        )
     return {
         "id": user.pk,
         "username": user.username,
         "display_name": user.display_name,
-        "roles": roles,
+        "roles": roles_of(user),
         "scope": {
             "district_wide": scope.district_wide,
             "grid_ids": sorted(scope.grid_ids),

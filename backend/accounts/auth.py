@@ -14,7 +14,8 @@ def user_for_access_token(token: str) -> tuple[User, Device]:
     """Decode, then check the device is live and the token's generation current.
     One query: the device with its user."""
     claims = decode_access_token(token)
-    device = Device.objects.select_related("user").filter(pk=claims.device_pk, user_id=claims.user_id).first()
+    rows = Device.objects.select_related("user").filter(pk=claims.device_pk, user_id=claims.user_id)[:1]
+    device = rows[0] if rows else None
     if device is None or device.revoked_at is not None or device.token_generation != claims.generation:
         raise ApiError("token_revoked")
     if not device.user.is_active:

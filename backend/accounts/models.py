@@ -14,6 +14,9 @@ from backend.territory.models import Community, Department, District, Grid, Plat
 class User(AbstractUser):
     display_name = models.CharField("姓名", max_length=64, blank=True)
     phone = models.CharField("手机号", max_length=20, blank=True)
+    # Bumped whenever the user's roles or the territory they name change, so a
+    # process-local cache keyed by (id, scope_version) is never stale.
+    scope_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = verbose_name_plural = "用户"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import F, Q
 
-from backend.accounts.models import Role, RoleAssignment, User
+from backend.accounts.models import UNIT_FIELDS, Role, RoleAssignment, User
 
 
 @dataclass(frozen=True)
@@ -49,26 +49,78 @@ class Scope:
         return bool(self.roles - {Role.RESIDENT})
 
 
+_ROLES_CACHE: dict[tuple[int, int], list[dict]] = {}
+_ROLES_CACHE_LIMIT = 20_000
+
+
+def invalidate_scope_of(user_id: int) -> None:
+    User.objects.filter(pk=user_id).update(scope_version=F("scope_version") + 1)
+
+
+def invalidate_all_scopes() -> None:
+    """Territory changed (rare, an admin's act): every user's cached scope is stale."""
+    User.objects.update(scope_version=F("scope_version") + 1)
+
+
+def _load_roles(user: User) -> dict:
+    assignments = (
+        RoleAssignment.objects.filter(user=user)
+        .select_related("grid", "community", "street", "district", "platform__street", "department")
+        .order_by("role", "pk")
+    )
+    roles = []
+    for assignment in assignments:
+        kind = next((name for name in UNIT_FIELDS if getattr(assignment, f"{name}_id")), None)
+        unit = assignment.unit()
+        roles.append(
+            {
+                "role": assignment.role,
+                "role_label": assignment.get_role_display(),
+                "unit": None if unit is None else {"kind": kind, "id": unit.pk, "code": getattr(unit, "code", ""), "name": str(unit)},
+                "platform_street_id": assignment.platform.street_id if assignment.platform_id else None,
+            }
+        )
+    return {"roles": roles}
+
+
+def roles_of(user: User) -> list[dict]:
+    """The user's roles with their units. /me and every scoped query start here, so it
+    is cached in the process, keyed by the user's ``scope_version`` (loaded with the
+    user by authentication), which every change to roles or territory bumps."""
+    cached = getattr(user, "_roles", None)
+    if cached is not None:
+        return cached
+    key = (user.pk, user.scope_version)
+    entry = _ROLES_CACHE.get(key)
+    if entry is None:
+        entry = _load_roles(user)
+        if len(_ROLES_CACHE) >= _ROLES_CACHE_LIMIT:
+            _ROLES_CACHE.clear()
+        _ROLES_CACHE[key] = entry
+    user._roles = entry["roles"]
+    return user._roles
+
+
 def scope_of(user: User) -> Scope:
     cached = getattr(user, "_scope", None)
     if cached is not None:
         return cached
-    assignments = list(
-        RoleAssignment.objects.filter(user=user).select_related("platform").only(
-            "role", "grid_id", "community_id", "street_id", "district_id", "platform_id", "platform__street_id", "department_id"
-        )
-    )
-    roles = frozenset(a.role for a in assignments)
+    roles_list = roles_of(user)
+
+    def unit_ids(kind: str) -> frozenset[int]:
+        return frozenset(r["unit"]["id"] for r in roles_list if r["unit"] and r["unit"]["kind"] == kind)
+
+    roles = frozenset(r["role"] for r in roles_list)
     scope = Scope(
         user_id=user.pk,
         roles=roles,
         district_wide=bool(roles & {Role.COMMANDER, Role.ADMIN}) or user.is_superuser,
-        grid_ids=frozenset(a.grid_id for a in assignments if a.grid_id),
-        community_ids=frozenset(a.community_id for a in assignments if a.community_id),
-        street_ids=frozenset(a.street_id for a in assignments if a.street_id),
-        platform_ids=frozenset(a.platform_id for a in assignments if a.platform_id),
-        department_ids=frozenset(a.department_id for a in assignments if a.department_id),
-        platform_street_ids=frozenset(a.platform.street_id for a in assignments if a.platform_id),
+        grid_ids=unit_ids("grid"),
+        community_ids=unit_ids("community"),
+        street_ids=unit_ids("street"),
+        platform_ids=unit_ids("platform"),
+        department_ids=unit_ids("department"),
+        platform_street_ids=frozenset(r["platform_street_id"] for r in roles_list if r["platform_street_id"]),
     )
     user._scope = scope
     return scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from backend.accounts.models import Device, Role, RoleAssignment, User
+from backend.accounts.models import Device, Role, User
 from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError
 
@@ -23,9 +23,3 @@ def access_device(user: User, device_pk: int) -> Device:
     return device
 
 
-def role_assignments_of(user: User) -> list[RoleAssignment]:
-    return list(
-        RoleAssignment.objects.filter(user=user)
-        .select_related("grid", "community", "street", "district", "platform__street", "department")
-        .order_by("role", "pk")
-    )

@@ -213,3 +213,16 @@ def test_me_lists_roles_bound_to_territory(as_persona):
     assert body["roles"][0]["role_label"] == "社区书记"
     assert body["roles"][0]["unit"]["kind"] == "community" and len(body["roles"][0]["unit"]["code"]) == 12
     assert body["scope"]["community_ids"] == [body["roles"][0]["unit"]["id"]]
+
+
+def test_it_sees_a_new_role_on_the_next_request(as_persona, persona_user):
+    from backend.accounts.models import Role, RoleAssignment
+    from backend.territory.models import Grid
+
+    client = as_persona("demo_grid_worker_b")
+    assert len(client.get("/me").json()["roles"]) == 1
+    extra = Grid.objects.get(code="330102001001003")
+    RoleAssignment.objects.create(user=persona_user("demo_grid_worker_b"), role=Role.GRID_WORKER, grid=extra)
+    body = client.get("/me").json()
+    assert extra.pk in body["scope"]["grid_ids"]
+    assert client.get(f"/territory/grids/{extra.pk}").status_code == 200
