@@ -95,6 +95,8 @@ STATIC_ROOT = DATA_DIR / "static"
 # The admin's CSS and JS are served by WhiteNoise in every layout; in development
 # straight from the apps (no collectstatic needed for `make run`).
 WHITENOISE_USE_FINDERS = DJANGO_ENV != "production"
+if WHITENOISE_USE_FINDERS:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root
 MEDIA_ROOT = DATA_DIR / "media"
 
 JWT = {
