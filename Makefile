@@ -38,6 +38,9 @@ test: setup
 openapi: $(STAMP)
 	$(PY) manage.py export_openapi_schema --api backend.api.api --output openapi/openapi.json --indent 2 --sorted
 
+workflow-doc: $(STAMP)
+	$(PY) manage.py workflow_doc
+
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py $(BENCH)

@@ -16,6 +16,7 @@ from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
+from backend.events.api import router as events_router
 from backend.territory.api import router as territory_router
 
 logger = logging.getLogger(__name__)
@@ -76,3 +77,4 @@ def on_unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
 api.add_router("/", core_router)
 api.add_router("/", accounts_router)
 api.add_router("/territory", territory_router)
+api.add_router("/", events_router)

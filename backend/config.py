@@ -83,6 +83,26 @@ def parse_jwt_keys(raw: str) -> dict[str, str]:
     return keys
 
 
+def parse_working_hours(raw: str) -> tuple:
+    """``08:30-12:00,13:30-17:30`` -> ((time, time), ...), ordered and not overlapping."""
+    from datetime import time
+
+    periods = []
+    try:
+        for item in raw.split(","):
+            start_text, end_text = item.strip().split("-")
+            start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+            periods.append((start, end))
+    except ValueError:
+        raise ImproperlyConfigured(f"WORKING_HOURS={raw!r}: expected periods like 08:30-12:00,13:30-17:30") from None
+    for index, (start, end) in enumerate(periods):
+        if end <= start or (index and start < periods[index - 1][1]):
+            raise ImproperlyConfigured(f"WORKING_HOURS={raw!r}: periods must be ordered and not overlap")
+    if not periods:
+        raise ImproperlyConfigured("WORKING_HOURS: no period given")
+    return tuple(periods)
+
+
 @dataclass(frozen=True)
 class Config:
     environment: str
@@ -101,6 +121,9 @@ class Config:
     login_failures_per_account: int
     login_failures_per_address: int
     login_window_seconds: int
+    working_hours: tuple
+    supervision_grace_hours: int
+    supervision_interval_seconds: int
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -145,6 +168,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         login_failures_per_account=env_int(environ, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
         login_failures_per_address=env_int(environ, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
         login_window_seconds=env_int(environ, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        working_hours=parse_working_hours(environ.get("WORKING_HOURS", "08:30-12:00,13:30-17:30")),
+        supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),
+        supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
     )
     if production:
         refuse_development_defaults(config, environ)

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "backend.core",
     "backend.territory",
     "backend.accounts",
+    "backend.events",
 ]
 
 MIDDLEWARE = [
@@ -107,6 +108,8 @@ JWT = {
     "ACCESS_MINUTES": CONFIG.access_token_minutes,
     "REFRESH_DAYS": CONFIG.refresh_token_days,
 }
+WORKING_HOURS = CONFIG.working_hours
+SUPERVISION = {"GRACE_HOURS": CONFIG.supervision_grace_hours, "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds}
 LOGIN_LIMITS = {
     "PER_ACCOUNT": CONFIG.login_failures_per_account,
     "PER_ADDRESS": CONFIG.login_failures_per_address,

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
+from backend.events.catalogue import seed_catalogue
 from backend.territory.demo import Tally, seed_territory
 from backend.territory.models import District
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         tally = Tally()
         with transaction.atomic():
             district = seed_territory(tally)
+            seed_catalogue(tally)
             accounts = seed_accounts(district, password=password, tally=tally)
         self.stdout.write(
             self.style.SUCCESS(f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "

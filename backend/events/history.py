@@ -1,0 +1,58 @@
+"""The append-only, hash-chained history of an event.
+
+Each action row stores ``prev_hash`` (the hash of the row before it, empty for the
+first) and ``hash`` = SHA-256 over a canonical JSON of its own content and
+``prev_hash``. Changing, removing or reordering any row breaks every later link;
+``verify_chain`` finds where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from backend.events.models import Event, EventAction
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def action_hash(action: EventAction) -> str:
+    content = [
+        str(action.event_id), action.seq, action.action, action.actor_id, action.actor_role, action.device_ref,
+        action.from_state, action.to_state, action.note, action.data, _when(action.server_at), _when(action.device_at),
+        action.prev_hash,
+    ]
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_action(event: Event, **fields) -> EventAction:
+    """The next row of ``event``'s chain (not saved); advances the chain head on the
+    event, which the caller saves in the same transaction."""
+    row = EventAction(event=event, seq=event.action_count + 1, prev_hash=event.last_action_hash, **fields)
+    row.hash = action_hash(row)
+    event.action_count = row.seq
+    event.last_action_hash = row.hash
+    return row
+
+
+def verify_chain(event: Event) -> list[str]:
+    """Problems found in the event's chain; empty when intact."""
+    problems = []
+    previous = ""
+    expected_seq = 1
+    for row in EventAction.objects.filter(event=event).order_by("seq").iterator():
+        if row.seq != expected_seq:
+            problems.append(f"#{row.seq}: expected sequence {expected_seq}")
+        if row.prev_hash != previous:
+            problems.append(f"#{row.seq}: does not link to the row before it")
+        if action_hash(row) != row.hash:
+            problems.append(f"#{row.seq}: content does not match its hash")
+        previous = row.hash
+        expected_seq = row.seq + 1
+    if previous != event.last_action_hash:
+        problems.append("the event's chain head does not match its last row (a row is missing)")
+    return problems

@@ -1,0 +1,160 @@
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from ninja import Field, Schema
+
+NOTE = Field("", max_length=2000, description="说明，最多 2000 字")
+REASON = Field(..., min_length=1, max_length=2000, description="理由（必填），最多 2000 字")
+DEVICE_TIME = Field(None, description="设备声称的操作时间（仅作记录，排序以服务器时间为准）")
+PHOTO_REFS = Field(default_factory=list, max_length=20, description="照片引用（SHA-256 摘要或客户端照片 UUID）")
+
+
+class Location(Schema):
+    lat: float = Field(..., ge=-90, le=90)
+    lng: float = Field(..., ge=-180, le=180)
+    crs: Literal["wgs84", "gcj02"] = Field(..., description="坐标系：wgs84（GPS 原始）或 gcj02（国内地图 SDK）")
+
+
+class ReportIn(Schema):
+    id: UUID | None = Field(None, description="客户端生成的事件 UUID（离线上报），重复提交返回同一事件")
+    source: str
+    category: str = Field(..., max_length=16, description="小类编码")
+    description: str = Field(..., min_length=1, max_length=2000)
+    location: Location | None = None
+    address_text: str = Field("", max_length=200)
+    grid_id: int | None = None
+    severity: Literal["low", "normal", "high", "critical"] | None = None
+    before_photos: list[str] = PHOTO_REFS
+    after_photos: list[str] = PHOTO_REFS
+    handled_on_spot: bool = Field(False, description="小事不出网格：网格员当场处置后上报")
+    result_note: str = NOTE
+    device_time: datetime | None = DEVICE_TIME
+
+
+class StepIn(Schema):
+    note: str = NOTE
+    device_time: datetime | None = DEVICE_TIME
+
+
+class ReasonIn(Schema):
+    reason: str = REASON
+    device_time: datetime | None = DEVICE_TIME
+
+
+class MergeIn(StepIn):
+    into: UUID
+
+
+class DispatchIn(StepIn):
+    platform_id: int | None = None
+    department_id: int | None = None
+    grid_worker_id: int | None = None
+    deadline_at: datetime | None = Field(None, description="不填则按事项分类的时限规则计算")
+
+
+class HandleIn(Schema):
+    result_note: str = Field(..., min_length=1, max_length=2000)
+    before_photos: list[str] = PHOTO_REFS
+    after_photos: list[str] = PHOTO_REFS
+    device_time: datetime | None = DEVICE_TIME
+
+
+class ExtensionIn(ReasonIn):
+    until: datetime
+
+
+class EvaluateIn(Schema):
+    satisfaction: Literal["satisfied", "basic", "unsatisfied"]
+    comment: str = NOTE
+    device_time: datetime | None = DEVICE_TIME
+
+
+class CommentIn(StepIn):
+    note: str = Field(..., min_length=1, max_length=2000)
+    before_photos: list[str] = PHOTO_REFS
+    after_photos: list[str] = PHOTO_REFS
+
+
+class CategoryOut(Schema):
+    code: str
+    name: str
+    parent_code: str | None
+    platform_kind: str
+    default_handler: str
+    severity: str
+    deadline_unit: str
+    deadline_amount: int
+    grid_admissible: bool
+    before_photos_required: int
+    after_photos_required: int
+
+
+class EventOut(Schema):
+    id: UUID
+    number: str
+    source: str
+    source_label: str
+    category: str
+    category_name: str
+    description: str
+    lat: float | None
+    lng: float | None
+    address_text: str
+    grid_id: int
+    grid_name: str
+    community_id: int
+    street_id: int
+    severity: str
+    state: str
+    state_label: str
+    level: int
+    level_label: str
+    holder_platform_id: int | None
+    holder_department_id: int | None
+    holder_user_id: int | None
+    deadline_at: datetime | None
+    overdue: bool
+    urge_count: int
+    rework_count: int
+    return_count: int
+    extension_count: int
+    reopen_count: int
+    extension_requested_until: datetime | None
+    park_requested: bool
+    handled_on_spot: bool
+    result_note: str
+    photos: dict
+    satisfaction: str
+    reported_at: datetime
+    device_reported_at: datetime | None
+    closed_at: datetime | None
+    merged_into_id: UUID | None
+
+
+class EventDetailOut(EventOut):
+    allowed_steps: list[str]
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    page: int
+    page_size: int
+    has_more: bool
+
+
+class ActionOut(Schema):
+    seq: int
+    action: str
+    actor_id: int | None
+    actor_name: str
+    actor_role: str
+    device_ref: str
+    from_state: str
+    to_state: str
+    note: str
+    data: dict
+    server_at: datetime
+    device_at: datetime | None
+    hash: str
+    prev_hash: str

@@ -1,0 +1,77 @@
+"""督办: the periodic job. Marks events overdue (with an automatic urge notice) and
+escalates overdue events one level each time a further grace period passes
+without progress: grid → community → street → district.
+
+Idempotent by construction: every condition reads state that the job itself
+changes (``overdue``, ``last_escalated_at``), so a second run straight after the
+first finds nothing to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from backend.events.models import Event, Level, State
+from backend.events.services import grace_period, system_record
+
+SUPERVISED_STATES = (State.DISPATCHED, State.IN_PROGRESS, State.RETURNED)
+BATCH = 500
+
+
+@dataclass
+class TickResult:
+    marked_overdue: int = 0
+    escalated: int = 0
+
+
+def _locked(ids: list) -> list[Event]:
+    return list(Event.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+
+
+def supervision_tick(now: datetime | None = None) -> TickResult:
+    now = now or timezone.now()
+    result = TickResult()
+    grace = grace_period()
+
+    newly_overdue = Event.objects.filter(state__in=SUPERVISED_STATES, overdue=False, deadline_at__lt=now)
+    while ids := list(newly_overdue.values_list("pk", flat=True)[:BATCH]):
+        with transaction.atomic():
+            for event in _locked(ids):
+                if event.overdue or event.deadline_at is None or event.deadline_at >= now:
+                    continue  # changed since we listed it
+                event.overdue = True
+                event.overdue_at = now
+                system_record(event, action="overdue", now=now, note="已超过处置时限", fields=("overdue", "overdue_at"),
+                              data={"deadline_at": event.deadline_at.isoformat()})
+                event.urge_count += 1
+                system_record(event, action="urge", now=now, note="系统自动催办：事件已超期", fields=("urge_count",))
+                result.marked_overdue += 1
+
+    # An overdue event is escalated when a grace period has passed since it became
+    # overdue or since its last escalation, whichever is later.
+    due = Event.objects.filter(state__in=SUPERVISED_STATES, overdue=True, level__lt=Level.DISTRICT).filter(
+        Q(last_escalated_at__isnull=True, overdue_at__lte=now - grace)
+        | Q(last_escalated_at__isnull=False, last_escalated_at__lte=now - grace, overdue_at__lte=now - grace)
+    )
+    processed: set = set()
+    while ids := [pk for pk in due.values_list("pk", flat=True)[:BATCH] if pk not in processed]:
+        with transaction.atomic():
+            for event in _locked(ids):
+                processed.add(event.pk)
+                last = max(filter(None, [event.overdue_at, event.last_escalated_at]))
+                if not event.overdue or event.level >= Level.DISTRICT or last > now - grace:
+                    continue
+                from_level = event.level
+                event.level += 1
+                event.auto_escalations += 1
+                event.last_escalated_at = now
+                system_record(event, action="escalate", now=now, note="超期未办结，自动升级",
+                              data={"from_level": from_level, "to_level": event.level, "automatic": True},
+                              fields=("level", "auto_escalations", "last_escalated_at"))
+                result.escalated += 1
+    return result
