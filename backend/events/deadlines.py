@@ -10,6 +10,7 @@ later. Urgent categories count natural hours.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_DAYS_SEARCHED = 3 * 366
 
 
+@lru_cache(maxsize=4096)
 def is_workday(day: date) -> bool:
     try:
         return chinese_calendar.is_workday(day)

@@ -19,14 +19,25 @@ def _when(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def action_hash(action: EventAction) -> str:
+# The fields a hash covers, in order; bulk writers (the demo history) use it too.
+HASHED_FIELDS = (
+    "event_id", "seq", "action", "actor_id", "actor_role", "device_ref", "from_state", "to_state", "note", "data",
+    "server_at", "device_at", "prev_hash",
+)
+
+
+def content_hash(values: dict) -> str:
     content = [
-        str(action.event_id), action.seq, action.action, action.actor_id, action.actor_role, action.device_ref,
-        action.from_state, action.to_state, action.note, action.data, _when(action.server_at), _when(action.device_at),
-        action.prev_hash,
+        str(values["event_id"]), values["seq"], values["action"], values["actor_id"], values["actor_role"],
+        values["device_ref"], values["from_state"], values["to_state"], values["note"], values["data"],
+        _when(values["server_at"]), _when(values["device_at"]), values["prev_hash"],
     ]
     canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def action_hash(action: EventAction) -> str:
+    return content_hash({name: getattr(action, name) for name in HASHED_FIELDS})
 
 
 def build_action(event: Event, **fields) -> EventAction:

@@ -5,12 +5,15 @@ nothing. Refuses to run in production mode."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
 from backend.events.catalogue import seed_catalogue
+from backend.events.demo import seed_events
 from backend.territory.demo import Tally, seed_territory
 from backend.territory.models import District
 
@@ -21,12 +24,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"demo accounts' password (default {DEFAULT_PASSWORD})")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a district already exists")
+        parser.add_argument("--events", type=int, default=0, metavar="N",
+                            help="top the demo history up to N events over the past year (the seed's year: 175591)")
 
-    def handle(self, *args, password: str, if_empty: bool, **options) -> None:
+    def handle(self, *args, password: str, if_empty: bool, events: int, **options) -> None:
         if settings.CONFIG.is_production:
             raise CommandError("seed_demo refuses to run in production mode (DJANGO_ENV=production)")
         if len(password) < 8:
             raise CommandError("--password must be at least 8 characters")
+        if events < 0 or events > 2_000_000:
+            raise CommandError("--events must be between 0 and 2,000,000")
         if if_empty and District.objects.exists():
             self.stdout.write("数据库已有数据，跳过演示数据 (database not empty, demo data skipped)")
             return
@@ -39,6 +46,12 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "
                                f"(created {tally.created}, updated {tally.updated}, unchanged {tally.unchanged})")
         )
+        if events:
+            started = time.monotonic()
+            added = seed_events(events, progress=options.get("verbosity", 1) > 0)
+            elapsed = time.monotonic() - started
+            rate = added / elapsed if added and elapsed else 0
+            self.stdout.write(f"演示事件: 新增 {added} (added {added} events in {elapsed:.1f} s, {rate:,.0f} events/s)")
         self.stdout.write("演示账号 demo accounts (password: %s):" % ("<--password>" if password != DEFAULT_PASSWORD else password))
         for username, role, unit in accounts:
             self.stdout.write(f"  {username:<20} {role:<12} {unit}")
