@@ -279,3 +279,31 @@ def test_two_dispatchers_at_once_one_wins(db):
             Device.objects.filter(device_id__startswith="test-", user__username__in=["demo_resident", "demo_dispatcher"]).delete()
 
         in_thread(clean)
+
+
+def test_queues_filter_by_state_category_grid_date_and_overdue(as_persona):
+    dispatcher = as_persona("demo_dispatcher")
+    resident = as_persona("demo_resident")
+    garbage = report(resident, category="06.01").json()["id"]
+    building = report(resident, category="06.06", grid=GRID_B).json()["id"]
+    step(dispatcher, building, "accept")
+
+    def listed(**params):
+        return {e["id"] for e in dispatcher.get("/events", {"queue": "all", **params}).json()["items"]}
+
+    assert garbage in listed(state="reported") and building not in listed(state="reported")
+    assert listed(category="06.06") >= {building} and garbage not in listed(category="06.06")
+    assert {garbage, building} <= listed(category="06")  # a 大类 code matches its 小类
+    from backend.territory.models import Grid
+
+    grid_b = Grid.objects.get(code=GRID_B).pk
+    assert building in listed(grid_id=grid_b) and garbage not in listed(grid_id=grid_b)
+    tomorrow = (timezone.now() + timedelta(days=1)).isoformat()
+    assert not listed(reported_from=tomorrow)
+    assert garbage in listed(reported_to=tomorrow)
+    assert garbage not in listed(overdue=True)
+    bad = dispatcher.get("/events", {"queue": "nonsense"})
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+    assert dispatcher.get("/events", {"state": "nonsense"}).status_code == 422
+    page = dispatcher.get("/events", {"page_size": 1}).json()
+    assert len(page["items"]) == 1 and page["has_more"]
