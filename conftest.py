@@ -25,7 +25,8 @@ PASSWORD = "test-pass-123"
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        call_command("seed_demo", password=PASSWORD, stdout=open("/dev/null", "w"))
+        # A small address library keeps the session set-up quick; the full one is benchmarked.
+        call_command("seed_demo", password=PASSWORD, addresses=3000, stdout=open("/dev/null", "w"))
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
+from backend.addresses.api import router as addresses_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.events.api import router as events_router
@@ -78,3 +79,4 @@ api.add_router("/", core_router)
 api.add_router("/", accounts_router)
 api.add_router("/territory", territory_router)
 api.add_router("/", events_router)
+api.add_router("/", addresses_router)

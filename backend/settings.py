@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "backend.territory",
     "backend.accounts",
     "backend.events",
+    "backend.addresses",
 ]
 
 MIDDLEWARE = [

@@ -38,7 +38,8 @@ LATE_SHARE = 0.06
 ON_THE_SPOT_SHARE = 0.45  # of admissible patrol reports
 BATCH = 2000
 RESIDENTS = 2000
-SEED_PASSWORD = make_password(None)  # unusable: seeded staff cannot log in
+SEED_PASSWORD = make_password(None)
+ # unusable: seeded staff cannot log in
 
 
 @dataclass

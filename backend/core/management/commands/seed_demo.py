@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
+from backend.addresses.demo import BUILDINGS, UNITS, seed_addresses
 from backend.events.catalogue import seed_catalogue
 from backend.events.demo import seed_events
 from backend.territory.demo import Tally, seed_territory
@@ -24,10 +25,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"demo accounts' password (default {DEFAULT_PASSWORD})")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a district already exists")
+        parser.add_argument("--addresses", type=int, default=222_800, metavar="N",
+                            help="unit addresses of the demo library (default the seed's 222,800; 0 for none)")
         parser.add_argument("--events", type=int, default=0, metavar="N",
                             help="top the demo history up to N events over the past year (the seed's year: 175591)")
 
-    def handle(self, *args, password: str, if_empty: bool, events: int, **options) -> None:
+    def handle(self, *args, password: str, if_empty: bool, events: int, addresses: int, **options) -> None:
         if settings.CONFIG.is_production:
             raise CommandError("seed_demo refuses to run in production mode (DJANGO_ENV=production)")
         if len(password) < 8:
@@ -46,6 +49,12 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "
                                f"(created {tally.created}, updated {tally.updated}, unchanged {tally.unchanged})")
         )
+        if addresses:
+            started = time.monotonic()
+            buildings = max(1, round(addresses * BUILDINGS / UNITS))
+            result = seed_addresses(buildings=buildings, units=addresses, progress=options.get("verbosity", 1) > 0)
+            if result is not None:
+                self.stdout.write(f"演示地址库 address library: {result.summary()} ({time.monotonic() - started:.1f} s)")
         if events:
             started = time.monotonic()
             added = seed_events(events, progress=options.get("verbosity", 1) > 0)
