@@ -19,7 +19,7 @@ class Crs(StrEnum):
 
 def to_wgs84(*, lat: float, lng: float, crs: Crs | str) -> tuple[float, float]:
     """(lat, lng) in WGS-84. Outside China GCJ-02 equals WGS-84."""
-    if Crs(crs) == Crs.WGS84:
+    if Crs(crs) == Crs.WGS84 or not prcoords.sanity_in_china_p(prcoords.Coords(lat, lng)):
         return lat, lng
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "non-Chinese coords returned as-is" is the defined behaviour
