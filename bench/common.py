@@ -71,7 +71,8 @@ class Bench:
             env["DATABASE_URL"] = f"sqlite:///{path}"
         bench = cls(database=database, env=env)
         bench.manage("migrate", "--noinput", "-v0")
-        bench.manage("seed_demo", "--password", PASSWORD)
+        # Groups that need the address library load it themselves (bench/addresses.py).
+        bench.manage("seed_demo", "--password", PASSWORD, "--addresses", "0")
         return bench
 
     def manage(self, *args: str, quiet: bool = True) -> str:
