@@ -22,7 +22,6 @@ class Command(BaseCommand):
     def handle(self, *args, loop: bool, interval: int | None, **options) -> None:
         interval = interval or settings.SUPERVISION["INTERVAL_SECONDS"]
         while True:
-            close_old_connections()
             result = supervision_tick()
             if result.marked_overdue or result.escalated or not loop:
                 self.stdout.write(f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated} "
@@ -30,3 +29,4 @@ class Command(BaseCommand):
             if not loop:
                 return
             time.sleep(interval)
+            close_old_connections()  # a long-lived process must not keep a broken or stale connection
