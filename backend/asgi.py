@@ -8,8 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs apps loaded)
+from django.urls import path  # noqa: E402
 
-websocket_urlpatterns: list = []
+from push.consumers import NotificationConsumer  # noqa: E402
+
+# The token authenticates (header or subprotocol), not a cookie, so no origin check is needed.
+websocket_urlpatterns = [path("ws/v1/", NotificationConsumer.as_asgi())]
 
 application = ProtocolTypeRouter(
     {

@@ -83,6 +83,14 @@ def parse_jwt_keys(raw: str) -> dict[str, str]:
     return keys
 
 
+def fcm_credentials(environ: Mapping[str, str]) -> str:
+    """Path of a Firebase service-account JSON file; empty means the fake sender."""
+    path = environ.get("FCM_CREDENTIALS_FILE", "").strip()
+    if path and not Path(path).is_file():
+        raise ImproperlyConfigured(f"FCM_CREDENTIALS_FILE={path!r}: no such file")
+    return path
+
+
 def parse_working_hours(raw: str) -> tuple:
     """``08:30-12:00,13:30-17:30`` -> ((time, time), ...), ordered and not overlapping."""
     from datetime import time
@@ -124,6 +132,7 @@ class Config:
     working_hours: tuple
     supervision_grace_hours: int
     supervision_interval_seconds: int
+    fcm_credentials_file: str
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -171,6 +180,7 @@ def read_config(environ: Mapping[str, str]) -> Config:
         working_hours=parse_working_hours(environ.get("WORKING_HOURS", "08:30-12:00,13:30-17:30")),
         supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
+        fcm_credentials_file=fcm_credentials(environ),
     )
     if production:
         refuse_development_defaults(config, environ)

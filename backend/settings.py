@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "backend.accounts",
     "backend.events",
     "backend.addresses",
+    "push",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,7 @@ JWT = {
     "ACCESS_MINUTES": CONFIG.access_token_minutes,
     "REFRESH_DAYS": CONFIG.refresh_token_days,
 }
+FCM_CREDENTIALS_FILE = CONFIG.fcm_credentials_file
 WORKING_HOURS = CONFIG.working_hours
 SUPERVISION = {"GRACE_HOURS": CONFIG.supervision_grace_hours, "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds}
 LOGIN_LIMITS = {

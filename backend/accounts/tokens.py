@@ -27,6 +27,7 @@ class AccessClaims:
     user_id: int
     device_pk: int
     generation: int
+    expires_at: float = 0.0
 
 
 def _keys() -> dict[str, str]:
@@ -74,7 +75,8 @@ def decode_access_token(token: str) -> AccessClaims:
     except jwt.PyJWTError:
         raise ApiError("token_invalid") from None
     try:
-        return AccessClaims(user_id=int(claims["sub"]), device_pk=int(claims["dev"]), generation=int(claims["gen"]))
+        return AccessClaims(user_id=int(claims["sub"]), device_pk=int(claims["dev"]), generation=int(claims["gen"]),
+                            expires_at=float(claims["exp"]))
     except (KeyError, TypeError, ValueError):
         raise ApiError("token_invalid") from None
 

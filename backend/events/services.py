@@ -28,6 +28,8 @@ from backend.events.workflow import STEPS, Relation, check_step
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
 from backend.territory.models import Department, Grid, Platform
+from push.models import Kind
+from push.recipients import answerable_at_level, dispatchers_of, holders_of
 
 register("event_not_found", 404, "事件不存在", "Event not found")
 register("unknown_category", 422, "事项分类不存在或已停用", "Unknown or inactive category")
@@ -42,6 +44,15 @@ register("invalid_target", 422, "派遣对象无效", "Invalid dispatch target")
 register("reason_required", 422, "请填写理由", "A reason is required")
 register("invalid_extension", 422, "延期时间必须晚于当前时限", "The extension must end after the current deadline")
 register("invalid_merge", 422, "不能合并到该事件", "Cannot merge into that event")
+
+def tell_about(event: Event, kind: str, users, title: str) -> None:
+    """Notification rows for the people concerned, in this transaction (push app)."""
+    from push.services import notify
+
+    notify(users=users, kind=kind, event=event, title=f"{title} {event.number}",
+           body=f"{event.category.name} · {event.grid.name}",
+           data={"event_id": str(event.pk), "number": event.number, "state": event.state})
+
 
 NUMBER_PREFIX = "SC"
 NOTE_LIMIT = 2000
@@ -87,6 +98,9 @@ def _record(event: Event, *, action: str, actor: Actor, role: str, from_state: s
     )
     event.save(update_fields=[*fields, "state", "action_count", "last_action_hash", "updated_at"])
     row.save()
+    from push.services import broadcast_event_change
+
+    broadcast_event_change(event)
     return event
 
 
@@ -289,10 +303,12 @@ def event_dispatch(*, event: Event, actor: Actor, to: DispatchTarget, deadline_a
 
     target = {"platform": platform and str(platform), "department": department and department.name,
               "grid_worker": worker and worker.username}
-    return _step(event, "dispatch", actor, note=note, now=now, changes=change,
-                 data={"to": {k: v for k, v in target.items() if v}, "deadline_at": deadline_at.isoformat()},
-                 fields=("holder_platform", "holder_department", "holder_user", "deadline_at", "dispatched_at",
-                         "overdue", "overdue_at", "signed_by", "level"))
+    event = _step(event, "dispatch", actor, note=note, now=now, changes=change,
+                  data={"to": {k: v for k, v in target.items() if v}, "deadline_at": deadline_at.isoformat()},
+                  fields=("holder_platform", "holder_department", "holder_user", "deadline_at", "dispatched_at",
+                          "overdue", "overdue_at", "signed_by", "level"))
+    tell_about(event, Kind.ASSIGNMENT, holders_of(event), "新任务")
+    return event
 
 
 def event_sign(*, event: Event, actor: Actor, note: str = "") -> Event:
@@ -329,6 +345,7 @@ def event_return(*, event: Event, actor: Actor, reason: str) -> Event:
 
     event = _step(event, "return", actor, note=reason, changes=change, data={"returned_by_holder": previous},
                   fields=(*HOLDER_FIELDS, "return_count", "level"))
+    tell_about(event, Kind.RETURN, answerable_at_level(event), "事件被退回")
     return event
 
 
@@ -411,7 +428,9 @@ def event_approve(*, event: Event, actor: Actor, note: str = "") -> Event:
         e.closed_at = timezone.now()
         e.overdue = False
 
-    return _step(event, "approve", actor, note=note, changes=change, fields=("closed_at", "overdue"))
+    event = _step(event, "approve", actor, note=note, changes=change, fields=("closed_at", "overdue"))
+    tell_about(event, Kind.CLOSURE_APPROVED, holders_of(event) | {event.reporter_id}, "已结案")
+    return event
 
 
 def event_rework(*, event: Event, actor: Actor, reason: str) -> Event:
@@ -421,7 +440,9 @@ def event_rework(*, event: Event, actor: Actor, reason: str) -> Event:
         e.rework_count += 1
         e.handled_at = None
 
-    return _step(event, "rework", actor, note=reason, changes=change, fields=("rework_count", "handled_at"))
+    event = _step(event, "rework", actor, note=reason, changes=change, fields=("rework_count", "handled_at"))
+    tell_about(event, Kind.REWORK, holders_of(event), "结案退回返工")
+    return event
 
 
 def event_evaluate(*, event: Event, actor: Actor, satisfaction: str, comment: str = "") -> Event:
@@ -432,8 +453,10 @@ def event_evaluate(*, event: Event, actor: Actor, satisfaction: str, comment: st
         e.evaluation_comment = comment
         e.evaluated_at = timezone.now()
 
-    return _step(event, "evaluate", actor, note=comment, data={"satisfaction": satisfaction}, changes=change,
-                 fields=("satisfaction", "evaluation_comment", "evaluated_at"))
+    event = _step(event, "evaluate", actor, note=comment, data={"satisfaction": satisfaction}, changes=change,
+                  fields=("satisfaction", "evaluation_comment", "evaluated_at"))
+    tell_about(event, Kind.EVALUATION, dispatchers_of(event), "群众评价" if satisfaction != Satisfaction.UNSATISFIED else "群众不满意")
+    return event
 
 
 def event_reopen(*, event: Event, actor: Actor, note: str = "") -> Event:
@@ -451,7 +474,9 @@ def event_urge(*, event: Event, actor: Actor, note: str = "") -> Event:
     def change(e: Event, _):
         e.urge_count += 1
 
-    return _step(event, "urge", actor, note=note, changes=change, fields=("urge_count",))
+    event = _step(event, "urge", actor, note=note, changes=change, fields=("urge_count",))
+    tell_about(event, Kind.URGE, holders_of(event), "催办")
+    return event
 
 
 def event_escalate(*, event: Event, actor: Actor, reason: str) -> Event:
@@ -467,9 +492,11 @@ def event_escalate(*, event: Event, actor: Actor, reason: str) -> Event:
             _release_holder(e)
             e.state = State.RETURNED
 
-    return _step(event, "escalate", actor, note=reason, changes=change,
-                 data={"from_level": from_level, "to_level": min(from_level + 1, Level.DISTRICT)},
-                 fields=("level", "last_escalated_at", *HOLDER_FIELDS))
+    event = _step(event, "escalate", actor, note=reason, changes=change,
+                  data={"from_level": from_level, "to_level": min(from_level + 1, Level.DISTRICT)},
+                  fields=("level", "last_escalated_at", *HOLDER_FIELDS))
+    tell_about(event, Kind.ESCALATION, answerable_at_level(event), "事件升级")
+    return event
 
 
 def event_comment(*, event: Event, actor: Actor, note: str, photos: Photos | None = None, data: dict | None = None) -> Event:

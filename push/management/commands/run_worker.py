@@ -1,0 +1,39 @@
+"""python manage.py run_worker
+
+The worker process: drains the FCM outbox every second and runs supervision (督办)
+every SUPERVISION_INTERVAL_SECONDS. `make run` starts it beside the server;
+production runs it as the compose `worker` service."""
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from backend.events.supervision import supervision_tick
+from push.delivery import drain_outbox
+
+PUSH_INTERVAL_SECONDS = 1.0
+
+
+class Command(BaseCommand):
+    help = "后台任务：推送发件箱与督办 (push outbox and supervision)"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
+
+    def handle(self, *args, once: bool, **options) -> None:
+        next_supervision = 0.0
+        while True:
+            pushed = drain_outbox()
+            if pushed.sent or pushed.retried or pushed.dropped:
+                self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
+            if time.monotonic() >= next_supervision:
+                result = supervision_tick()
+                if result.marked_overdue or result.escalated:
+                    self.stdout.write(f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}")
+                next_supervision = time.monotonic() + settings.SUPERVISION["INTERVAL_SECONDS"]
+            if once:
+                return
+            time.sleep(PUSH_INTERVAL_SECONDS)
+            close_old_connections()

@@ -1,0 +1,87 @@
+"""notify(): the notification rows in the caller's transaction, delivery after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from push.models import PUSHED_KINDS, Notification, NotificationCounter, PushOutbox, PushToken
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def street_group(street_id: int) -> str:
+    return f"street.{street_id}"
+
+
+def notification_payload(notification: Notification) -> dict:
+    return {
+        "id": notification.pk, "seq": notification.seq, "kind": notification.kind, "title": notification.title,
+        "body": notification.body, "data": notification.data,
+        "event_id": str(notification.event_id) if notification.event_id else None,
+        "created_at": notification.created_at.isoformat(),
+    }
+
+
+def _next_seq(user_id: int) -> int:
+    NotificationCounter.objects.get_or_create(user_id=user_id)
+    NotificationCounter.objects.filter(user_id=user_id).update(last=F("last") + 1)
+    return NotificationCounter.objects.select_for_update().values_list("last", flat=True).get(user_id=user_id)
+
+
+def notify(*, users: Iterable[int | None], kind: str, title: str, body: str = "", event=None, data: dict | None = None,
+           now: datetime | None = None) -> list[Notification]:
+    """One notification per recipient, in the current transaction; FCM sends for
+    assignments and urges go to the outbox; websocket delivery runs on commit."""
+    now = now or timezone.now()
+    made = []
+    with transaction.atomic():
+        for user_id in sorted({u for u in users if u}):
+            notification = Notification.objects.create(
+                user_id=user_id, seq=_next_seq(user_id), kind=kind, title=title[:100], body=body[:300], event=event,
+                data=data or {},
+            )
+            made.append(notification)
+            if kind in PUSHED_KINDS:
+                tokens = PushToken.objects.filter(device__user_id=user_id, device__revoked_at__isnull=True)
+                PushOutbox.objects.bulk_create([
+                    PushOutbox(notification=notification, push_token=token, next_attempt_at=now) for token in tokens
+                ])
+    if made:
+        payloads = [(n.user_id, notification_payload(n)) for n in made]
+        transaction.on_commit(lambda: deliver_live(payloads))
+    return made
+
+
+def group_send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # the notification stays listed and replayable; delivery is best effort
+        logger.exception("channel layer delivery to %s failed", group)
+
+
+def deliver_live(payloads: list[tuple[int, dict]]) -> None:
+    for user_id, payload in payloads:
+        group_send(user_group(user_id), {"type": "notify.message", "notification": payload})
+
+
+def broadcast_event_change(event) -> None:
+    """The street's live feed for its dispatchers: only events of that street."""
+    payload = {
+        "id": str(event.pk), "number": event.number, "state": event.state, "level": event.level, "overdue": event.overdue,
+        "category": event.category.name, "grid_id": event.grid_id,
+    }
+    street_id = event.street_id
+    transaction.on_commit(lambda: group_send(street_group(street_id), {"type": "event.changed", "event": payload}))
