@@ -36,7 +36,7 @@ def drain_outbox(*, now: datetime | None = None, sender: PushSender | None = Non
                .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
     for pk in ids:
         with transaction.atomic():
-            row = (PushOutbox.objects.select_for_update(skip_locked=True).select_related("notification", "push_token")
+            row = (PushOutbox.objects.select_for_update(skip_locked=True, of=("self",)).select_related("notification", "push_token")
                    .filter(pk=pk, state=OutboxState.PENDING).first())
             if row is None:
                 continue  # another worker has it
