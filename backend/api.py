@@ -19,6 +19,7 @@ from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.events.api import router as events_router
 from backend.territory.api import router as territory_router
+from media.api import router as media_router
 from push.api import router as push_router
 
 logger = logging.getLogger(__name__)
@@ -82,3 +83,4 @@ api.add_router("/territory", territory_router)
 api.add_router("/", events_router)
 api.add_router("/", addresses_router)
 api.add_router("/", push_router)
+api.add_router("/", media_router)

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "backend.events",
     "backend.addresses",
     "push",
+    "media",
 ]
 
 MIDDLEWARE = [
@@ -100,7 +101,13 @@ STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = DJANGO_ENV != "production"
 if WHITENOISE_USE_FINDERS:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root
-MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_ROOT = DATA_DIR / "media"  # private: never served directly, only through signed URLs
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(MEDIA_ROOT)}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Uploads above this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 JWT = {
     "KEYS": CONFIG.jwt_keys,

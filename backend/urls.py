@@ -4,6 +4,7 @@ from django.urls import path, re_path
 
 from backend.api import api
 from backend.core.errors import ApiError
+from media.views import photo_file
 
 admin.site.site_header = "基层治理四平台 管理后台"
 admin.site.site_title = "基层治理四平台"
@@ -17,6 +18,7 @@ def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("files/<str:token>", photo_file, name="photo-file"),
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
 ]

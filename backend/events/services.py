@@ -508,6 +508,16 @@ def event_comment(*, event: Event, actor: Actor, note: str, photos: Photos | Non
                  data={**(data or {}), "photos": {"before": photos.before, "after": photos.after}})
 
 
+def record_photo(*, event: Event, actor: Actor, phase: str, digest: str, data: dict) -> Event:
+    """Custody of a photo: who uploaded it, from which device, when, its digest, as a
+    row of the event's hash chain; before/after photos count toward closure."""
+    if phase in ("before", "after"):
+        _add_photos(event, Photos(**{phase: [digest]}))
+    role = next(iter(sorted(actor.scope.roles)), "")
+    return _record(event, action="photo", actor=actor, role=role, from_state=event.state, note=f"{phase} photo",
+                   data={"sha256": digest, "phase": phase, **data}, fields=("photos",))
+
+
 def system_record(event: Event, *, action: str, now: datetime, note: str, data: dict | None = None,
                   fields: tuple[str, ...] = (), from_state: str | None = None) -> Event:
     """An action taken by the supervision job, not by a person."""

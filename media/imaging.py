@@ -1,0 +1,117 @@
+"""Safe intake of an image: the formats we take, bombs refused, fully decoded,
+evidence metadata read, derivatives made without metadata."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pillow_heif
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from backend.core.errors import ApiError, register
+
+pillow_heif.register_heif_opener()
+
+FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+MAX_PIXELS = 60_000_000  # a 48-megapixel phone photo passes; a bomb does not
+THUMB_PX = 320
+DISPLAY_PX = 1600
+
+register("not_an_image", 422, "文件不是可识别的图片（支持 JPEG、PNG、WebP、HEIC）", "Not an image we accept (JPEG, PNG, WebP, HEIC)")
+register("image_truncated", 422, "图片不完整或已损坏", "The image is truncated or corrupt")
+register("image_too_large", 422, "图片像素过多（疑似解压炸弹）", "Too many pixels (a decompression bomb?)")
+register("bad_exif", 422, "图片的 EXIF 元数据无法解析", "The image's EXIF metadata cannot be read")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    format: str
+    width: int
+    height: int
+    orientation: int
+    captured_at: datetime | None
+    capture_offset: str
+    gps_lat: float | None
+    gps_lng: float | None
+    gps_accuracy_m: float | None
+    make: str
+    model: str
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Open and fully decode (``load()``, not just ``verify()``), refusing anything
+    but our formats and anything over MAX_PIXELS."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            if image.width * image.height > MAX_PIXELS:
+                raise ApiError("image_too_large", detail={"pixels": image.width * image.height, "max": MAX_PIXELS})
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError("image_too_large", detail={"max": MAX_PIXELS}) from None
+    except UnidentifiedImageError:
+        raise ApiError("not_an_image") from None
+    except (OSError, SyntaxError, ValueError):
+        raise ApiError("image_truncated") from None
+    return image
+
+
+def _ratio(value) -> float:
+    return float(value[0]) / float(value[1]) if isinstance(value, tuple) else float(value)
+
+
+def _degrees(dms, ref: str) -> float:
+    degrees, minutes, seconds = (_ratio(part) for part in dms)
+    value = degrees + minutes / 60 + seconds / 3600
+    return -value if ref in ("S", "W") else value
+
+
+def read_metadata(image: Image.Image) -> Metadata:
+    try:
+        exif = image.getexif()
+        ifd = exif.get_ifd(ExifTags.IFD.Exif)
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        orientation = int(exif.get(ExifTags.Base.Orientation, 1) or 1)
+        captured_at, offset = None, str(ifd.get(ExifTags.Base.OffsetTimeOriginal, "") or "").strip()
+        original = ifd.get(ExifTags.Base.DateTimeOriginal)
+        if original:
+            naive = datetime.strptime(str(original).strip(), "%Y:%m:%d %H:%M:%S")
+            if offset:
+                sign = -1 if offset.startswith("-") else 1
+                hours, minutes = offset.lstrip("+-").split(":")
+                zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+            else:
+                zone = timezone(timedelta(hours=8))  # phones sold in China default to Beijing time
+            captured_at = naive.replace(tzinfo=zone)
+        lat = lng = accuracy = None
+        if gps.get(ExifTags.GPS.GPSLatitude) and gps.get(ExifTags.GPS.GPSLongitude):
+            lat = _degrees(gps[ExifTags.GPS.GPSLatitude], str(gps.get(ExifTags.GPS.GPSLatitudeRef, "N")))
+            lng = _degrees(gps[ExifTags.GPS.GPSLongitude], str(gps.get(ExifTags.GPS.GPSLongitudeRef, "E")))
+            if ExifTags.GPS.GPSHPositioningError in gps:
+                accuracy = _ratio(gps[ExifTags.GPS.GPSHPositioningError])
+        if orientation not in range(1, 9):
+            raise ValueError("orientation out of range")
+    except (ValueError, TypeError, KeyError, ZeroDivisionError, OverflowError, SyntaxError) as error:
+        raise ApiError("bad_exif", detail={"error": str(error)[:200]}) from None
+    return Metadata(
+        format=image.format, width=image.width, height=image.height, orientation=orientation,
+        captured_at=captured_at, capture_offset=offset, gps_lat=lat, gps_lng=lng, gps_accuracy_m=accuracy,
+        make=str(exif.get(ExifTags.Base.Make, "") or "").strip()[:64],
+        model=str(exif.get(ExifTags.Base.Model, "") or "").strip()[:64],
+    )
+
+
+def derivative(image: Image.Image, longest_side: int) -> bytes:
+    """Orientation applied, at most ``longest_side`` pixels, JPEG, no metadata at all
+    (no GPS leaves in a served copy)."""
+    upright = ImageOps.exif_transpose(image)
+    copy = upright.convert("RGB")
+    copy.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    copy.save(out, format="JPEG", quality=85, optimize=True)  # no exif= argument: nothing is carried over
+    return out.getvalue()

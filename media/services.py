@@ -1,0 +1,128 @@
+"""Photo intake: checked before anything is kept, idempotent, custody recorded in the
+event's hash-chained history."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backend.addresses.selectors import distance_m
+from backend.core.errors import ApiError, register
+from backend.events.models import Event
+from media.imaging import DISPLAY_PX, THUMB_PX, derivative, open_image, read_metadata
+from media.models import Photo
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_PER_EVENT = 30
+FAR_FROM_EVENT_M = 300
+OLDER_THAN_EVENT = timedelta(hours=24)
+CLOCK_SLACK = timedelta(minutes=5)
+
+register("digest_mismatch", 422, "文件内容与所报 SHA-256 不一致", "The file does not match the SHA-256 given")
+register("too_many_photos", 422, "该事件照片已达上限", "This event has as many photos as it may have")
+register("photo_id_taken", 409, "该照片标识已被占用", "This photo id is already used")
+
+
+def storage():
+    """Private storage: the default storage of STORAGES (local files, or S3 when configured)."""
+    return storages["default"]
+
+
+def original_key(digest: str) -> str:
+    return f"originals/{digest[:2]}/{digest}"
+
+
+def _save_once(key: str, content: bytes) -> None:
+    # Content-addressed: the same key always holds the same bytes, so never overwrite.
+    if not storage().exists(key):
+        storage().save(key, ContentFile(content))
+
+
+def _flags(photo: Photo, event: Event | None, now) -> list[str]:
+    flags = []
+    if photo.captured_at and photo.captured_at > now + CLOCK_SLACK:
+        flags.append("captured_after_upload")
+    if event is not None:
+        if photo.captured_at and photo.captured_at < event.reported_at - OLDER_THAN_EVENT:
+            flags.append("much_older_than_event")
+        if photo.gps_lat is not None and event.lat is not None and \
+                distance_m(photo.gps_lat, photo.gps_lng, event.lat, event.lng) > FAR_FROM_EVENT_M:
+            flags.append("far_from_event")
+    return flags
+
+
+def photo_intake(*, data: bytes, sha256: str, phase: str, photo_id: uuid.UUID, uploader, device=None,
+                 event: Event | None = None, reported_lat: float | None = None, reported_lng: float | None = None) -> tuple[Photo, bool]:
+    """Returns (photo, created). The same photo id, or the same digest on the same
+    event, returns the photo already kept (phones retry)."""
+    digest = sha256.lower()
+    existing = Photo.objects.filter(pk=photo_id).first()
+    if existing is not None:
+        if existing.uploader_id != uploader.pk or existing.sha256 != digest:
+            raise ApiError("photo_id_taken")
+        return existing, False
+    if event is not None:
+        same = Photo.objects.filter(event=event, sha256=digest).first()
+        if same is not None:
+            return same, False
+        if Photo.objects.filter(event=event).count() >= MAX_PER_EVENT:
+            raise ApiError("too_many_photos", detail={"max": MAX_PER_EVENT})
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ApiError("digest_mismatch")
+    image = open_image(data)
+    meta = read_metadata(image)
+    thumb, display = derivative(image, THUMB_PX), derivative(image, DISPLAY_PX)
+
+    now = timezone.now()
+    photo = Photo(
+        id=photo_id, event=event, phase=phase, sha256=digest, uploader=uploader, device=device, format=meta.format,
+        size_bytes=len(data), width=meta.width, height=meta.height, orientation=meta.orientation,
+        captured_at=meta.captured_at, capture_offset=meta.capture_offset, gps_lat=meta.gps_lat, gps_lng=meta.gps_lng,
+        gps_accuracy_m=meta.gps_accuracy_m, camera_make=meta.make, camera_model=meta.model,
+        reported_lat=reported_lat, reported_lng=reported_lng, original_key=original_key(digest),
+        thumb_key=f"derivatives/{digest}/thumb.jpg", display_key=f"derivatives/{digest}/display.jpg",
+    )
+    photo.flags = _flags(photo, event, now)
+    _save_once(photo.original_key, data)
+    _save_once(photo.thumb_key, thumb)
+    _save_once(photo.display_key, display)
+    try:
+        with transaction.atomic():
+            photo.save(force_insert=True)
+            if event is not None:
+                _record_custody(photo, event, uploader, device)
+    except IntegrityError:
+        raced = Photo.objects.filter(event=event, sha256=digest).first() or Photo.objects.filter(pk=photo_id).first()
+        if raced is None:
+            raise
+        return raced, False
+    return photo, True
+
+
+def _record_custody(photo: Photo, event: Event, uploader, device) -> None:
+    from backend.events.services import Actor, record_photo
+
+    locked = Event.objects.select_for_update().get(pk=event.pk)
+    record_photo(event=locked, actor=Actor(user=uploader, device=device), phase=photo.phase, digest=photo.sha256,
+                 data={"photo_id": str(photo.pk), "size_bytes": photo.size_bytes, "flags": photo.flags})
+
+
+def photo_attach(*, photo: Photo, event: Event) -> Photo:
+    """An upload made before its event reached the server, attached when the event
+    references its digest (the sync push does this)."""
+    if photo.event_id == event.pk:
+        return photo
+    if photo.event_id is not None:
+        raise ApiError("conflict", detail={"photo": "already attached to another event"})
+    with transaction.atomic():
+        photo.event = event
+        photo.flags = _flags(photo, event, timezone.now())
+        photo.save(update_fields=["event", "flags"])
+        _record_custody(photo, event, photo.uploader, photo.device)
+    return photo
