@@ -133,6 +133,9 @@ class Config:
     supervision_grace_hours: int
     supervision_interval_seconds: int
     fcm_credentials_file: str
+    s3_bucket: str
+    s3_endpoint_url: str
+    s3_region: str
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -181,6 +184,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
         fcm_credentials_file=fcm_credentials(environ),
+        s3_bucket=environ.get("S3_BUCKET", "").strip(),
+        s3_endpoint_url=environ.get("S3_ENDPOINT_URL", "").strip(),
+        s3_region=environ.get("S3_REGION", "").strip(),
     )
     if production:
         refuse_development_defaults(config, environ)

@@ -106,6 +106,22 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(MEDIA_ROOT)}},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+if CONFIG.s3_bucket:
+    # S3-compatible object storage (django-storages): a private bucket, never overwrite;
+    # credentials come from the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CONFIG.s3_bucket,
+            "endpoint_url": CONFIG.s3_endpoint_url or None,
+            "region_name": CONFIG.s3_region or None,
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+# Decoding untrusted images happens in worker processes in production.
+MEDIA_DECODE_IN_POOL = CONFIG.is_production or os.environ.get("MEDIA_DECODE_IN_POOL", "") == "true"
 # Uploads above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

@@ -115,3 +115,32 @@ def derivative(image: Image.Image, longest_side: int) -> bytes:
     out = io.BytesIO()
     copy.save(out, format="JPEG", quality=85, optimize=True)  # no exif= argument: nothing is carried over
     return out.getvalue()
+
+
+def process(data: bytes) -> dict:
+    """Decode, read metadata and make both derivatives: everything CPU-heavy, as one
+    call that can run in another process (errors come back as values, since our
+    error type does not cross a process boundary)."""
+    try:
+        image = open_image(data)
+        return {"meta": read_metadata(image), "thumb": derivative(image, THUMB_PX), "display": derivative(image, DISPLAY_PX)}
+    except ApiError as error:
+        return {"error": error.code, "detail": error.detail}
+
+
+_pool = None
+
+
+def process_elsewhere(data: bytes, *, timeout: float = 60) -> dict:
+    """``process`` in a pool of worker processes: a hostile image costs a worker, not a
+    request thread of the server (production; MEDIA_DECODE_IN_POOL)."""
+    global _pool
+    if _pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import atexit
+
+        _pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_pool.shutdown)  # before the interpreter tears down what the pool's thread needs
+    return _pool.submit(process, data).result(timeout=timeout)

@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
@@ -15,7 +16,7 @@ from django.utils import timezone
 from backend.addresses.selectors import distance_m
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
-from media.imaging import DISPLAY_PX, THUMB_PX, derivative, open_image, read_metadata
+from media.imaging import process, process_elsewhere
 from media.models import Photo
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -75,9 +76,10 @@ def photo_intake(*, data: bytes, sha256: str, phase: str, photo_id: uuid.UUID, u
             raise ApiError("too_many_photos", detail={"max": MAX_PER_EVENT})
     if hashlib.sha256(data).hexdigest() != digest:
         raise ApiError("digest_mismatch")
-    image = open_image(data)
-    meta = read_metadata(image)
-    thumb, display = derivative(image, THUMB_PX), derivative(image, DISPLAY_PX)
+    processed = process_elsewhere(data) if settings.MEDIA_DECODE_IN_POOL else process(data)
+    if "error" in processed:
+        raise ApiError(processed["error"], detail=processed["detail"])
+    meta, thumb, display = processed["meta"], processed["thumb"], processed["display"]
 
     now = timezone.now()
     photo = Photo(

@@ -234,3 +234,11 @@ def test_signed_urls_expire_and_cannot_be_forged_or_widened(as_persona, tip, mon
     monkeypatch.setattr("media.selectors.URL_SECONDS", -1)
     expired = Client().get(body["urls"]["display"])
     assert expired.status_code == 410 and expired.json()["code"] == "url_expired"
+
+
+def test_the_production_path_decodes_in_a_worker_process(as_persona, tip, settings):
+    settings.MEDIA_DECODE_IN_POOL = True
+    body = upload(as_persona("demo_resident"), tip, image_bytes("HEIF")).json()
+    assert body["format"] == "HEIF" and body["width"] == 640
+    bad = upload(as_persona("demo_resident"), tip, b"not an image, in another process")
+    assert bad.json()["code"] == "not_an_image"
