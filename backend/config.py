@@ -7,6 +7,7 @@ takes the environment as a mapping so tests can feed it anything.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,7 @@ class Config:
     supervision_interval_seconds: int
     fcm_credentials_file: str
     s3_bucket: str
+    media_decode_slots: int
     s3_endpoint_url: str
     s3_region: str
     warnings: list[str] = field(default_factory=list)
@@ -185,6 +187,8 @@ def read_config(environ: Mapping[str, str]) -> Config:
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
         fcm_credentials_file=fcm_credentials(environ),
         s3_bucket=environ.get("S3_BUCKET", "").strip(),
+        # Half the cores decode photos at most: the rest serve everything else, and memory stays bounded.
+        media_decode_slots=env_int(environ, "MEDIA_DECODE_SLOTS", max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64),
         s3_endpoint_url=environ.get("S3_ENDPOINT_URL", "").strip(),
         s3_region=environ.get("S3_REGION", "").strip(),
     )

@@ -122,6 +122,7 @@ if CONFIG.s3_bucket:
     }
 # Decoding untrusted images happens in worker processes in production.
 MEDIA_DECODE_IN_POOL = CONFIG.is_production or os.environ.get("MEDIA_DECODE_IN_POOL", "") == "true"
+MEDIA_DECODE_SLOTS = CONFIG.media_decode_slots
 # Uploads above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

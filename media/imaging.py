@@ -3,8 +3,12 @@ evidence metadata read, derivatives made without metadata."""
 
 from __future__ import annotations
 
+import fcntl
 import io
+import time
 import warnings
+from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -23,6 +27,7 @@ DISPLAY_PX = 1600
 register("not_an_image", 422, "文件不是可识别的图片（支持 JPEG、PNG、WebP、HEIC）", "Not an image we accept (JPEG, PNG, WebP, HEIC)")
 register("image_truncated", 422, "图片不完整或已损坏", "The image is truncated or corrupt")
 register("image_too_large", 422, "图片像素过多（疑似解压炸弹）", "Too many pixels (a decompression bomb?)")
+register("busy", 503, "服务器正忙，请稍后重试", "The server is busy; retry shortly")
 register("bad_exif", 422, "图片的 EXIF 元数据无法解析", "The image's EXIF metadata cannot be read")
 
 
@@ -106,15 +111,61 @@ def read_metadata(image: Image.Image) -> Metadata:
     )
 
 
-def derivative(image: Image.Image, longest_side: int) -> bytes:
-    """Orientation applied, at most ``longest_side`` pixels, JPEG, no metadata at all
-    (no GPS leaves in a served copy)."""
-    upright = ImageOps.exif_transpose(image)
-    copy = upright.convert("RGB")
-    copy.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
+T = Image.Transpose
+TRANSPOSE = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_270,
+             7: T.TRANSVERSE, 8: T.ROTATE_90}
+
+
+def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    copy.save(out, format="JPEG", quality=85, optimize=True)  # no exif= argument: nothing is carried over
+    image.save(out, format="JPEG", quality=85, optimize=True)  # no exif= argument: nothing is carried over
     return out.getvalue()
+
+
+def derivatives(image: Image.Image) -> tuple[bytes, bytes]:
+    """(thumbnail, display): orientation applied, at most THUMB_PX / DISPLAY_PX on the
+    longest side, JPEG, no metadata at all (no GPS leaves in a served copy).
+
+    Memory matters here: a 12-megapixel photo is 36 MB decoded. The display copy is
+    made by resizing (a new small image), never by copying the full one, and the
+    thumbnail comes from the display copy."""
+    orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1) or 1)
+    display = ImageOps.contain(image, (DISPLAY_PX, DISPLAY_PX), Image.Resampling.LANCZOS) if max(image.size) > DISPLAY_PX else image.copy()
+    if display.mode != "RGB":
+        display = display.convert("RGB")
+    if orientation in TRANSPOSE:  # the resized copy has no EXIF left to read it from
+        display = display.transpose(TRANSPOSE[orientation])
+    thumb = ImageOps.contain(display, (THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS)
+    return _jpeg(thumb), _jpeg(display)
+
+
+@contextmanager
+def decode_slot(wait_seconds: float = 60):
+    """One of MEDIA_DECODE_SLOTS host-wide slots (file locks shared by every worker
+    process): a 12-megapixel photo needs about 80 MB while it is decoded, so the
+    number decoded at once bounds the memory, whatever the number of uploads."""
+    from django.conf import settings
+
+    folder = Path(settings.DATA_DIR) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for slot in range(settings.MEDIA_DECODE_SLOTS):
+            handle = open(folder / f"decode-{slot}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        if time.monotonic() > deadline:
+            raise ApiError("busy", detail={"retry_after_s": 5}, headers={"Retry-After": "5"})
+        time.sleep(0.02)
 
 
 def process(data: bytes) -> dict:
@@ -123,7 +174,10 @@ def process(data: bytes) -> dict:
     error type does not cross a process boundary)."""
     try:
         image = open_image(data)
-        return {"meta": read_metadata(image), "thumb": derivative(image, THUMB_PX), "display": derivative(image, DISPLAY_PX)}
+        meta = read_metadata(image)
+        thumb, display = derivatives(image)
+        image.close()
+        return {"meta": meta, "thumb": thumb, "display": display}
     except ApiError as error:
         return {"error": error.code, "detail": error.detail}
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from backend.addresses.selectors import distance_m
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
-from media.imaging import process, process_elsewhere
+from media.imaging import decode_slot, process, process_elsewhere
 from media.models import Photo
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -76,7 +76,8 @@ def photo_intake(*, data: bytes, sha256: str, phase: str, photo_id: uuid.UUID, u
             raise ApiError("too_many_photos", detail={"max": MAX_PER_EVENT})
     if hashlib.sha256(data).hexdigest() != digest:
         raise ApiError("digest_mismatch")
-    processed = process_elsewhere(data) if settings.MEDIA_DECODE_IN_POOL else process(data)
+    with decode_slot():
+        processed = process_elsewhere(data) if settings.MEDIA_DECODE_IN_POOL else process(data)
     if "error" in processed:
         raise ApiError(processed["error"], detail=processed["detail"])
     meta, thumb, display = processed["meta"], processed["thumb"], processed["display"]

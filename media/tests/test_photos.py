@@ -242,3 +242,25 @@ def test_the_production_path_decodes_in_a_worker_process(as_persona, tip, settin
     assert body["format"] == "HEIF" and body["width"] == 640
     bad = upload(as_persona("demo_resident"), tip, b"not an image, in another process")
     assert bad.json()["code"] == "not_an_image"
+
+
+def test_a_large_rotated_photo_is_served_upright_at_display_size(as_persona, tip):
+    body = upload(as_persona("demo_dispatcher"), tip, image_bytes(size=(2000, 1000), orientation=6)).json()
+    display = Image.open(io.BytesIO(b"".join(Client().get(body["urls"]["display"]).streaming_content)))
+    thumb = Image.open(io.BytesIO(b"".join(Client().get(body["urls"]["thumb"]).streaming_content)))
+    assert display.size == (800, 1600) and thumb.size == (160, 320)
+
+
+def test_decoding_waits_for_a_free_slot_and_says_busy_when_none_frees(settings, tmp_path):
+    from backend.core.errors import ApiError
+    from media.imaging import decode_slot
+
+    settings.DATA_DIR = tmp_path
+    settings.MEDIA_DECODE_SLOTS = 1
+    with decode_slot():
+        with pytest.raises(ApiError) as raised:
+            with decode_slot(wait_seconds=0.1):
+                pass
+    assert raised.value.code == "busy" and raised.value.status == 503
+    with decode_slot(wait_seconds=0.1):
+        pass  # free again
