@@ -264,3 +264,20 @@ def test_decoding_waits_for_a_free_slot_and_says_busy_when_none_frees(settings, 
     assert raised.value.code == "busy" and raised.value.status == 503
     with decode_slot(wait_seconds=0.1):
         pass  # free again
+
+
+def test_uploaded_after_photos_count_toward_closure(as_persona):
+    from tests.events_helpers import governance_platform_id
+
+    dispatcher, handler, secretary = as_persona("demo_dispatcher"), as_persona("demo_handler"), as_persona("demo_secretary")
+    event_id = report(as_persona("demo_resident"), before_photos=[]).json()["id"]
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    step(handler, event_id, "sign")
+    refused = step(handler, event_id, "handle", {"result_note": "已清理"})
+    assert refused.json()["code"] == "photos_missing"
+    assert refused.json()["detail"]["before"] == {"required": 1, "present": 0}
+    upload(handler, event_id, image_bytes(), phase="before")
+    upload(handler, event_id, image_bytes(size=(320, 240)), phase="after")
+    assert step(handler, event_id, "handle", {"result_note": "已清理"}).json()["state"] == "handled"
+    assert step(secretary, event_id, "approve").json()["state"] == "closed"
