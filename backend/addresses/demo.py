@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from backend.addresses.importer import ImportReport, import_addresses
 from backend.addresses.models import Building
 from backend.addresses.normalize import int_to_chinese
+from backend.territory.demo import split_evenly
 from backend.territory.models import Grid
 
 BUILDINGS = 7_627
@@ -20,16 +21,11 @@ ESTATE_SUFFIXES = ["家园", "小区", "花苑", "新村", "公寓", "苑"]
 ROAD_SUFFIXES = ["路", "街", "巷"]
 
 
-def _split(total: int, parts: int) -> list[int]:
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
 def demo_rows(*, buildings: int = BUILDINGS, units: int = UNITS, seed: int = 7627) -> Iterator[tuple[int, dict]]:
     rng = random.Random(seed)
     grids = list(Grid.objects.select_related("community").order_by("code"))
-    per_grid = _split(buildings, len(grids))
-    per_building = _split(units, buildings)
+    per_grid = split_evenly(buildings, len(grids))
+    per_building = split_evenly(units, buildings)
     line = 0
     building_index = 0
     for grid, count in zip(grids, per_grid):

@@ -29,7 +29,8 @@ ORIGIN_LNG, ORIGIN_LAT = 120.150, 30.220
 CELL_LNG, CELL_LAT = 0.004, 0.003
 
 
-def _split(total: int, parts: int) -> list[int]:
+def split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` as ``parts`` whole numbers differing by at most one, larger first."""
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
@@ -83,8 +84,8 @@ def seed_territory(tally: Tally) -> District:
     district = upsert(District, tally, {"code": DISTRICT[0]}, {"name": DISTRICT[1]})
     for code, name in DEPARTMENTS:
         upsert(Department, tally, {"code": code}, {"name": name, "district": district})
-    communities_per_street = _split(len(COMMUNITY_STEMS), len(STREETS))
-    grids_per_community = _split(GRID_COUNT, len(COMMUNITY_STEMS))
+    communities_per_street = split_evenly(len(COMMUNITY_STEMS), len(STREETS))
+    grids_per_community = split_evenly(GRID_COUNT, len(COMMUNITY_STEMS))
     community_index = 0
     cell = 0
     for street_number, street_name in enumerate(STREETS, start=1):
