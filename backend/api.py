@@ -21,6 +21,7 @@ from backend.events.api import router as events_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
 from push.api import router as push_router
+from sync.api import router as sync_router
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +85,4 @@ api.add_router("/", events_router)
 api.add_router("/", addresses_router)
 api.add_router("/", push_router)
 api.add_router("/", media_router)
+api.add_router("/", sync_router)

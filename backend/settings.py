@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "backend.addresses",
     "push",
     "media",
+    "sync",
 ]
 
 MIDDLEWARE = [

@@ -123,7 +123,7 @@ def test_every_route_is_in_the_matrix():
 
     # Import every test module so their registrations count even when run alone.
     root = Path(__file__).resolve().parent.parent
-    for folder in ("backend", "push", "media", "tests"):
+    for folder in ("backend", "push", "media", "sync", "tests"):
         for path in (root / folder).rglob("test_*.py"):
             importlib.import_module(".".join(path.relative_to(root).with_suffix("").parts))
     routes = set(api.get_openapi_schema()["paths"])

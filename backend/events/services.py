@@ -508,6 +508,15 @@ def event_comment(*, event: Event, actor: Actor, note: str, photos: Photos | Non
                  data={**(data or {}), "photos": {"before": photos.before, "after": photos.after}})
 
 
+def record_unapplied_step(*, event: Event, actor: Actor, step: str, note: str, photos: Photos, reason: str) -> Event:
+    """A step recorded on a phone offline that could no longer apply when it arrived:
+    its notes and photo references are kept on the event as a comment row (sync.md §3),
+    without counting as evidence of a step that did not happen."""
+    role = next(iter(sorted(actor.scope.roles)), "")
+    return _record(event, action="comment", actor=actor, role=role, from_state=event.state, note=note,
+                   data={"unapplied_step": step, "reason": reason, "photos": {"before": photos.before, "after": photos.after}})
+
+
 def record_photo(*, event: Event, actor: Actor, phase: str, digest: str, data: dict) -> Event:
     """Custody of a photo: who uploaded it, from which device, when, its digest, as a
     row of the event's hash chain; before/after photos count toward closure."""

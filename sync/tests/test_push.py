@@ -1,0 +1,165 @@
+"""The push half of offline sync: exactly once, one result per mutation, commands
+checked against the current state, nothing recorded on a phone lost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from backend.accounts.models import Device
+from backend.events.models import Event, EventAction
+from sync.models import LedgerEntry, SyncDevice
+from tests import matrix_registry
+from tests.events_helpers import GRID_A, centre_of, governance_platform_id, report, step
+
+matrix_registry.cover("/api/v1/sync/push")
+
+
+def device_of(client) -> Device:
+    return Device.objects.filter(user__username=client.username).latest("pk")
+
+
+class Phone:
+    """Enough of a phone to push: its login, its device id, its mutation counter."""
+
+    def __init__(self, as_persona, username: str):
+        self.client = as_persona(username)
+        self.client.username = username
+        self.device = device_of(self.client)
+        self.next_id = 1
+
+    def mutation(self, name: str, **args) -> dict:
+        mutation = {"id": self.next_id, "name": name, "args": args, "client_time": timezone.now().isoformat()}
+        self.next_id += 1
+        return mutation
+
+    def push(self, mutations: list[dict], **overrides):
+        body = {"device_id": self.device.device_id, "protocol_version": 1,
+                "client_time": (timezone.now() - timedelta(seconds=90)).isoformat(), "mutations": mutations}
+        body.update(overrides)
+        return self.client.post("/sync/push", body)
+
+
+def offline_report(phone: Phone, **extra) -> dict:
+    lat, lng = centre_of(GRID_A)
+    return phone.mutation("event.report", id=str(uuid.uuid4()), source="grid_patrol", category="06.01",
+                          description="离线上报的暴露垃圾", lat=lat, lng=lng, before_photos=["sha256:offline"], **extra)
+
+
+def test_a_replayed_push_is_answered_from_the_ledger_and_applied_once(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    batch = [offline_report(phone), offline_report(phone)]
+    first = phone.push(batch)
+    assert first.status_code == 200, first.content
+    results = first.json()["results"]
+    assert [r["status"] for r in results] == ["applied", "applied"]
+    again = phone.push(batch).json()["results"]
+    reordered = phone.push(list(reversed(batch))).json()["results"]
+    partial = phone.push(batch[1:]).json()["results"]
+    assert again == results and partial == results[1:] and sorted(reordered, key=lambda r: r["id"]) == results
+    assert Event.objects.filter(pk__in=[r["data"]["event_id"] for r in results]).count() == 2
+    assert LedgerEntry.objects.filter(device=phone.device).count() == 2
+    assert EventAction.objects.filter(event_id=results[0]["data"]["event_id"], action="report").count() == 1
+
+
+def test_one_bad_mutation_never_blocks_the_rest(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    other = report(as_persona("demo_grid_worker_b"), source="grid_patrol", grid="330102001001002").json()["id"]
+    batch = [
+        offline_report(phone),
+        phone.mutation("event.teleport", event_id=other),
+        phone.mutation("event.sign", event_id="not-a-uuid"),
+        phone.mutation("event.sign", event_id=other),  # grid B's event: not in this phone's scope
+        offline_report(phone),
+    ]
+    results = phone.push(batch).json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [
+        ("applied", None), ("rejected", "unknown_mutation"), ("rejected", "invalid_arguments"),
+        ("rejected", "event_not_found"), ("applied", None),
+    ]
+
+
+def test_a_step_that_became_invalid_offline_is_rejected_with_the_state_and_its_notes_are_kept(as_persona, persona_user):
+    dispatcher = as_persona("demo_dispatcher")
+    event_id = report(as_persona("demo_resident")).json()["id"]
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
+    phone = Phone(as_persona, "demo_grid_worker")
+    # While the phone was offline the dispatcher took the task back and gave it to the platform.
+    step(as_persona("demo_grid_worker"), event_id, "return", {"reason": "临时"})
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    results = phone.push([phone.mutation("event.handle", event_id=event_id, result_note="已清理完毕",
+                                         after_photos=["sha256:after-offline"])]).json()["results"]
+    assert results[0]["status"] == "rejected" and results[0]["code"] in ("step_forbidden", "illegal_transition")
+    assert results[0]["state"] == "dispatched"
+    kept = EventAction.objects.get(event_id=event_id, action="comment")
+    assert kept.note == "已清理完毕" and kept.data["unapplied_step"] == "handle"
+    assert kept.data["photos"]["after"] == ["sha256:after-offline"]
+    assert "sha256:after-offline" not in Event.objects.get(pk=event_id).photos.get("after", [])  # not evidence of a step
+
+
+def test_workflow_steps_apply_in_order_within_a_batch(as_persona, persona_user):
+    dispatcher = as_persona("demo_dispatcher")
+    event_id = report(as_persona("demo_resident")).json()["id"]
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
+    phone = Phone(as_persona, "demo_grid_worker")
+    results = phone.push([
+        phone.mutation("event.sign", event_id=event_id),
+        phone.mutation("event.handle", event_id=event_id, result_note="已清理", after_photos=["sha256:a"]),
+    ]).json()["results"]
+    assert [r["data"]["state"] for r in results] == ["in_progress", "handled"]
+    row = EventAction.objects.get(event_id=event_id, action="handle")
+    assert row.device_at is not None and row.device_ref == phone.device.device_id
+
+
+def test_mutation_ids_must_increase(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    phone.next_id = 10
+    assert phone.push([offline_report(phone)]).json()["results"][0]["status"] == "applied"
+    phone.next_id = 5
+    late = phone.push([offline_report(phone)]).json()
+    assert late["results"][0]["code"] == "mutation_id_not_increasing" and late["last_mutation_id"] == 10
+
+
+def test_it_records_the_devices_clock_offset(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    body = phone.push([]).json()
+    assert 89_000 <= body["clock_offset_ms"] <= 95_000  # the phone's clock is 90 s slow
+    assert SyncDevice.objects.get(device=phone.device).clock_offset_ms == body["clock_offset_ms"]
+
+
+def test_a_too_old_client_is_told_to_upgrade(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    response = phone.push([offline_report(phone)], protocol_version=0)
+    assert response.status_code == 426 and response.json()["code"] == "upgrade_required"
+    assert not LedgerEntry.objects.exists()
+
+
+def test_a_push_for_another_device_is_refused(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    response = phone.push([offline_report(phone)], device_id="someone-elses-phone")
+    assert response.status_code == 403 and response.json()["code"] == "foreign_device"
+
+
+def test_an_oversized_batch_is_refused_whole(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    response = phone.push([offline_report(phone) for _ in range(101)])
+    assert response.status_code == 413 and response.json()["code"] == "batch_too_large"
+    assert not Event.objects.filter(description="离线上报的暴露垃圾").exists()
+
+
+@pytest.mark.parametrize("body", [
+    {"mutations": "not a list"},
+    {"mutations": [{"id": "one", "name": "event.report"}]},
+    {"mutations": [{"id": 0, "name": "event.report"}]},
+    {"protocol_version": "new"},
+])
+def test_a_malformed_batch_is_a_clear_validation_error(as_persona, body):
+    phone = Phone(as_persona, "demo_grid_worker")
+    mutations = body.pop("mutations", [])
+    response = phone.push(mutations, **body)
+    assert response.status_code == 422 and response.json()["code"] == "validation_error"
