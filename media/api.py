@@ -99,7 +99,7 @@ def event_photos(request: HttpRequest, event_id: uuid.UUID):
     from media.selectors import can_see
 
     event = access_event(request.auth, event_id)
-    photos = [p for p in Photo.objects.filter(event=event).order_by("received_at") if can_see(request.auth, p)]
+    photos = [p for p in Photo.objects.filter(event=event).order_by("received_at") if can_see(request.auth, p, event=event)]
     by_phase = {phase: [photo_out(request.auth, p) for p in photos if p.phase == phase] for phase in Phase.values}
     before, after = by_phase["before"], by_phase["after"]
     pairs = [{"before": before[i] if i < len(before) else None, "after": after[i] if i < len(after) else None}

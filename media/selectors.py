@@ -18,15 +18,17 @@ VARIANTS = ("thumb", "display", "original")
 ORIGINAL_ROLES = {Role.DISPATCHER, Role.SECRETARY, Role.COMMANDER, Role.ADMIN}
 
 
-def can_see(user: User, photo: Photo) -> bool:
-    scope = scope_of(user)
+def can_see(user: User, photo: Photo, *, event=None) -> bool:
+    """``event``: the photo's event, already fetched through ``access_event`` (saves a
+    query per photo when listing an event's photos)."""
     if photo.event_id is None:
         return photo.uploader_id == user.pk
-    try:
-        event = access_event(user, photo.event_id)
-    except ApiError:
-        return False
-    if not scope.is_staff_role:  # a resident: their own tip's photos they took, and the result
+    if event is None:
+        try:
+            event = access_event(user, photo.event_id)
+        except ApiError:
+            return False
+    if not scope_of(user).is_staff_role:  # a resident: their own tip's photos they took, and the result
         return event.reporter_id == user.pk and (photo.uploader_id == user.pk or photo.phase == Phase.AFTER)
     return True
 
