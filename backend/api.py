@@ -10,6 +10,7 @@ import logging
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.renderers import JSONRenderer
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from backend.accounts.api import router as accounts_router
@@ -25,7 +26,14 @@ from sync.api import router as sync_router
 
 logger = logging.getLogger(__name__)
 
+class ReadableJSONRenderer(JSONRenderer):
+    """Chinese stays Chinese on the wire (UTF-8), rather than \\u escapes."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
+
 api = NinjaAPI(
+    renderer=ReadableJSONRenderer(),
     title="基层治理四平台 API",
     version="1.0.0",
     description=(

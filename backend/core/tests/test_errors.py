@@ -74,3 +74,8 @@ def test_every_declared_route_documents_the_error_shape():
         for method, operation in operations.items():
             errors = [status for status in operation["responses"] if str(status).startswith(("4", "5"))]
             assert errors, f"{method.upper()} {path} declares no error response"
+
+
+def test_chinese_travels_as_utf8_not_escapes(anonymous):
+    response = anonymous.get("/me")
+    assert "请先登录".encode() in response.content and b"\\u" not in response.content
