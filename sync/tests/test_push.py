@@ -43,10 +43,10 @@ class Phone:
         return self.client.post("/sync/push", body)
 
 
-def offline_report(phone: Phone, **extra) -> dict:
-    lat, lng = centre_of(GRID_A)
+def offline_report(phone: Phone, *, grid: str = GRID_A, description: str = "离线上报的暴露垃圾") -> dict:
+    lat, lng = centre_of(grid)
     return phone.mutation("event.report", id=str(uuid.uuid4()), source="grid_patrol", category="06.01",
-                          description="离线上报的暴露垃圾", lat=lat, lng=lng, before_photos=["sha256:offline"], **extra)
+                          description=description, lat=lat, lng=lng, before_photos=["sha256:offline"])
 
 
 def test_a_replayed_push_is_answered_from_the_ledger_and_applied_once(as_persona):
