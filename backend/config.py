@@ -135,6 +135,7 @@ class Config:
     supervision_interval_seconds: int
     fcm_credentials_file: str
     s3_bucket: str
+    trust_x_forwarded_for: bool
     media_decode_slots: int
     s3_endpoint_url: str
     s3_region: str
@@ -187,6 +188,7 @@ def read_config(environ: Mapping[str, str]) -> Config:
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
         fcm_credentials_file=fcm_credentials(environ),
         s3_bucket=environ.get("S3_BUCKET", "").strip(),
+        trust_x_forwarded_for=env_bool(environ, "TRUST_X_FORWARDED_FOR", False),
         # Half the cores decode photos at most: the rest serve everything else, and memory stays bounded.
         media_decode_slots=env_int(environ, "MEDIA_DECODE_SLOTS", max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64),
         s3_endpoint_url=environ.get("S3_ENDPOINT_URL", "").strip(),

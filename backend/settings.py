@@ -138,6 +138,9 @@ JWT = {
 FCM_CREDENTIALS_FILE = CONFIG.fcm_credentials_file
 WORKING_HOURS = CONFIG.working_hours
 SUPERVISION = {"GRACE_HOURS": CONFIG.supervision_grace_hours, "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds}
+# Behind our reverse proxy (docker/nginx.conf) the client's address is the last one the
+# proxy appended to X-Forwarded-For; never trust the header without a proxy in front.
+TRUST_X_FORWARDED_FOR = CONFIG.trust_x_forwarded_for
 LOGIN_LIMITS = {
     "PER_ACCOUNT": CONFIG.login_failures_per_account,
     "PER_ADDRESS": CONFIG.login_failures_per_address,

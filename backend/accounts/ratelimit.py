@@ -41,4 +41,8 @@ def clear_account_failures(*, username: str) -> None:
 
 
 def client_address(request) -> str:
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]  # the one our proxy added; anything before it the client could forge
     return request.META.get("REMOTE_ADDR", "unknown")

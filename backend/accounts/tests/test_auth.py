@@ -226,3 +226,15 @@ def test_it_sees_a_new_role_on_the_next_request(as_persona, persona_user):
     body = client.get("/me").json()
     assert extra.pk in body["scope"]["grid_ids"]
     assert client.get(f"/territory/grids/{extra.pk}").status_code == 200
+
+
+def test_behind_the_proxy_the_limit_counts_the_client_not_the_proxy(settings, db):
+    from django.test import RequestFactory
+
+    from backend.accounts.ratelimit import client_address
+
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="1.2.3.4, 10.0.0.9", REMOTE_ADDR="172.18.0.5")
+    settings.TRUST_X_FORWARDED_FOR = False
+    assert client_address(request) == "172.18.0.5"  # no proxy configured: the header could be forged
+    settings.TRUST_X_FORWARDED_FOR = True
+    assert client_address(request) == "10.0.0.9"  # the entry our proxy appended
