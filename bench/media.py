@@ -73,7 +73,6 @@ def run(bench: Bench) -> dict[str, Figure]:
     master = bench.processes[-1].pid
     workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()]
     token = bench.login(base, "demo_resident")
-    request = urllib.request.Request(f"{base}/api/v1/territory/grids", headers={"Authorization": f"Bearer {token}"})
     dispatcher = bench.login(base, "demo_dispatcher")
     grid = json.loads(urllib.request.urlopen(urllib.request.Request(
         f"{base}/api/v1/territory/grids", headers={"Authorization": f"Bearer {dispatcher}"})).read())["items"][0]
@@ -84,7 +83,6 @@ def run(bench: Bench) -> dict[str, Figure]:
     event = json.loads(urllib.request.urlopen(urllib.request.Request(
         f"{base}/api/v1/events", body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})).read())
     photos = [photo(seed) for seed in range(10)]
-    del request
     time.sleep(1)
     before = rss_mb(workers)
     peak = before

@@ -120,21 +120,21 @@ def history(request: HttpRequest, event_id: UUID):
     ]
 
 
-def _route(path: str, summary: str, schema: type[Schema]):
+def _route(path: str, summary: str):
     return router.post(f"/events/{{event_id}}/{path}", response={200: schemas.EventDetailOut, **ERRORS}, summary=summary)
 
 
-@_route("accept", "受理 Accept", schemas.StepIn)
+@_route("accept", "受理 Accept")
 def accept(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_accept(event=e, actor=a, note=payload.note))
 
 
-@_route("reject", "驳回 Reject", schemas.ReasonIn)
+@_route("reject", "驳回 Reject")
 def reject(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_reject(event=e, actor=a, reason=payload.reason))
 
 
-@_route("merge", "合并重复事件 Merge into a duplicate", schemas.MergeIn)
+@_route("merge", "合并重复事件 Merge into a duplicate")
 def merge(request: HttpRequest, event_id: UUID, payload: schemas.MergeIn):
     def step(event: Event, actor: Actor) -> Event:
         into = access_event(request.auth, payload.into)
@@ -143,102 +143,102 @@ def merge(request: HttpRequest, event_id: UUID, payload: schemas.MergeIn):
     return _act(request, event_id, payload.device_time, step)
 
 
-@_route("dispatch", "分流交办 Dispatch", schemas.DispatchIn)
+@_route("dispatch", "分流交办 Dispatch")
 def dispatch(request: HttpRequest, event_id: UUID, payload: schemas.DispatchIn):
     target = DispatchTarget(payload.platform_id, payload.department_id, payload.grid_worker_id)
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_dispatch(event=e, actor=a, to=target, deadline_at=payload.deadline_at, note=payload.note))
 
 
-@_route("sign", "签收 Sign for", schemas.StepIn)
+@_route("sign", "签收 Sign for")
 def sign(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_sign(event=e, actor=a, note=payload.note))
 
 
-@_route("return", "退回 Return to the dispatcher", schemas.ReasonIn)
+@_route("return", "退回 Return to the dispatcher")
 def return_(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_return(event=e, actor=a, reason=payload.reason))
 
 
-@_route("handle", "处置完毕 Handled", schemas.HandleIn)
+@_route("handle", "处置完毕 Handled")
 def handle(request: HttpRequest, event_id: UUID, payload: schemas.HandleIn):
     photos = Photos(payload.before_photos, payload.after_photos)
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_handle(event=e, actor=a, result_note=payload.result_note, photos=photos))
 
 
-@_route("extension", "申请延期 Request an extension", schemas.ExtensionIn)
+@_route("extension", "申请延期 Request an extension")
 def request_extension(request: HttpRequest, event_id: UUID, payload: schemas.ExtensionIn):
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_request_extension(event=e, actor=a, until=payload.until, reason=payload.reason))
 
 
-@_route("extension/approve", "批准延期 Approve the extension", schemas.StepIn)
+@_route("extension/approve", "批准延期 Approve the extension")
 def approve_extension(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_decide_extension(event=e, actor=a, approve=True, note=payload.note))
 
 
-@_route("extension/refuse", "不批准延期 Refuse the extension", schemas.StepIn)
+@_route("extension/refuse", "不批准延期 Refuse the extension")
 def refuse_extension(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_decide_extension(event=e, actor=a, approve=False, note=payload.note))
 
 
-@_route("park", "申请挂账 Request parking", schemas.ReasonIn)
+@_route("park", "申请挂账 Request parking")
 def request_park(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_request_park(event=e, actor=a, reason=payload.reason))
 
 
-@_route("park/approve", "批准挂账 Approve parking", schemas.StepIn)
+@_route("park/approve", "批准挂账 Approve parking")
 def approve_park(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_decide_park(event=e, actor=a, approve=True, note=payload.note))
 
 
-@_route("park/refuse", "不批准挂账 Refuse parking", schemas.StepIn)
+@_route("park/refuse", "不批准挂账 Refuse parking")
 def refuse_park(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_decide_park(event=e, actor=a, approve=False, note=payload.note))
 
 
-@_route("unpark", "解除挂账 Unpark", schemas.StepIn)
+@_route("unpark", "解除挂账 Unpark")
 def unpark(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_unpark(event=e, actor=a, note=payload.note))
 
 
-@_route("approve", "结案 Approve the closure", schemas.StepIn)
+@_route("approve", "结案 Approve the closure")
 def approve(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_approve(event=e, actor=a, note=payload.note))
 
 
-@_route("rework", "返工 Send back for rework", schemas.ReasonIn)
+@_route("rework", "返工 Send back for rework")
 def rework(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_rework(event=e, actor=a, reason=payload.reason))
 
 
-@_route("evaluate", "评价 Evaluate", schemas.EvaluateIn)
+@_route("evaluate", "评价 Evaluate")
 def evaluate(request: HttpRequest, event_id: UUID, payload: schemas.EvaluateIn):
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_evaluate(event=e, actor=a, satisfaction=payload.satisfaction, comment=payload.comment))
 
 
-@_route("reopen", "不满意重启 Reopen", schemas.StepIn)
+@_route("reopen", "不满意重启 Reopen")
 def reopen(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_reopen(event=e, actor=a, note=payload.note))
 
 
-@_route("urge", "催办 Urge", schemas.StepIn)
+@_route("urge", "催办 Urge")
 def urge(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_urge(event=e, actor=a, note=payload.note))
 
 
-@_route("escalate", "报上一级 Escalate one level", schemas.ReasonIn)
+@_route("escalate", "报上一级 Escalate one level")
 def escalate(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
     return _act(request, event_id, payload.device_time, lambda e, a: services.event_escalate(event=e, actor=a, reason=payload.reason))
 
 
-@_route("comment", "补充说明 Comment", schemas.CommentIn)
+@_route("comment", "补充说明 Comment")
 def comment(request: HttpRequest, event_id: UUID, payload: schemas.CommentIn):
     photos = Photos(payload.before_photos, payload.after_photos)
     return _act(request, event_id, payload.device_time,
