@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "backend.accounts",
     "backend.events",
     "backend.addresses",
+    "backend.patrols",
     "push",
     "media",
     "sync",

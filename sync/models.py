@@ -33,3 +33,90 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "同步账本"
         constraints = [models.UniqueConstraint(fields=["device", "mutation_id"], name="one_result_per_device_mutation")]
+
+
+class Change(models.Model):
+    """The pull side's change log (PowerSync): one row per (bucket, entity), rewritten
+    whenever the entity changes, so a bucket's rows are its current membership plus
+    tombstones of what left it. Rows are written with no stamp in the writer's own
+    transaction; ``stamp_changes`` numbers committed rows in rounds, so the pull's
+    order (stamp, id) never lets a slow transaction commit behind a cursor."""
+
+    stamp = models.PositiveBigIntegerField(null=True, blank=True)
+    bucket = models.CharField(max_length=40)
+    kind = models.CharField(max_length=16)
+    entity_id = models.CharField(max_length=40)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "同步变更"
+        constraints = [models.UniqueConstraint(fields=["bucket", "kind", "entity_id"], name="one_change_per_bucket_entity")]
+        indexes = [
+            models.Index(fields=["bucket", "stamp", "id"], name="change_bucket_order"),
+            models.Index(fields=["kind", "entity_id"], name="change_entity"),
+            models.Index(fields=["id"], name="change_unstamped", condition=models.Q(stamp__isnull=True)),
+        ]
+
+
+class SyncClock(models.Model):
+    """One row: the last stamp round, the log's epoch (a rebuild starts a new one and
+    every older cursor resets) and the horizon below which tombstones were purged."""
+
+    stamp = models.PositiveBigIntegerField(default=0)
+    epoch = models.CharField(max_length=16, default="1")
+    horizon = models.PositiveBigIntegerField(default=0, help_text="tombstones up to this stamp are purged")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "同步时钟"
+
+
+class ConflictStatus(models.TextChoices):
+    OPEN = "open", "待处理"
+    RESOLVED = "resolved", "已处理"
+
+
+class Conflict(models.Model):
+    """The same field changed on the server and on a phone since the phone's base
+    version (ODK Central): both values are kept until a person chooses."""
+
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="conflicts")
+    field = models.CharField("字段", max_length=32)
+    base_version = models.PositiveIntegerField("手机所依据的版本")
+    base_value = models.JSONField("原值", null=True)
+    server_value = models.JSONField("服务器值", null=True)
+    phone_value = models.JSONField("手机值", null=True)
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name="手机用户")
+    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mutation_id = models.PositiveBigIntegerField(null=True, blank=True)
+    status = models.CharField("状态", max_length=8, choices=ConflictStatus.choices, default=ConflictStatus.OPEN)
+    resolution = models.CharField("处理结果", max_length=8, blank=True, help_text="server | phone | value")
+    resolved_value = models.JSONField("最终值", null=True, blank=True)
+    resolved_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "同步冲突"
+        indexes = [models.Index(fields=["status", "created_at"], name="conflict_status")]
+
+
+class PendingPhoto(models.Model):
+    """A digest a mutation referenced before the photo arrived (CouchDB attachments
+    travel separately): the upload attaches it to the event when it comes."""
+
+    sha256 = models.CharField(max_length=64, db_index=True)
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
+    phase = models.CharField(max_length=8)
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "event"], name="one_pending_photo_per_event")]
+
+
+class StampRound(models.Model):
+    """When each stamp round was numbered: purging tombstones older than N days finds
+    its horizon here."""
+
+    stamp = models.PositiveBigIntegerField(primary_key=True)
+    at = models.DateTimeField()

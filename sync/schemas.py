@@ -35,3 +35,34 @@ class PushOut(Schema):
     results: list[MutationResult]
     last_mutation_id: int
     clock_offset_ms: int
+
+
+class PullIn(Schema):
+    device_id: str = Field(..., min_length=4, max_length=128)
+    protocol_version: int = Field(..., ge=0)
+    cursor: str | None = Field(None, max_length=4096, description="null: start a full resync; otherwise the last page's cursor")
+    limit: int = Field(500, ge=1, le=1000, description="log rows per page")
+    pending_mutation_id: int = Field(0, ge=0, description="the highest mutation id still queued on the phone (0: none)")
+
+
+class ChangeOut(Schema):
+    kind: str = Field(..., description="category | street | community | grid | event | key_subject | patrol | visit")
+    id: str
+    op: str = Field(..., description="upsert | delete")
+    data: dict[str, Any] | None = None
+
+
+class DropOut(Schema):
+    kind: str
+    id: str
+
+
+class PullOut(Schema):
+    changes: list[ChangeOut]
+    cursor: str | None = Field(..., description="send it with the next pull; null together with reset")
+    has_more: bool
+    checksum: str = Field(..., description="SHA-256 of the canonical JSON of changes")
+    reset: str | None = Field(None, description="unknown_cursor | foreign_cursor | expired_cursor: drop the cursor and pull from null")
+    drop: list[DropOut] = Field(default_factory=list, description="entities to forget: the scope shrank")
+    push_first: bool = Field(False, description="push the pending mutations, then pull again")
+    server_time: datetime

@@ -33,13 +33,18 @@ def _rejected(mutation_id: int, error: ApiError, extra: dict | None = None) -> d
     return result
 
 
-def sync_push(*, device: Device, device_id: str, protocol_version: int, client_time: datetime,
-              mutations: list[MutationIn]) -> tuple[list[dict], SyncDevice]:
+def check_client(*, device: Device, device_id: str, protocol_version: int) -> None:
+    """A too-old app gets a clear upgrade answer; a device id must be the token's."""
     if protocol_version < MIN_PROTOCOL_VERSION:
         raise ApiError("upgrade_required", detail={"min_protocol_version": MIN_PROTOCOL_VERSION,
                                                    "protocol_version": PROTOCOL_VERSION})
     if device_id != device.device_id:
         raise ApiError("foreign_device")
+
+
+def sync_push(*, device: Device, device_id: str, protocol_version: int, client_time: datetime,
+              mutations: list[MutationIn]) -> tuple[list[dict], SyncDevice]:
+    check_client(device=device, device_id=device_id, protocol_version=protocol_version)
     if len(mutations) > MAX_BATCH:
         raise ApiError("batch_too_large", detail={"max": MAX_BATCH, "got": len(mutations)})
     now = timezone.now()

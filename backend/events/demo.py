@@ -26,6 +26,7 @@ from backend.events.models import Category, Event, EventAction, EventCounter, Ha
 from backend.events.services import NUMBER_PREFIX
 from backend.territory.demo import cell_centre
 from backend.territory.models import Community, Department, Grid, Platform, Street
+from sync.changes import track_instances
 
 SOURCE_WEIGHTS = [
     (Source.GRID_PATROL, 0.605), (Source.PUBLIC_TIP, 0.235), (Source.VIDEO_ALERT, 0.09),
@@ -325,6 +326,7 @@ def seed_events(total: int, *, seed: int = 2020, progress: bool = True) -> int:
             actions.extend(rows)
         with transaction.atomic():
             insert_instances(Event, events)
+            track_instances(events, created=True)
             insert_rows(EventAction, ACTION_COLUMNS, ([row[name] for name in ACTION_COLUMNS] for row in actions))
             generator.save_counters()
         bar.update(len(events))

@@ -16,7 +16,10 @@ from backend.addresses.demo import BUILDINGS, UNITS, seed_addresses
 from backend.events.catalogue import seed_catalogue
 from backend.events.demo import seed_events
 from backend.territory.demo import Tally, seed_territory
+from backend.patrols.demo import seed_key_subjects
 from backend.territory.models import District
+from sync.changes import rebuild_log, stamp_changes
+from sync.models import Change
 
 
 class Command(BaseCommand):
@@ -37,6 +40,9 @@ class Command(BaseCommand):
             raise CommandError("--password must be at least 8 characters")
         if events < 0 or events > 2_000_000:
             raise CommandError("--events must be between 0 and 2,000,000")
+        if District.objects.exists() and not Change.objects.exists():
+            # A database from before offline sync: write its change log once.
+            self.stdout.write(f"同步变更日志 sync change log: {rebuild_log(progress=options.get('verbosity', 1) > 0)} rows")
         if if_empty and District.objects.exists():
             self.stdout.write("数据库已有数据，跳过演示数据 (database not empty, demo data skipped)")
             return
@@ -45,6 +51,7 @@ class Command(BaseCommand):
             district = seed_territory(tally)
             seed_catalogue(tally)
             accounts = seed_accounts(district, password=password, tally=tally)
+            seed_key_subjects()
         self.stdout.write(
             self.style.SUCCESS(f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "
                                f"(created {tally.created}, updated {tally.updated}, unchanged {tally.unchanged})")
@@ -61,6 +68,7 @@ class Command(BaseCommand):
             elapsed = time.monotonic() - started
             rate = added / elapsed if added and elapsed else 0
             self.stdout.write(f"演示事件: 新增 {added} (added {added} events in {elapsed:.1f} s, {rate:,.0f} events/s)")
+        stamp_changes()
         self.stdout.write("演示账号 demo accounts (password: %s):" % ("<--password>" if password != DEFAULT_PASSWORD else password))
         for username, role, unit in accounts:
             self.stdout.write(f"  {username:<20} {role:<12} {unit}")

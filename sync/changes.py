@@ -1,0 +1,141 @@
+"""Writing the change log (``sync.models.Change``) and numbering it.
+
+Every write to a replicated entity rewrites that entity's rows in the log, in the
+writer's transaction: an upsert in each bucket it belongs to now, a tombstone in each
+bucket it has left. Rows are written unstamped; ``stamp_changes`` gives all committed
+unstamped rows the next stamp round under a lock, so a transaction that commits late
+can only land *after* every cursor already handed out, never behind one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+from tqdm import tqdm
+
+from backend.territory.models import Community, Grid
+from sync.entities import KIND_OF_MODEL, KINDS, Kind, bucket_row
+from sync.models import Change, StampRound, SyncClock
+
+CHUNK = 2000
+
+
+def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool = False) -> None:
+    """Rewrite the log rows of these entities (``rows`` hold ``kind.bucket_fields``).
+    ``created``: they are new, so there is nothing to rewrite."""
+    if not rows:
+        return
+    ids = [str(row["id"]) for row in rows]
+    previous: dict[str, set[str]] = defaultdict(set)
+    if not created:
+        stale = []
+        for pk, entity_id, bucket in Change.objects.filter(kind=kind.name, entity_id__in=ids).values_list("id", "entity_id", "bucket"):
+            previous[entity_id].add(bucket)
+            stale.append(pk)
+        if stale:
+            Change.objects.filter(pk__in=stale).delete()
+    current = [set() for _ in rows] if deleted else kind.buckets(rows)
+    new = []
+    for entity_id, buckets in zip(ids, current):
+        new.extend(Change(bucket=bucket, kind=kind.name, entity_id=entity_id) for bucket in buckets)
+        new.extend(Change(bucket=bucket, kind=kind.name, entity_id=entity_id, deleted=True)
+                   for bucket in previous[entity_id] - buckets)
+    Change.objects.bulk_create(new, batch_size=CHUNK)
+
+
+def track_instances(instances: Iterable[models.Model], *, created: bool = False) -> None:
+    by_kind: dict[Kind, list[dict]] = defaultdict(list)
+    for instance in instances:
+        kind = KIND_OF_MODEL[type(instance)]
+        by_kind[kind].append(bucket_row(kind, instance))
+    for kind, rows in by_kind.items():
+        track(kind, rows, created=created)
+
+
+def _on_save(sender, instance, created: bool = False, raw: bool = False, **kwargs) -> None:
+    if raw:
+        return
+    track_instances([instance], created=created)
+    if sender is Grid:
+        # A grid joining or leaving decides which buckets its community and street are in.
+        track(KINDS["community"], [{"id": instance.community_id}])
+        track(KINDS["street"], [{"id": Community.objects.filter(pk=instance.community_id).values_list("street_id", flat=True).first()}])
+
+
+def _on_delete(sender, instance, **kwargs) -> None:
+    kind = KIND_OF_MODEL[sender]
+    track(kind, [bucket_row(kind, instance)], deleted=True)
+
+
+def connect_signals() -> None:
+    for model in KIND_OF_MODEL:
+        post_save.connect(_on_save, sender=model, dispatch_uid=f"sync-track-{model.__name__}")
+        post_delete.connect(_on_delete, sender=model, dispatch_uid=f"sync-untrack-{model.__name__}")
+
+
+def clock() -> SyncClock:
+    return SyncClock.objects.get_or_create(pk=1)[0]
+
+
+def stamp_changes() -> int:
+    """Number the committed unstamped rows with the next round; returns that stamp
+    (or the current one when nothing was waiting)."""
+    if not Change.objects.filter(stamp__isnull=True).exists():
+        return clock().stamp
+    with transaction.atomic():
+        clock()
+        state = SyncClock.objects.select_for_update().get(pk=1)
+        round_ = state.stamp + 1
+        if Change.objects.filter(stamp__isnull=True).update(stamp=round_):
+            state.stamp = round_
+            state.save(update_fields=["stamp"])
+            StampRound.objects.create(stamp=round_, at=timezone.now())
+        return state.stamp
+
+
+def purge_tombstones(*, older_than: timedelta) -> int:
+    """Delete tombstones stamped before ``older_than`` ago. Cursors from before the new
+    horizon answer ``expired_cursor`` and resync; an up-to-date phone never does
+    (its cursor moves on even when nothing of its scope changes)."""
+    horizon = StampRound.objects.filter(at__lt=timezone.now() - older_than).order_by("-stamp").values_list("stamp", flat=True).first()
+    if horizon is None:
+        return 0
+    with transaction.atomic():
+        deleted, _ = Change.objects.filter(deleted=True, stamp__lte=horizon).delete()
+        StampRound.objects.filter(stamp__lt=horizon).delete()
+        SyncClock.objects.filter(pk=clock().pk, horizon__lt=horizon).update(horizon=horizon)
+    return deleted
+
+
+def rebuild_log(*, progress: bool = False) -> int:
+    """Write the whole log again from the tables (after a bulk load, or to adopt sync
+    on an existing database). Starts a new epoch: every phone's cursor resets."""
+    written = 0
+    with transaction.atomic():
+        Change.objects.all().delete()
+        state = clock()
+        SyncClock.objects.filter(pk=state.pk).update(epoch=secrets.token_hex(4), horizon=0)
+        for kind in KINDS.values():
+            total = kind.model.objects.count()
+            bar = tqdm(total=total, desc=f"sync log {kind.name}", disable=not progress, mininterval=0.5)
+            batch = []
+            for row in kind.model.objects.order_by("pk").values(*kind.bucket_fields).iterator(chunk_size=CHUNK):
+                batch.append(row)
+                if len(batch) == CHUNK:
+                    track(kind, batch, created=True)
+                    bar.update(len(batch))
+                    written += len(batch)
+                    batch = []
+            track(kind, batch, created=True)
+            written += len(batch)
+            bar.update(len(batch))
+            bar.close()
+    stamp_changes()
+    return written
+

@@ -1,0 +1,147 @@
+"""What a phone replicates, kind by kind: how an entity is read for a pull, which
+buckets it belongs to, and which of it a user's scope may see.
+
+Buckets (PowerSync) index the change log: a user pulls the buckets of their scope
+(``buckets_for``). The bucket is only an index; every upsert is read through the
+kind's ``visible`` filter at pull time, so nothing outside scope can leave the server
+even if a bucket were wrong.
+
+Scope per role (issue 4): everyone gets the catalogue and their own records
+(``user:<id>``: events they reported or hold, their patrols and visits); a grid
+worker the territory, events and key persons and places of their grids
+(``grid:<id>``); a secretary their community's events awaiting approval
+(``approval:<community id>``); a handler the events their platform or department
+holds (``platform:<id>``, ``department:<id>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import models
+from django.db.models import Q
+
+from backend.accounts.models import Role
+from backend.accounts.scope import Scope
+from backend.events.models import Category, Event, State
+from backend.events.selectors import q_events
+from backend.patrols.models import KeySubject, PatrolSession, Visit
+from backend.territory.models import Community, Grid, Street
+
+
+def buckets_for(scope: Scope) -> list[str]:
+    buckets = {"catalogue", f"user:{scope.user_id}"}
+    if Role.GRID_WORKER in scope.roles:
+        buckets |= {f"grid:{grid_id}" for grid_id in scope.grid_ids}
+    if Role.SECRETARY in scope.roles:
+        buckets |= {f"approval:{community_id}" for community_id in scope.community_ids}
+    if Role.HANDLER in scope.roles:
+        buckets |= {f"platform:{platform_id}" for platform_id in scope.platform_ids}
+        buckets |= {f"department:{department_id}" for department_id in scope.department_ids}
+    return sorted(buckets)
+
+
+def _event_buckets(rows: list[dict]) -> list[set[str]]:
+    result = []
+    for row in rows:
+        buckets = {f"grid:{row['grid_id']}"}
+        for user_field in ("reporter_id", "holder_user_id"):
+            if row[user_field]:
+                buckets.add(f"user:{row[user_field]}")
+        if row["holder_platform_id"]:
+            buckets.add(f"platform:{row['holder_platform_id']}")
+        if row["holder_department_id"]:
+            buckets.add(f"department:{row['holder_department_id']}")
+        if row["state"] == State.HANDLED:
+            buckets.add(f"approval:{row['community_id']}")
+        result.append(buckets)
+    return result
+
+
+def q_sync_events(scope: Scope) -> Q:
+    condition = Q(reporter_id=scope.user_id) | Q(holder_user_id=scope.user_id)
+    if Role.GRID_WORKER in scope.roles and scope.grid_ids:
+        condition |= Q(grid_id__in=scope.grid_ids)
+    if Role.SECRETARY in scope.roles and scope.community_ids:
+        condition |= Q(community_id__in=scope.community_ids, state=State.HANDLED)
+    if Role.HANDLER in scope.roles:
+        if scope.platform_ids:
+            condition |= Q(holder_platform_id__in=scope.platform_ids)
+        if scope.department_ids:
+            condition |= Q(holder_department_id__in=scope.department_ids)
+    return condition & q_events(scope)
+
+
+def _grid_buckets_of(field: str) -> Callable[[list[dict]], list[set[str]]]:
+    """Territory above the grid goes to the bucket of each of its grids."""
+    def buckets(rows: list[dict]) -> list[set[str]]:
+        ids = [row["id"] for row in rows]
+        grids: dict[int, set[str]] = {}
+        for grid_id, owner in Grid.objects.filter(**{f"{field}__in": ids}).values_list("id", field):
+            grids.setdefault(owner, set()).add(f"grid:{grid_id}")
+        return [grids.get(row["id"], set()) for row in rows]
+    return buckets
+
+
+def _grid_ids(scope: Scope) -> frozenset[int]:
+    return scope.grid_ids if Role.GRID_WORKER in scope.roles else frozenset()
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    model: type[models.Model]
+    fields: tuple[str, ...]          # what a phone receives (``values()`` names)
+    bucket_fields: tuple[str, ...]   # what ``buckets`` reads
+    buckets: Callable[[list[dict]], list[set[str]]]
+    visible: Callable[[Scope], Q]
+    rename: tuple[tuple[str, str], ...] = ()  # values() name -> name sent
+
+
+EVENT_FIELDS = (
+    "id", "number", "action_count", "state", "level", "source", "category__code", "description", "address_text",
+    "lat", "lng", "grid_id", "community_id", "street_id", "severity", "reporter_id", "holder_user_id",
+    "holder_platform_id", "holder_department_id", "deadline_at", "overdue", "handled_on_spot", "result_note", "photos",
+    "satisfaction", "reported_at", "device_reported_at", "signed_at", "handled_at", "closed_at", "updated_at",
+)
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in [
+        Kind("category", Category,
+             ("id", "code", "name", "parent__code", "platform_kind", "severity", "grid_admissible",
+              "before_photos_required", "after_photos_required", "active"),
+             ("id",), lambda rows: [{"catalogue"} for _ in rows], lambda scope: Q(),
+             rename=(("parent__code", "parent"),)),
+        Kind("street", Street, ("id", "code", "name"), ("id",), _grid_buckets_of("community__street_id"),
+             lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community__street_id"))),
+        Kind("community", Community, ("id", "code", "name", "street_id"), ("id",), _grid_buckets_of("community_id"),
+             lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community_id"))),
+        Kind("grid", Grid, ("id", "code", "name", "community_id", "polygon"), ("id",),
+             lambda rows: [{f"grid:{row['id']}"} for row in rows], lambda scope: Q(pk__in=_grid_ids(scope))),
+        Kind("event", Event, EVENT_FIELDS,
+             ("id", "grid_id", "community_id", "state", "reporter_id", "holder_user_id", "holder_platform_id",
+              "holder_department_id"),
+             _event_buckets, q_sync_events,
+             rename=(("action_count", "version"), ("category__code", "category"))),
+        Kind("key_subject", KeySubject,
+             ("id", "grid_id", "kind", "name", "address_text", "attention", "visit_every_days", "note", "active"),
+             ("id", "grid_id"), lambda rows: [{f"grid:{row['grid_id']}"} for row in rows],
+             lambda scope: Q(grid_id__in=_grid_ids(scope))),
+        Kind("patrol", PatrolSession,
+             ("id", "grid_id", "started_at", "ended_at", "point_count", "distance_m", "note", "received_at"),
+             ("id", "user_id"), lambda rows: [{f"user:{row['user_id']}"} for row in rows],
+             lambda scope: Q(user_id=scope.user_id)),
+        Kind("visit", Visit,
+             ("id", "subject_id", "patrol_id", "visited_at", "finding", "note", "photos", "lat", "lng", "received_at"),
+             ("id", "user_id"), lambda rows: [{f"user:{row['user_id']}"} for row in rows],
+             lambda scope: Q(user_id=scope.user_id)),
+    ]
+}
+
+KIND_OF_MODEL = {kind.model: kind for kind in KINDS.values()}
+
+
+def bucket_row(kind: Kind, instance: models.Model) -> dict:
+    return {name: getattr(instance, "pk" if name == "id" else name) for name in kind.bucket_fields}
