@@ -49,3 +49,18 @@ class Photo(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "sha256"], name="one_photo_per_digest_per_event"),
         ]
+
+
+class ExpectedPhoto(models.Model):
+    """A digest an offline mutation referenced before the photo itself arrived
+    (attachments travel separately, CouchDB): its upload attaches it to the event."""
+
+    sha256 = models.CharField(max_length=64, db_index=True)
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
+    phase = models.CharField(max_length=8, choices=Phase.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "待到达的照片"
+        constraints = [models.UniqueConstraint(fields=["sha256", "event"], name="one_expected_photo_per_event")]

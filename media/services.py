@@ -4,6 +4,7 @@ event's hash-chained history."""
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from backend.addresses.selectors import distance_m
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
 from media.imaging import decode_slot, process, process_elsewhere
-from media.models import Photo
+from media.models import ExpectedPhoto, Photo
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PER_EVENT = 30
@@ -100,6 +101,9 @@ def photo_intake(*, data: bytes, sha256: str, phase: str, photo_id: uuid.UUID, u
             photo.save(force_insert=True)
             if event is not None:
                 _record_custody(photo, event, uploader, device)
+                ExpectedPhoto.objects.filter(event=event, sha256=digest).delete()
+            else:
+                _complete_expected(photo)
     except IntegrityError:
         raced = Photo.objects.filter(event=event, sha256=digest).first() or Photo.objects.filter(pk=photo_id).first()
         if raced is None:
@@ -129,3 +133,39 @@ def photo_attach(*, photo: Photo, event: Event) -> Photo:
         photo.save(update_fields=["event", "flags"])
         _record_custody(photo, event, photo.uploader, photo.device)
     return photo
+
+
+DIGEST = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+
+
+def digest_of(reference: str) -> str | None:
+    """The SHA-256 a photo reference names (``<hex>`` or ``sha256:<hex>``), else None."""
+    match = DIGEST.match(reference or "")
+    return match.group(1).lower() if match else None
+
+
+def photos_expect(*, event: Event, user, references: dict[str, list[str]]) -> None:
+    """A mutation referenced these photos: attach the ones already uploaded by this
+    user, and expect the rest (their upload attaches them, sync.md §6)."""
+    wanted = {digest: phase for phase, refs in references.items() for ref in refs if (digest := digest_of(ref))}
+    if not wanted:
+        return
+    waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=wanted, uploader=user, event__isnull=True)}
+    present = set(Photo.objects.filter(event=event, sha256__in=wanted).values_list("sha256", flat=True))
+    for digest, phase in wanted.items():
+        if digest in present:
+            continue
+        if digest in waiting:
+            photo_attach(photo=waiting[digest], event=event)
+        else:
+            ExpectedPhoto.objects.get_or_create(sha256=digest, event=event, defaults={"phase": phase, "user": user})
+
+
+def _complete_expected(photo: Photo) -> None:
+    expected = ExpectedPhoto.objects.filter(sha256=photo.sha256, user_id=photo.uploader_id).select_related("event").first()
+    if expected is None:
+        return
+    photo.phase = expected.phase
+    photo.save(update_fields=["phase"])
+    photo_attach(photo=photo, event=expected.event)
+    expected.delete()

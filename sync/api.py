@@ -1,11 +1,15 @@
 import json
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from backend.core.schemas import ErrorOut
+from backend.core.pagination import paginate
+from backend.events.services import Actor
+from sync.conflicts import access_conflict, conflict_resolve, conflicts_visible_to
 from sync.pull import sync_pull
-from sync.schemas import PullIn, PullOut, PushIn, PushOut
+from sync.schemas import ConflictOut, ConflictPage, PullIn, PullOut, PushIn, PushOut, ResolveIn
 from sync.services import check_client, sync_push
 
 router = Router(tags=["sync"])
@@ -29,3 +33,21 @@ def pull(request: HttpRequest, payload: PullIn):
     # again (tests check them against PullOut).
     return HttpResponse(json.dumps(page, ensure_ascii=False, separators=(",", ":")), content_type="application/json")
 
+
+
+CONFLICT_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+@router.get("/sync/conflicts", response={200: ConflictPage, **CONFLICT_ERRORS},
+            summary="离线修改冲突 Conflicts of offline edits in my territory")
+def conflict_list(request: HttpRequest, status: str | None = "open", page: int = 1, page_size: int = 50):
+    return paginate(conflicts_visible_to(request.auth, status or None), page=page, page_size=page_size)
+
+
+@router.post("/sync/conflicts/{conflict_id}/resolve", response={200: ConflictOut, **CONFLICT_ERRORS},
+             summary="处理冲突 Resolve a conflict: keep the server's value, the phone's, or another")
+def conflict_resolve_route(request: HttpRequest, conflict_id: int, payload: ResolveIn):
+    with transaction.atomic():
+        conflict = access_conflict(request.auth, conflict_id, lock=True)
+        return conflict_resolve(conflict=conflict, actor=Actor(user=request.auth, device=request.device),
+                                keep=payload.keep, value=payload.value, note=payload.note)

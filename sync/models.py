@@ -100,20 +100,6 @@ class Conflict(models.Model):
         indexes = [models.Index(fields=["status", "created_at"], name="conflict_status")]
 
 
-class PendingPhoto(models.Model):
-    """A digest a mutation referenced before the photo arrived (CouchDB attachments
-    travel separately): the upload attaches it to the event when it comes."""
-
-    sha256 = models.CharField(max_length=64, db_index=True)
-    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
-    phase = models.CharField(max_length=8)
-    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["sha256", "event"], name="one_pending_photo_per_event")]
-
-
 class StampRound(models.Model):
     """When each stamp round was numbered: purging tombstones older than N days finds
     its horizon here."""

@@ -23,7 +23,7 @@ class PushIn(Schema):
 
 class MutationResult(Schema):
     id: int
-    status: str  # applied | rejected (merged and conflict come with field edits)
+    status: str = Field(..., description="applied | merged | conflict | rejected")
     code: str | None = None
     message: str | None = None
     state: str | None = None
@@ -66,3 +66,46 @@ class PullOut(Schema):
     drop: list[DropOut] = Field(default_factory=list, description="entities to forget: the scope shrank")
     push_first: bool = Field(False, description="push the pending mutations, then pull again")
     server_time: datetime
+
+
+class ConflictOut(Schema):
+    id: int
+    event_id: str
+    event_number: str
+    field: str
+    base_version: int
+    base_value: Any = None
+    server_value: Any = None
+    phone_value: Any = None
+    user: str = Field(..., description="who made the phone's edit")
+    mutation_id: int | None = None
+    status: str
+    resolution: str
+    resolved_value: Any = None
+    created_at: datetime
+    resolved_at: datetime | None = None
+
+    @staticmethod
+    def resolve_event_id(conflict) -> str:
+        return str(conflict.event_id)
+
+    @staticmethod
+    def resolve_event_number(conflict) -> str:
+        return conflict.event.number
+
+    @staticmethod
+    def resolve_user(conflict) -> str:
+        return conflict.user.username
+
+
+class ConflictPage(Schema):
+    items: list[ConflictOut]
+    page: int
+    page_size: int
+    has_more: bool
+
+
+class ResolveIn(Schema):
+    keep: str = Field(..., pattern="^(server|phone|value)$", description="server: keep the server's value; phone: take the phone's; value: a third value")
+    value: Any = Field(None, description="with keep=value")
+    note: str = Field("", max_length=2000)

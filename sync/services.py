@@ -11,7 +11,7 @@ from django.utils import timezone
 from backend.accounts.models import Device
 from backend.core.errors import ApiError, register
 from backend.events.services import Actor
-from sync.commands import execute, keep_unapplied, parse
+from sync.commands import Context, keep_unapplied, parse
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import MAX_BATCH, MutationIn
 
@@ -71,7 +71,7 @@ def _apply_one(device: Device, mutation: MutationIn) -> dict:
             result = _rejected(mutation.id, ApiError("mutation_id_not_increasing",
                                                      detail={"last_mutation_id": state.last_mutation_id}))
         else:
-            result = _run(mutation, actor)
+            result = _run(mutation, actor, state.clock_offset_ms)
             state.last_mutation_id = mutation.id
             state.save(update_fields=["last_mutation_id"])
         LedgerEntry.objects.create(device=device, mutation_id=mutation.id, name=mutation.name, args=mutation.args,
@@ -79,14 +79,15 @@ def _apply_one(device: Device, mutation: MutationIn) -> dict:
         return result
 
 
-def _run(mutation: MutationIn, actor: Actor) -> dict:
+def _run(mutation: MutationIn, actor: Actor, clock_offset_ms: int | None) -> dict:
     try:
         command, args = parse(mutation.name, mutation.args)
     except ApiError as error:
         return _rejected(mutation.id, error)
+    context = Context(mutation_id=mutation.id, base_version=mutation.base_version, clock_offset_ms=clock_offset_ms)
     try:
         with transaction.atomic():  # a savepoint: a refused command leaves nothing behind
-            data = execute(command, args, actor)
+            status, data = command.run(args, actor, context)
     except ApiError as error:
         return _rejected(mutation.id, error, keep_unapplied(command, args, actor, error))
-    return {"id": mutation.id, "status": "applied", "data": data}
+    return {"id": mutation.id, "status": status, "data": data}

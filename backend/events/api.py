@@ -32,6 +32,7 @@ def event_out(event: Event) -> dict:
     return {
         **{name: getattr(event, name) for name in schemas.EventOut.model_fields if hasattr(event, name) and name != "category"},
         "category": event.category.code,
+        "version": event.action_count,
         "category_name": event.category.name,
         "grid_name": event.grid.name,
         "state_label": STATE_LABELS[event.state],
@@ -243,3 +244,9 @@ def comment(request: HttpRequest, event_id: UUID, payload: schemas.CommentIn):
     photos = Photos(payload.before_photos, payload.after_photos)
     return _act(request, event_id, payload.device_time,
                 lambda e, a: services.event_comment(event=e, actor=a, note=payload.note, photos=photos))
+
+
+@_route("edit", "修改描述、地址、严重程度 Edit description, address, severity")
+def edit(request: HttpRequest, event_id: UUID, payload: schemas.EditIn):
+    return _act(request, event_id, payload.device_time,
+                lambda e, a: services.event_edit(event=e, actor=a, fields=payload.fields, note=payload.note))

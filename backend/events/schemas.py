@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
@@ -92,6 +92,7 @@ class CategoryOut(Schema):
 
 class EventOut(Schema):
     id: UUID
+    version: int = Field(..., description="the number of rows in its history: the base_version of an offline edit")
     number: str
     source: str
     source_label: str
@@ -158,3 +159,7 @@ class ActionOut(Schema):
     device_at: datetime | None
     hash: str
     prev_hash: str
+
+
+class EditIn(StepIn):
+    fields: dict[str, Any] = Field(..., description="description / address_text / severity → new value")

@@ -23,7 +23,7 @@ from backend.accounts.scope import Scope, scope_of
 from backend.core.errors import ApiError, register
 from backend.events.deadlines import compute_deadline
 from backend.events.history import build_action
-from backend.events.models import Category, Event, EventCounter, Level, Satisfaction, Source, State
+from backend.events.models import Category, Event, EventCounter, Level, Satisfaction, Severity, Source, State
 from backend.events.workflow import STEPS, Relation, check_step
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
@@ -124,10 +124,17 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
+def _same_reference(ref: str) -> str:
+    # "sha256:<64 hex>" and "<64 hex>" name the same photo: count it once.
+    bare = ref[7:] if ref.startswith("sha256:") else ref
+    return bare.lower() if len(bare) == 64 and all(c in "0123456789abcdefABCDEF" for c in bare) else ref
+
+
 def _add_photos(event: Event, photos: Photos) -> None:
     current = {"before": list(event.photos.get("before", [])), "after": list(event.photos.get("after", []))}
     for phase, refs in (("before", photos.before), ("after", photos.after)):
         for ref in refs:
+            ref = _same_reference(ref)
             if ref not in current[phase]:
                 current[phase].append(ref)
     event.photos = current
@@ -506,6 +513,40 @@ def event_comment(*, event: Event, actor: Actor, note: str, photos: Photos | Non
     _add_photos(event, photos)
     return _step(event, "comment", actor, note=note, fields=("photos",),
                  data={**(data or {}), "photos": {"before": photos.before, "after": photos.after}})
+
+
+# Fields a person may correct after the report; a phone's offline edits to them merge
+# field by field (sync: ``event.update_fields``).
+EDITABLE_FIELDS = {
+    "description": lambda value: isinstance(value, str) and 0 < len(value.strip()) <= NOTE_LIMIT,
+    "address_text": lambda value: isinstance(value, str) and len(value) <= 200,
+    "severity": lambda value: value in Severity.values,
+}
+
+register("field_not_editable", 422, "该字段不可修改或取值无效", "The field cannot be edited or the value is invalid")
+
+
+def check_editable(fields: dict) -> None:
+    bad = {name: value for name, value in fields.items() if name not in EDITABLE_FIELDS or not EDITABLE_FIELDS[name](value)}
+    if bad or not fields:
+        raise ApiError("field_not_editable", detail={"fields": sorted(bad) or "none given", "editable": sorted(EDITABLE_FIELDS)})
+
+
+def event_edit(*, event: Event, actor: Actor, fields: dict, note: str = "", data: dict | None = None,
+               check: bool = True) -> Event:
+    """修改: set editable fields. The action row keeps each field's old and new value,
+    which is what later merges compare against (``check=False``: the caller, e.g. a
+    conflict's resolver, has authorized already)."""
+    check_editable(fields)
+    relation = check_step("edit", actor.scope, event) if check else None
+    changed = {name: [getattr(event, name), value] for name, value in fields.items() if getattr(event, name) != value}
+    if not changed:
+        return event
+    for name, (_, value) in changed.items():
+        setattr(event, name, value)
+    role = relation.role if relation else next(iter(sorted(actor.scope.roles)), "")
+    return _record(event, action="edit", actor=actor, role=role, from_state=event.state, note=note,
+                   data={**(data or {}), "fields": changed}, fields=tuple(changed))
 
 
 def record_unapplied_step(*, event: Event, actor: Actor, step: str, note: str, photos: Photos, reason: str) -> Event:

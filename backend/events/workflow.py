@@ -135,6 +135,8 @@ STEPS: dict[str, Step] = {
             ("grid_worker", "holder", "secretary_below_street", "street_dispatcher"),
             lambda e: e.level < Level.DISTRICT, "尚未到区级",
         ),
+        Step("edit", "修改描述、地址、严重程度（不改变状态）", (*OPEN_STATES, S.HANDLED, S.PARKED), None,
+             ("street_dispatcher", "commander", "holder", "community_secretary", "reporter", "grid_worker")),
         Step("comment", "补充说明（不改变状态）", tuple(S.values), None,
              ("street_dispatcher", "commander", "holder", "community_secretary", "reporter", "grid_worker")),
     ]
