@@ -147,18 +147,26 @@ def digest_of(reference: str) -> str | None:
 def photos_expect(*, event: Event, user, references: dict[str, list[str]]) -> None:
     """A mutation referenced these photos: attach the ones already uploaded by this
     user, and expect the rest (their upload attaches them, sync.md §6)."""
-    wanted = {digest: phase for phase, refs in references.items() for ref in refs if (digest := digest_of(ref))}
+    photos_expect_many(user=user, references=[(event, references)])
+
+
+def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str]]]]) -> None:
+    wanted = [(event, digest, phase) for event, refs in references for phase, listed in refs.items()
+              for ref in listed if (digest := digest_of(ref))]
     if not wanted:
         return
-    waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=wanted, uploader=user, event__isnull=True)}
-    present = set(Photo.objects.filter(event=event, sha256__in=wanted).values_list("sha256", flat=True))
-    for digest, phase in wanted.items():
-        if digest in present:
+    digests = {digest for _, digest, _ in wanted}
+    waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=digests, uploader=user, event__isnull=True)}
+    present = set(Photo.objects.filter(event__in={event.pk for event, _, _ in wanted}, sha256__in=digests).values_list("event_id", "sha256"))
+    expected = []
+    for event, digest, phase in wanted:
+        if (event.pk, digest) in present:
             continue
-        if digest in waiting:
+        if digest in waiting and waiting[digest].event_id is None:
             photo_attach(photo=waiting[digest], event=event)
         else:
-            ExpectedPhoto.objects.get_or_create(sha256=digest, event=event, defaults={"phase": phase, "user": user})
+            expected.append(ExpectedPhoto(sha256=digest, event=event, phase=phase, user=user))
+    ExpectedPhoto.objects.bulk_create(expected, ignore_conflicts=True)
 
 
 def _complete_expected(photo: Photo) -> None:

@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from backend.accounts.models import Device
 from backend.core.errors import ApiError, register
-from backend.events.services import Actor
-from sync.commands import Context, keep_unapplied, parse
+from backend.events.models import Event
+from backend.events.services import Actor, Lookups, Photos, event_report_many, prepare_report
+from media.services import photos_expect_many
+from sync.commands import Context, event_data, keep_unapplied, parse
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import MAX_BATCH, MutationIn
 
@@ -52,10 +54,91 @@ def sync_push(*, device: Device, device_id: str, protocol_version: int, client_t
     offset_ms = round((now - client_time).total_seconds() * 1000)
     SyncDevice.objects.filter(pk=sync_device.pk).update(clock_offset_ms=offset_ms, protocol_version=protocol_version, last_push_at=now)
     results = []
-    for mutation in mutations:
-        results.append(_apply_one(device, mutation))
+    position = 0
+    while position < len(mutations):
+        run = _report_run(mutations, position)
+        if len(run) > 1:
+            results.extend(_apply_reports(device, run))
+            position += len(run)
+        else:
+            results.append(_apply_one(device, mutations[position]))
+            position += 1
     sync_device.refresh_from_db()
     return results, sync_device
+
+
+def _report_run(mutations: list[MutationIn], start: int) -> list[MutationIn]:
+    """Consecutive new-event reports from ``start``: they touch no existing event, so
+    they can be applied together (the benchmark's 3,000 mutations/s come from here)."""
+    end = start
+    while end < len(mutations) and mutations[end].name == "event.report":
+        end += 1
+    return mutations[start:end]
+
+
+def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
+    """A run of ``event.report`` mutations in one transaction: each is checked on its
+    own (one bad report is rejected, the rest apply), then the good ones are saved in
+    bulk with their ledger rows. Same results and rows as one at a time."""
+    user = device.user
+    with transaction.atomic():
+        state = SyncDevice.objects.select_for_update().get(device=device)
+        answered = {e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=[m.id for m in run])}
+        parsed = {}
+        for mutation in run:
+            if mutation.id not in answered:
+                try:
+                    parsed[mutation.id] = parse(mutation.name, mutation.args)[1]
+                except ApiError as error:
+                    parsed[mutation.id] = error
+        wanted_ids = [args.id for args in parsed.values() if not isinstance(args, ApiError)]
+        existing = {e.pk: e for e in Event.objects.filter(pk__in=wanted_ids).only("id", "number", "state", "reporter_id", "action_count")}
+        lookups = Lookups()
+        results: dict[int, dict] = {}
+        new_rows, prepared_by_mutation = [], {}
+        last = state.last_mutation_id
+        for mutation in run:
+            if mutation.id in answered:
+                continue
+            args = parsed[mutation.id]
+            if mutation.id <= last:
+                result = _rejected(mutation.id, ApiError("mutation_id_not_increasing", detail={"last_mutation_id": last}))
+            elif isinstance(args, ApiError):
+                result = _rejected(mutation.id, args)
+            elif args.id in existing:
+                event = existing[args.id]
+                result = ({"id": mutation.id, "status": "applied", "data": event_data(event)} if event.reporter_id == user.pk
+                          else _rejected(mutation.id, ApiError("event_id_taken")))
+            else:
+                actor = Actor(user=user, device=device, device_at=mutation.client_time)
+                try:
+                    prepared = prepare_report(
+                        actor=actor, source=args.source, category_code=args.category, description=args.description,
+                        lat=args.lat, lng=args.lng, crs=args.crs, address_text=args.address_text, grid_id=args.grid_id,
+                        event_id=args.id, photos=Photos(args.before_photos, args.after_photos),
+                        handled_on_spot=args.handled_on_spot, result_note=args.result_note, lookups=lookups)
+                except ApiError as error:
+                    result = _rejected(mutation.id, error)
+                else:
+                    existing[args.id] = prepared.event  # the same id twice in one batch: the second finds the first
+                    prepared_by_mutation[mutation.id] = prepared
+                    result = None
+            if mutation.id > last:
+                last = mutation.id
+            results[mutation.id] = result
+        events = event_report_many(list(prepared_by_mutation.values()))
+        photos_expect_many(user=user, references=[(event, event.photos) for event in events])
+        for mutation_id, prepared in prepared_by_mutation.items():
+            results[mutation_id] = {"id": mutation_id, "status": "applied", "data": event_data(prepared.event)}
+        for mutation in run:
+            if mutation.id not in answered:
+                new_rows.append(LedgerEntry(device=device, mutation_id=mutation.id, name=mutation.name, args=mutation.args,
+                                            result=results[mutation.id], device_time=mutation.client_time))
+        LedgerEntry.objects.bulk_create(new_rows)
+        if last != state.last_mutation_id:
+            state.last_mutation_id = last
+            state.save(update_fields=["last_mutation_id"])
+    return [answered.get(m.id) or results[m.id] for m in run]
 
 
 def _apply_one(device: Device, mutation: MutationIn) -> dict:

@@ -23,7 +23,7 @@ from backend.accounts.scope import Scope, scope_of
 from backend.core.errors import ApiError, register
 from backend.events.deadlines import compute_deadline
 from backend.events.history import build_action
-from backend.events.models import Category, Event, EventCounter, Level, Satisfaction, Severity, Source, State
+from backend.events.models import Category, Event, EventAction, EventCounter, Level, Satisfaction, Severity, Source, State
 from backend.events.workflow import STEPS, Relation, check_step
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
@@ -151,39 +151,64 @@ def _check_photos(event: Event) -> None:
         })
 
 
-def next_event_number(year: int) -> str:
+def next_event_numbers(year: int, count: int = 1) -> list[str]:
     """SC<year><7 digits>, gap-free per year: the counter row is locked until commit."""
     with transaction.atomic():
         EventCounter.objects.get_or_create(year=year)
         counter = EventCounter.objects.select_for_update().get(year=year)
-        counter.last = F("last") + 1
+        first = counter.last + 1
+        counter.last = F("last") + count
         counter.save(update_fields=["last"])
-        counter.refresh_from_db(fields=["last"])
-    return f"{NUMBER_PREFIX}{year}{counter.last:07d}"
+    return [f"{NUMBER_PREFIX}{year}{number:07d}" for number in range(first, first + count)]
 
 
-def event_report(
+def next_event_number(year: int) -> str:
+    return next_event_numbers(year)[0]
+
+
+@dataclass
+class PreparedReport:
+    """A report checked and built, not yet numbered or saved."""
+
+    event: Event
+    actor: Actor
+    role: str
+    note: str
+    data: dict
+
+
+@dataclass
+class Lookups:
+    """Categories and grids already read: a batch of reports reads each once."""
+
+    categories: dict[str, Category | None] = field(default_factory=dict)
+    grids: dict[int, Grid | None] = field(default_factory=dict)
+
+    def category(self, code: str) -> Category | None:
+        if code not in self.categories:
+            self.categories[code] = Category.objects.filter(code=code, active=True, parent__isnull=False).first()
+        return self.categories[code]
+
+    def grid(self, grid_id: int) -> Grid | None:
+        if grid_id not in self.grids:
+            self.grids[grid_id] = Grid.objects.select_related("community").filter(pk=grid_id).first()
+        return self.grids[grid_id]
+
+
+def prepare_report(
     *, actor: Actor, source: str, category_code: str, description: str, lat: float | None = None,
     lng: float | None = None, crs: str = "wgs84", address_text: str = "", grid_id: int | None = None,
     severity: str | None = None, event_id: uuid.UUID | None = None, photos: Photos | None = None,
-    handled_on_spot: bool = False, result_note: str = "",
-) -> tuple[Event, bool]:
-    """受理入口: a grid worker's patrol report, a resident's tip, or a system alert.
-    Returns (event, created); the same client id from the same reporter returns the
-    event already made (phones retry). 小事不出网格: a grid worker may report an
-    admission-list matter already handled on the spot; it goes straight to approval."""
+    handled_on_spot: bool = False, result_note: str = "", lookups: Lookups | None = None, now: datetime | None = None,
+) -> PreparedReport:
+    """Every check of a report, and the event it makes (no number yet, not saved)."""
     user = actor.user
     scope = actor.scope
-    if event_id is not None:
-        existing = Event.objects.filter(pk=event_id).first()
-        if existing is not None:
-            if existing.reporter_id != user.pk:
-                raise ApiError("event_id_taken")
-            return existing, False
+    lookups = lookups or Lookups()
     allowed_sources = set().union(*(SOURCES_BY_ROLE.get(role, set()) for role in scope.roles))
     if source not in allowed_sources:
         raise ApiError("source_not_allowed", detail={"allowed": sorted(allowed_sources)})
-    category = Category.objects.filter(code=category_code, active=True, parent__isnull=False).first()
+    category = lookups.category(category_code)
     if category is None:
         raise ApiError("unknown_category", detail={"category": category_code})
 
@@ -197,47 +222,101 @@ def event_report(
         grid_id = locate_grid_id(lng, lat)
         if grid_id is None:
             raise ApiError("location_outside_district", detail={"lat": lat, "lng": lng})
-    grid = Grid.objects.select_related("community").filter(pk=grid_id).first()
+    grid = lookups.grid(grid_id)
     if grid is None:
         raise ApiError("validation_error", detail={"grid_id": "unknown grid"})
 
     photos = photos or Photos()
-    now = timezone.now()
+    now = now or timezone.now()
+    event = Event(
+        id=event_id or uuid.uuid4(), number="", source=source,
+        category=category, description=description, lat=lat, lng=lng, address_text=address_text, grid=grid,
+        community_id=grid.community_id, street_id=grid.community.street_id,
+        severity=severity or category.severity, reporter=user, state=State.REPORTED, level=Level.STREET,
+        reported_at=now, device_reported_at=actor.device_at,
+    )
+    _add_photos(event, photos)
+    role = next((r for r in (Role.GRID_WORKER, Role.RESIDENT, Role.DISPATCHER, Role.COMMANDER, Role.ADMIN) if r in scope.roles), "")
+    if handled_on_spot:
+        if Role.GRID_WORKER not in scope.roles or grid.pk not in scope.grid_ids:
+            raise ApiError("step_forbidden", detail={"handled_on_spot": "only the grid worker of this grid"})
+        if not category.grid_admissible:
+            raise ApiError("not_on_admission_list", detail={"category": category.code})
+        if not result_note.strip():
+            raise ApiError("reason_required", detail={"result_note": "required when handled on the spot"})
+        _check_photos(event)
+        event.state = State.HANDLED
+        event.level = Level.GRID
+        event.holder_user = user
+        event.signed_by = user
+        event.handled_on_spot = True
+        event.result_note = result_note
+        event.signed_at = event.handled_at = now
+    return PreparedReport(
+        event=event, actor=actor, role=role, note=result_note if handled_on_spot else "",
+        data={"source": source, "category": category.code, "photos": {"before": photos.before, "after": photos.after},
+              "handled_on_spot": handled_on_spot},
+    )
+
+
+def event_report(*, actor: Actor, event_id: uuid.UUID | None = None, **fields) -> tuple[Event, bool]:
+    """受理入口: a grid worker's patrol report, a resident's tip, or a system alert.
+    Returns (event, created); the same client id from the same reporter returns the
+    event already made (phones retry). 小事不出网格: a grid worker may report an
+    admission-list matter already handled on the spot; it goes straight to approval.
+    Fields: those of ``prepare_report``."""
+    if event_id is not None:
+        existing = Event.objects.filter(pk=event_id).first()
+        if existing is not None:
+            if existing.reporter_id != actor.user.pk:
+                raise ApiError("event_id_taken")
+            return existing, False
+    prepared = prepare_report(actor=actor, event_id=event_id, **fields)
+    event = prepared.event
     with transaction.atomic():
-        event = Event(
-            id=event_id or uuid.uuid4(), number=next_event_number(timezone.localtime(now).year), source=source,
-            category=category, description=description, lat=lat, lng=lng, address_text=address_text, grid=grid,
-            community_id=grid.community_id, street_id=grid.community.street_id,
-            severity=severity or category.severity, reporter=user, state=State.REPORTED, level=Level.STREET,
-            reported_at=now, device_reported_at=actor.device_at,
-        )
-        _add_photos(event, photos)
-        role = next((r for r in (Role.GRID_WORKER, Role.RESIDENT, Role.DISPATCHER, Role.COMMANDER, Role.ADMIN) if r in scope.roles), "")
-        if handled_on_spot:
-            if Role.GRID_WORKER not in scope.roles or grid.pk not in scope.grid_ids:
-                raise ApiError("step_forbidden", detail={"handled_on_spot": "only the grid worker of this grid"})
-            if not category.grid_admissible:
-                raise ApiError("not_on_admission_list", detail={"category": category.code})
-            if not result_note.strip():
-                raise ApiError("reason_required", detail={"result_note": "required when handled on the spot"})
-            _check_photos(event)
-            event.state = State.HANDLED
-            event.level = Level.GRID
-            event.holder_user = user
-            event.signed_by = user
-            event.handled_on_spot = True
-            event.result_note = result_note
-            event.signed_at = event.handled_at = now
+        event.number = next_event_number(timezone.localtime(event.reported_at).year)
         try:
             with transaction.atomic():
                 event.save(force_insert=True)
         except IntegrityError:
             raise ApiError("event_id_taken") from None
-        _record(event, action="report", actor=actor, role=role, from_state="", now=now,
-                note=result_note if handled_on_spot else "",
-                data={"source": source, "category": category.code, "photos": {"before": photos.before, "after": photos.after},
-                      "handled_on_spot": handled_on_spot})
+        _record(event, action="report", actor=actor, role=prepared.role, from_state="", now=event.reported_at,
+                note=prepared.note, data=prepared.data)
     return event, True
+
+
+def event_report_many(reports: list[PreparedReport]) -> list[Event]:
+    """Save many prepared reports at once (a phone's batch): numbers in one counter
+    update, events, their first history rows and sync log rows in bulk inserts. The
+    caller has checked that none of the ids exists. Same rows as ``event_report``."""
+    if not reports:
+        return []
+    from backend.core.bulk import insert_instances
+    from push.services import broadcast_event_change
+    from sync.changes import track_instances
+
+    by_year: dict[int, list[PreparedReport]] = {}
+    for prepared in reports:
+        by_year.setdefault(timezone.localtime(prepared.event.reported_at).year, []).append(prepared)
+    for year, group in by_year.items():
+        for prepared, number in zip(group, next_event_numbers(year, len(group))):
+            prepared.event.number = number
+    actions = []
+    for prepared in reports:
+        event, actor = prepared.event, prepared.actor
+        actions.append(build_action(
+            event, action="report", actor=actor.user, actor_role=prepared.role, device=actor.device,
+            device_ref=actor.device.device_id if actor.device else "", from_state="", to_state=event.state,
+            note=prepared.note, data=prepared.data, server_at=event.reported_at, device_at=actor.device_at,
+        ))
+        event.updated_at = event.reported_at
+    events = [prepared.event for prepared in reports]
+    insert_instances(Event, events)
+    EventAction.objects.bulk_create(actions)
+    track_instances(events, created=True)
+    for event in events:
+        broadcast_event_change(event)
+    return events
 
 
 def event_accept(*, event: Event, actor: Actor, note: str = "") -> Event:

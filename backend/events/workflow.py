@@ -58,6 +58,8 @@ RELATIONS = {
             lambda scope, event: Role.COMMANDER in scope.roles and event.level == Level.DISTRICT,
         ),
         Relation("reporter", "上报人", "", lambda scope, event: event.reporter_id == scope.user_id),
+        Relation("staff_reporter", "上报人（工作人员；居民爆料提交后不再修改）", "",
+                 lambda scope, event: event.reporter_id == scope.user_id and scope.is_staff_role),
         Relation(
             "grid_worker", "事件所在网格的网格员（网格层级）", Role.GRID_WORKER,
             lambda scope, event: Role.GRID_WORKER in scope.roles and event.grid_id in scope.grid_ids and event.level == Level.GRID,
@@ -136,7 +138,7 @@ STEPS: dict[str, Step] = {
             lambda e: e.level < Level.DISTRICT, "尚未到区级",
         ),
         Step("edit", "修改描述、地址、严重程度（不改变状态）", (*OPEN_STATES, S.HANDLED, S.PARKED), None,
-             ("street_dispatcher", "commander", "holder", "community_secretary", "reporter", "grid_worker")),
+             ("street_dispatcher", "commander", "holder", "community_secretary", "staff_reporter", "grid_worker")),
         Step("comment", "补充说明（不改变状态）", tuple(S.values), None,
              ("street_dispatcher", "commander", "holder", "community_secretary", "reporter", "grid_worker")),
     ]

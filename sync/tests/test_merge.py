@@ -16,7 +16,7 @@ from sync.tests.phones import phone_of
 from tests import matrix_registry
 from tests.events_helpers import GRID_A, centre_of, report, step
 
-matrix_registry.cover("/api/v1/sync/conflicts", "/api/v1/sync/conflicts/{conflict_id}/resolve")
+matrix_registry.cover("/api/v1/sync/conflicts", "/api/v1/sync/conflicts/{conflict_id}/resolve", "/api/v1/events/{event_id}/edit")
 
 
 def worker_event(as_persona) -> tuple:
@@ -122,3 +122,15 @@ def test_a_photo_referenced_before_it_arrives_is_attached_when_it_does(as_person
     assert not ExpectedPhoto.objects.filter(sha256=digest).exists()
     event = Event.objects.get(pk=event_id)
     assert sorted(event.photos["before"]) == sorted([digest, early_digest])  # each counted once
+
+
+def test_who_may_edit_an_event(as_persona):
+    tip = report(as_persona("demo_resident"), grid=GRID_A).json()["id"]
+    body = {"fields": {"description": "更正后的描述"}}
+    assert step(as_persona("demo_resident"), tip, "edit", body).json()["code"] == "step_forbidden"  # a tip is not rewritten
+    assert step(as_persona("demo_grid_worker_b"), tip, "edit", body).status_code == 404  # another grid's event
+    edited = step(as_persona("demo_dispatcher"), tip, "edit", body)
+    assert edited.status_code == 200 and edited.json()["description"] == "更正后的描述"
+    assert step(as_persona("demo_dispatcher"), tip, "edit", {"fields": {"state": "closed"}}).json()["code"] == "field_not_editable"
+    assert step(as_persona("demo_dispatcher"), tip, "reject", {"reason": "重复"}).status_code == 200
+    assert step(as_persona("demo_dispatcher"), tip, "edit", body).json()["code"] == "illegal_transition"

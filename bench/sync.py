@@ -1,0 +1,147 @@
+"""Group ``sync``: the offline protocol at the seed's scale, through the production
+HTTP layout (gunicorn), driven by the reference phone client (``sync.client``).
+
+- ``push_mutations_per_s``: event reports pushed in batches of 100, applied per second.
+- ``push_vs_rest_cost_ratio``: the time per pushed mutation over the time of one
+  plain ``POST /api/v1/events`` making the same event (baseline run here too).
+- ``pull_changes_per_s``: a full resync of a wide scope (a grid worker of every grid
+  of one street) in pages of 1,000.
+- ``pull_empty_vs_me_ratio``: a pull with nothing new over ``GET /api/v1/me``.
+- ``initial_sync_s``: a grid worker's first full sync (one grid of the district with
+  the seed's 222,800 addresses and 175,591 events of history), pages of 1,000.
+- ``initial_sync_peak_kb`` / ``wide_sync_peak_kb``: the server's peak Python
+  allocation while serving those syncs page by page (in-process, tracemalloc): it
+  follows the page size, not the data size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+import urllib.request
+import uuid
+
+from bench.common import PASSWORD, PYTHON, ROOT, Bench, Figure
+from sync.client import HttpTransport, Phone
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "175591"))
+ADDRESSES = int(os.environ.get("BENCH_ADDRESSES", "222800"))
+PUSH_BATCHES = int(os.environ.get("BENCH_PUSH_BATCHES", "30"))
+REST_SAMPLES = 200
+SAMPLES = 200
+
+WIDE_USER = """
+from backend.accounts.models import Role, RoleAssignment, User
+from backend.territory.models import Grid, Street
+user, _ = User.objects.get_or_create(username="bench_wide", defaults={"display_name": "全街道网格员"})
+user.set_password("%s"); user.save()
+street = Street.objects.order_by("code").first()
+for grid in Grid.objects.filter(community__street=street):
+    RoleAssignment.objects.get_or_create(user=user, role=Role.GRID_WORKER, grid=grid)
+""" % PASSWORD
+
+
+def timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def median_ms(function, samples: int = SAMPLES) -> float:
+    for _ in range(5):
+        function()
+    return statistics.median(timed(function) * 1000 for _ in range(samples))
+
+
+def phone_for(base: str, username: str) -> Phone:
+    phone = Phone(HttpTransport(base), attempts=3)
+    phone.login(username, PASSWORD)
+    return phone
+
+
+def centre(phone: Phone) -> tuple[float, float]:
+    """(lat, lng) of the middle of the phone's grid, from its store."""
+    grid = next(iter(phone.entities("grid").values()))
+    ring = grid["polygon"]["coordinates"][0][:-1]
+    return sum(p[1] for p in ring) / len(ring), sum(p[0] for p in ring) / len(ring)
+
+
+def report_args(lat: float, lng: float) -> dict:
+    return {"id": str(uuid.uuid4()), "source": "grid_patrol", "category": "06.01", "description": "基准测试：离线上报的暴露垃圾",
+            "lat": lat, "lng": lng, "crs": "wgs84", "before_photos": ["sha256:" + "c" * 64]}
+
+
+def full_sync_seconds(phone: Phone) -> tuple[float, int]:
+    phone.set_meta("cursor", None)
+    phone.db.execute("DELETE FROM entity")
+    started = time.perf_counter()
+    changes = phone.pull(limit=1000)
+    return time.perf_counter() - started, changes
+
+
+def run(bench: Bench) -> dict[str, Figure]:
+    bench.manage("seed_demo", "--password", PASSWORD, "--addresses", str(ADDRESSES), "--events", str(EVENTS), "-v0")
+    subprocess.run([PYTHON, "manage.py", "shell", "-c", WIDE_USER], cwd=ROOT, env=bench.env, check=True, capture_output=True)
+    base = bench.start_http()
+    figures: dict[str, Figure] = {"events": Figure(EVENTS, "events"), "addresses": Figure(ADDRESSES, "units")}
+
+    # The first full sync of a grid worker, before this run adds anything to the grid.
+    worker = phone_for(base, "demo_grid_worker")
+    worker.pull(limit=1000)  # warm the workers
+    seconds, changes = full_sync_seconds(worker)
+    figures["initial_sync_changes"] = Figure(changes, "changes")
+    figures["initial_sync_s"] = Figure(seconds, "s")
+
+    wide = phone_for(base, "bench_wide")
+    seconds, changes = full_sync_seconds(wide)
+    figures["pull_changes"] = Figure(changes, "changes")
+    figures["pull_changes_per_s"] = Figure(changes / seconds, "changes/s")
+
+    token = worker.meta("access_token")
+    me = urllib.request.Request(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    figures["me_ms"] = Figure(median_ms(lambda: urllib.request.urlopen(me).read()), "ms")
+    cursor = worker.meta("cursor")
+    body = {"device_id": worker.device_id, "protocol_version": 1, "cursor": cursor, "limit": 1000}
+    empty = worker.transport.post("/sync/pull", body, token)[1]
+    assert empty["changes"] == [] and not empty["has_more"], empty
+    figures["pull_empty_ms"] = Figure(median_ms(lambda: worker.transport.post("/sync/pull", body, token)), "ms")
+    figures["pull_empty_vs_me_ratio"] = Figure(figures["pull_empty_ms"].value / figures["me_ms"].value, "x", baseline="me_ms")
+
+    lat, lng = centre(worker)
+    rest_body = {"source": "grid_patrol", "category": "06.01", "description": "基准测试：REST 上报的暴露垃圾",
+                 "location": {"lat": lat, "lng": lng, "crs": "wgs84"}, "before_photos": ["sha256:" + "c" * 64]}
+
+    def rest_create():
+        status, answer = worker.transport.post("/events", {**rest_body, "id": str(uuid.uuid4())}, token)
+        assert status in (200, 201), answer
+
+    figures["rest_create_ms"] = Figure(median_ms(rest_create, REST_SAMPLES), "ms")
+
+    for _ in range(2):  # warm-up batches
+        for _ in range(100):
+            worker.record("event.report", report_args(lat, lng))
+        worker.push()
+    pushed, elapsed = 0, 0.0
+    for _ in range(PUSH_BATCHES):
+        for _ in range(100):
+            worker.record("event.report", report_args(lat, lng))
+        started = time.perf_counter()
+        results = worker.push()
+        elapsed += time.perf_counter() - started
+        assert all(r["status"] == "applied" for r in results), results[:3]
+        pushed += len(results)
+    figures["push_mutations"] = Figure(pushed, "mutations")
+    figures["push_mutations_per_s"] = Figure(pushed / elapsed, "mutations/s")
+    figures["push_ms_per_mutation"] = Figure(elapsed * 1000 / pushed, "ms")
+    figures["push_vs_rest_cost_ratio"] = Figure(figures["push_ms_per_mutation"].value / figures["rest_create_ms"].value, "x",
+                                                baseline="rest_create_ms")
+
+    memory = subprocess.run([PYTHON, "-m", "bench.sync_memory"], cwd=ROOT, env=bench.env, check=True, capture_output=True, text=True)
+    for name, value in json.loads(memory.stdout.strip().splitlines()[-1]).items():
+        figures[name] = Figure(value, "kB" if name.endswith("_kb") else "changes")
+    figures["wide_vs_initial_peak_ratio"] = Figure(figures["wide_sync_peak_kb"].value / figures["initial_sync_peak_kb"].value, "x",
+                                                   baseline="initial_sync_peak_kb")
+    return figures
