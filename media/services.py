@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.addresses.selectors import distance_m
+from backend.core.bulk import insert_new
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
 from media.imaging import decode_slot, process, process_elsewhere
@@ -158,15 +159,17 @@ def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str
     digests = {digest for _, digest, _ in wanted}
     waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=digests, uploader=user, event__isnull=True)}
     present = set(Photo.objects.filter(event__in={event.pk for event, _, _ in wanted}, sha256__in=digests).values_list("event_id", "sha256"))
-    expected = []
+    present |= set(ExpectedPhoto.objects.filter(event__in={event.pk for event, _, _ in wanted}, sha256__in=digests)
+                   .values_list("event_id", "sha256"))
+    expected, now = {}, timezone.now()
     for event, digest, phase in wanted:
         if (event.pk, digest) in present:
             continue
         if digest in waiting and waiting[digest].event_id is None:
             photo_attach(photo=waiting[digest], event=event)
         else:
-            expected.append(ExpectedPhoto(sha256=digest, event=event, phase=phase, user=user))
-    ExpectedPhoto.objects.bulk_create(expected, ignore_conflicts=True)
+            expected[(event.pk, digest)] = ExpectedPhoto(sha256=digest, event=event, phase=phase, user=user, created_at=now)
+    insert_new(ExpectedPhoto, list(expected.values()))
 
 
 def _complete_expected(photo: Photo) -> None:

@@ -118,8 +118,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def notify_message(self, message: dict) -> None:
         await self._send_notification(message["notification"])
 
-    async def event_changed(self, message: dict) -> None:
-        await self.send_json({"type": "event.changed", "event": message["event"]})
+    async def events_changed(self, message: dict) -> None:
+        for event in message["events"]:
+            await self.send_json({"type": "event.changed", "event": event})
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

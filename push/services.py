@@ -79,9 +79,31 @@ def deliver_live(payloads: list[tuple[int, dict]]) -> None:
 
 def broadcast_event_change(event) -> None:
     """The street's live feed for its dispatchers: only events of that street."""
-    payload = {
-        "id": str(event.pk), "number": event.number, "state": event.state, "level": event.level, "overdue": event.overdue,
-        "category": event.category.name, "grid_id": event.grid_id,
-    }
-    street_id = event.street_id
-    transaction.on_commit(lambda: group_send(street_group(street_id), {"type": "event.changed", "event": payload}))
+    broadcast_event_changes([event])
+
+
+def broadcast_event_changes(events) -> None:
+    """One channel-layer message per street however many events changed (a phone's
+    batch of reports); each connection still receives one ``event.changed`` per event."""
+    by_street: dict[int, list[dict]] = {}
+    for event in events:
+        by_street.setdefault(event.street_id, []).append({
+            "id": str(event.pk), "number": event.number, "state": event.state, "level": event.level,
+            "overdue": event.overdue, "category": event.category.name, "grid_id": event.grid_id,
+        })
+    messages = [(street_group(street_id), {"type": "events.changed", "events": changed}) for street_id, changed in by_street.items()]
+    transaction.on_commit(lambda: group_send_many(messages))
+
+
+def group_send_many(messages: list[tuple[str, dict]]) -> None:
+    """Several messages in one trip into the event loop (a batch of a phone's reports)."""
+    layer = get_channel_layer()
+
+    async def send_all() -> None:
+        for group, message in messages:
+            await layer.group_send(group, message)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:
+        logger.exception("channel layer delivery of %d messages failed", len(messages))

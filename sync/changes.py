@@ -19,11 +19,13 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from tqdm import tqdm
 
+from backend.core.bulk import insert_rows
 from backend.territory.models import Community, Grid
 from sync.entities import KIND_OF_MODEL, KINDS, Kind, bucket_row
 from sync.models import Change, StampRound, SyncClock
 
 CHUNK = 2000
+CHANGE_COLUMNS = ("stamp", "bucket", "kind", "entity_id", "deleted")
 
 
 def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool = False) -> None:
@@ -41,12 +43,13 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
         if stale:
             Change.objects.filter(pk__in=stale).delete()
     current = [set() for _ in rows] if deleted else kind.buckets(rows)
+    name = kind.name
     new = []
     for entity_id, buckets in zip(ids, current):
-        new.extend(Change(bucket=bucket, kind=kind.name, entity_id=entity_id) for bucket in buckets)
-        new.extend(Change(bucket=bucket, kind=kind.name, entity_id=entity_id, deleted=True)
-                   for bucket in previous[entity_id] - buckets)
-    Change.objects.bulk_create(new, batch_size=CHUNK)
+        new.extend((None, bucket, name, entity_id, False) for bucket in buckets)
+        new.extend((None, bucket, name, entity_id, True) for bucket in previous[entity_id] - buckets)
+    for start in range(0, len(new), CHUNK):
+        insert_rows(Change, CHANGE_COLUMNS, new[start:start + CHUNK])
 
 
 def track_instances(instances: Iterable[models.Model], *, created: bool = False) -> None:

@@ -102,7 +102,7 @@ class Phone:
                  attempts: int = 6, backoff_s: float = 0.5, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], str] = _now, rng: random.Random | None = None):
         self.transport = transport
-        self.db = sqlite3.connect(store)
+        self.db = sqlite3.connect(store, check_same_thread=False)  # one phone, whichever thread drives it
         self.db.executescript(SCHEMA)
         self.attempts = attempts
         self.backoff_s = backoff_s

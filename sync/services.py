@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Device
 from backend.core.errors import ApiError, register
+from backend.core.bulk import insert_rows
 from backend.events.models import Event
 from backend.events.services import Actor, Lookups, Photos, event_report_many, prepare_report
 from media.services import photos_expect_many
@@ -18,7 +19,9 @@ from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import MAX_BATCH, MutationIn
 
 PROTOCOL_VERSION = 1
+LEDGER_COLUMNS = ("device_id", "mutation_id", "name", "args", "result", "device_time", "created_at")
 MIN_PROTOCOL_VERSION = 1
+LEDGER_COLUMNS = ("device_id", "mutation_id", "name", "args", "result", "device_time", "created_at")
 
 register("upgrade_required", 426, "客户端版本过旧，请升级应用", "This app version is too old; please upgrade")
 register("foreign_device", 403, "该设备不属于当前登录的设备", "The device is not the one this token was issued to")
@@ -130,11 +133,11 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
         photos_expect_many(user=user, references=[(event, event.photos) for event in events])
         for mutation_id, prepared in prepared_by_mutation.items():
             results[mutation_id] = {"id": mutation_id, "status": "applied", "data": event_data(prepared.event)}
+        now = timezone.now()
         for mutation in run:
             if mutation.id not in answered:
-                new_rows.append(LedgerEntry(device=device, mutation_id=mutation.id, name=mutation.name, args=mutation.args,
-                                            result=results[mutation.id], device_time=mutation.client_time))
-        LedgerEntry.objects.bulk_create(new_rows)
+                new_rows.append((device.pk, mutation.id, mutation.name, mutation.args, results[mutation.id], mutation.client_time, now))
+        insert_rows(LedgerEntry, LEDGER_COLUMNS, new_rows)
         if last != state.last_mutation_id:
             state.last_mutation_id = last
             state.save(update_fields=["last_mutation_id"])

@@ -26,7 +26,7 @@ from backend.events.history import build_action
 from backend.events.models import Category, Event, EventAction, EventCounter, Level, Satisfaction, Severity, Source, State
 from backend.events.workflow import STEPS, Relation, check_step
 from backend.territory.coords import to_wgs84
-from backend.territory.geometry import locate_grid_id
+from backend.territory.geometry import grid_index
 from backend.territory.models import Department, Grid, Platform
 from push.models import Kind
 from push.recipients import answerable_at_level, dispatchers_of, holders_of
@@ -183,6 +183,12 @@ class Lookups:
 
     categories: dict[str, Category | None] = field(default_factory=dict)
     grids: dict[int, Grid | None] = field(default_factory=dict)
+    index: object | None = None
+
+    def locate(self, lng: float, lat: float) -> int | None:
+        if self.index is None:
+            self.index = grid_index()  # checks the shared index version once per batch, not per point
+        return self.index.locate(lng, lat)
 
     def category(self, code: str) -> Category | None:
         if code not in self.categories:
@@ -219,7 +225,7 @@ def prepare_report(
     if grid_id is None:
         if lat is None:
             raise ApiError("location_required")
-        grid_id = locate_grid_id(lng, lat)
+        grid_id = lookups.locate(lng, lat)
         if grid_id is None:
             raise ApiError("location_outside_district", detail={"lat": lat, "lng": lng})
     grid = lookups.grid(grid_id)
@@ -291,8 +297,8 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
     caller has checked that none of the ids exists. Same rows as ``event_report``."""
     if not reports:
         return []
-    from backend.core.bulk import insert_instances
-    from push.services import broadcast_event_change
+    from backend.core.bulk import insert_instances, insert_new
+    from push.services import broadcast_event_changes
     from sync.changes import track_instances
 
     by_year: dict[int, list[PreparedReport]] = {}
@@ -312,10 +318,9 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
         event.updated_at = event.reported_at
     events = [prepared.event for prepared in reports]
     insert_instances(Event, events)
-    EventAction.objects.bulk_create(actions)
+    insert_new(EventAction, actions)
     track_instances(events, created=True)
-    for event in events:
-        broadcast_event_change(event)
+    broadcast_event_changes(events)
     return events
 
 
