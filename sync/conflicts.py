@@ -18,6 +18,7 @@ from push.models import Kind
 from push.recipients import dispatchers_of
 from sync.models import Conflict, ConflictStatus
 
+register("base_version_required", 422, "离线修改须注明所依据的版本", "An offline edit must say which version it was made on")
 register("invalid_base_version", 422, "所依据的版本无效", "The base version is not a version of this event")
 register("conflict_resolved", 409, "该冲突已处理", "This conflict has been resolved already")
 register("conflicts_forbidden", 403, "仅调度员、社区书记和区指挥中心处理冲突", "Only dispatchers, secretaries and the command centre resolve conflicts")
@@ -44,8 +45,10 @@ def event_update_fields(*, event: Event, actor: Actor, fields: dict, base_versio
     since its base; ``merged``: others changed other fields meanwhile; ``conflict``) and data."""
     check_editable(fields)
     check_step("edit", actor.scope, event)
+    if base_version is None:  # a blind overwrite would lose whatever changed meanwhile
+        raise ApiError("base_version_required")
     version = event.action_count
-    base = version if base_version is None else base_version
+    base = base_version
     if not 1 <= base <= version:
         raise ApiError("invalid_base_version", detail={"base_version": base_version, "version": version})
     since = fields_changed_since(event, base) if base < version else {}

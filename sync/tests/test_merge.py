@@ -96,10 +96,11 @@ def test_bad_edits_are_rejected_and_their_values_kept_on_the_event(as_persona):
     event_id, phone = worker_event(as_persona)
     phone.record("event.update_fields", {"event_id": event_id, "fields": {"state": "closed"}})
     phone.record("event.update_fields", {"event_id": event_id, "fields": {"description": "x"}}, base_version=999)
+    phone.record("event.update_fields", {"event_id": event_id, "fields": {"description": "盲改"}})
     results = phone.push()
-    assert [r["code"] for r in results] == ["field_not_editable", "invalid_base_version"]
+    assert [r["code"] for r in results] == ["field_not_editable", "invalid_base_version", "base_version_required"]
     kept = EventAction.objects.filter(event_id=event_id, action="comment", data__unapplied_step="edit")
-    assert kept.count() == 2 and '"state": "closed"' in kept.first().note
+    assert kept.count() == 3 and '"state": "closed"' in kept.first().note
 
 
 def test_a_photo_referenced_before_it_arrives_is_attached_when_it_does(as_persona):
