@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 django.setup()
 
 from backend.accounts.models import Device, User  # noqa: E402
-from sync.pull import sync_pull  # noqa: E402
+from sync.pull import render_page, sync_pull  # noqa: E402
 
 
 def peak_kb(username: str) -> tuple[float, int]:
@@ -25,7 +25,7 @@ def peak_kb(username: str) -> tuple[float, int]:
     while True:
         tracemalloc.reset_peak()
         page = sync_pull(user=user, device=device, cursor=cursor, limit=1000)
-        json.dumps(page, ensure_ascii=False)  # what the route writes
+        render_page(page)  # what the route writes
         peak = max(peak, tracemalloc.get_traced_memory()[1])
         total += len(page["changes"])
         cursor = page["cursor"]

@@ -1,5 +1,3 @@
-import json
-
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
@@ -8,7 +6,7 @@ from backend.core.schemas import ErrorOut
 from backend.core.pagination import paginate
 from backend.events.services import Actor
 from sync.conflicts import access_conflict, conflict_resolve, conflicts_visible_to
-from sync.pull import sync_pull
+from sync.pull import render_page, sync_pull
 from sync.schemas import ConflictOut, ConflictPage, PullIn, PullOut, PushIn, PushOut, ResolveIn
 from sync.services import check_client, sync_push
 
@@ -29,9 +27,8 @@ def pull(request: HttpRequest, payload: PullIn):
     check_client(device=request.device, device_id=payload.device_id, protocol_version=payload.protocol_version)
     page = sync_pull(user=request.auth, device=request.device, cursor=payload.cursor, limit=payload.limit,
                      pending_mutation_id=payload.pending_mutation_id)
-    # Pages are large and already plain JSON: written directly rather than validated
-    # again (tests check them against PullOut).
-    return HttpResponse(json.dumps(page, ensure_ascii=False, separators=(",", ":")), content_type="application/json")
+    # Pages are large: written directly, serialised once (tests check them against PullOut).
+    return HttpResponse(render_page(page), content_type="application/json")
 
 
 

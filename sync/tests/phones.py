@@ -67,12 +67,11 @@ def server_state(username: str) -> dict[tuple[str, str], dict]:
     from backend.accounts.models import User
     from backend.accounts.scope import scope_of
     from sync.entities import KINDS
-    from sync.pull import plain
+    from sync.pull import canonical_json, entity_rows
 
     scope = scope_of(User.objects.get(username=username))
     state = {}
     for kind in KINDS.values():
-        renames = dict(kind.rename)
-        for row in kind.model.objects.filter(kind.visible(scope)).values(*kind.fields):
-            state[(kind.name, str(row["id"]))] = {renames.get(k, k): plain(v) for k, v in row.items()}
+        for row in entity_rows(kind, kind.model.objects.filter(kind.visible(scope))):
+            state[(kind.name, str(row["id"]))] = json.loads(canonical_json(row))
     return state
