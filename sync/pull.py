@@ -22,7 +22,7 @@ from uuid import UUID
 
 from django.core import signing
 from django.db import connection
-from django.db.models import F
+from django.db.models import CharField, DateTimeField, F, Func
 from django.utils import timezone
 
 from backend.accounts.models import Device, User
@@ -88,11 +88,50 @@ def page_checksum(changes: list[dict]) -> str:
     return hashlib.sha256(canonical_json(changes).encode()).hexdigest()
 
 
+class IsoTime(Func):
+    """A timestamp as ISO-8601 text in UTC, made by the database: a page of events holds
+    thousands of them, and parsing each into a ``datetime`` only to print it again
+    was a third of a page's cost."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Stored in UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]"; pad the fraction so both databases agree.
+        return self.as_sql(compiler, connection, template="""(substr(replace(%(expressions)s, ' ', 'T') || '.000000', 1, 26) || '+00:00')""", **extra)
+
+
 def entity_rows(kind, queryset):
-    """A kind's rows as a phone receives them (``values()`` with the sent names)."""
+    """A kind's rows as a phone receives them (``values()`` with the sent names;
+    timestamps as ISO-8601 text in UTC)."""
     renames = dict(kind.rename)
-    return queryset.values(*(name for name in kind.fields if name not in renames),
-                           **{sent: F(name) for name, sent in renames.items()})
+    model = kind.model
+    expressions = {sent: F(name) for name, sent in renames.items()}
+    plain = []
+    for name in kind.fields:
+        if name in renames:
+            continue
+        field = model._meta.get_field(name.removesuffix("_id")) if "__" not in name else None
+        if isinstance(field, DateTimeField):
+            expressions[f"{name}"] = IsoTime(F(name))
+        else:
+            plain.append(name)
+    # values() refuses an alias equal to a field name: select under a temporary alias, rename after.
+    aliased = {(f"_iso_{k}" if isinstance(v, IsoTime) else k): v for k, v in expressions.items()}
+    return _Renamed(queryset.values(*plain, **aliased))
+
+
+class _Renamed:
+    """Iterates a ``values()`` query, dropping the temporary ``_iso_`` prefix."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+
+    def __iter__(self):
+        for row in self.queryset:
+            yield {(key[5:] if key.startswith("_iso_") else key): value for key, value in row.items()}
 
 
 def _page_rows(buckets: list[str], after: tuple[int, int], limit: int, *, until: tuple[int, int] | None = None,
@@ -126,7 +165,13 @@ def read_entities(scope: Scope, touched: list[tuple[str, str]]) -> list[dict]:
     found: dict[tuple[str, str], dict] = {}
     for kind_name, ids in by_kind.items():
         kind = KINDS[kind_name]
-        for row in entity_rows(kind, kind.model.objects.filter(kind.visible(scope), pk__in=ids)):
+        if kind.visible_row is not None:
+            visible = kind.visible_row(scope)
+            for row in entity_rows(kind, kind.model.objects.filter(pk__in=ids).order_by()):
+                if visible(row):
+                    found[(kind_name, str(row["id"]))] = row
+            continue
+        for row in entity_rows(kind, kind.model.objects.filter(kind.visible(scope), pk__in=ids).order_by()):
             found[(kind_name, str(row["id"]))] = row
     changes = []
     for key in touched:

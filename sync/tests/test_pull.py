@@ -222,3 +222,25 @@ def test_pull_checks_the_device_and_the_protocol(as_persona):
     status, body = DjangoTransport().post("/sync/pull", {"device_id": phone.device_id, "protocol_version": 1}, None)
     assert status == 401
     assert json.dumps(body)
+
+
+@pytest.mark.parametrize("username", ["demo_grid_worker", "demo_grid_worker_b", "demo_secretary", "demo_dispatcher",
+                                      "demo_handler", "demo_commander", "demo_resident", "demo_admin"])
+def test_the_row_test_of_event_scope_equals_its_sql_filter(as_persona, username):
+    from backend.accounts.scope import scope_of
+    from sync.entities import KINDS, q_sync_events, sync_event_visible
+    from sync.pull import entity_rows
+
+    resident, worker = as_persona("demo_resident"), as_persona("demo_grid_worker")
+    report(resident, grid=GRID_A)
+    handled = report(worker, source="grid_patrol", grid=GRID_A, handled_on_spot=True, result_note="已处置",
+                     after_photos=["sha256:" + "d" * 64]).json()["id"]
+    dispatched = report(resident, grid=GRID_B).json()["id"]
+    step(as_persona("demo_dispatcher"), dispatched, "accept")
+    step(as_persona("demo_dispatcher"), dispatched, "dispatch", {"platform_id": governance_platform_id()})
+    scope = scope_of(User.objects.get(username=username))
+    visible = sync_event_visible(scope)
+    by_row = {row["id"] for row in entity_rows(KINDS["event"], Event.objects.all()) if visible(row)}
+    by_sql = set(Event.objects.filter(q_sync_events(scope)).values_list("id", flat=True))
+    assert by_row == by_sql
+    assert Event.objects.filter(pk__in=[handled, dispatched]).exists()

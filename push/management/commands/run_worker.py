@@ -1,10 +1,12 @@
 """python manage.py run_worker
 
-The worker process: drains the FCM outbox every second and runs supervision (督办)
-every SUPERVISION_INTERVAL_SECONDS. `make run` starts it beside the server;
+The worker process: drains the FCM outbox and numbers the sync change log every
+second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS and purges old sync
+tombstones once a day. `make run` starts it beside the server;
 production runs it as the compose `worker` service."""
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -12,8 +14,11 @@ from django.db import close_old_connections
 
 from backend.events.supervision import supervision_tick
 from push.delivery import drain_outbox
+from sync.changes import purge_tombstones, stamp_changes
+from sync.management.commands.sync_compact import DEFAULT_DAYS
 
 PUSH_INTERVAL_SECONDS = 1.0
+COMPACT_INTERVAL_SECONDS = 24 * 3600
 
 
 class Command(BaseCommand):
@@ -23,8 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
 
     def handle(self, *args, once: bool, **options) -> None:
-        next_supervision = 0.0
+        next_supervision = next_compaction = 0.0
         while True:
+            stamp_changes()  # pulls do it too; this keeps the log numbered when nobody pulls
+            if time.monotonic() >= next_compaction:
+                purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS))
+                next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
             pushed = drain_outbox()
             if pushed.sent or pushed.retried or pushed.dropped:
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
