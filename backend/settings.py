@@ -68,8 +68,12 @@ TEMPLATES = [
 DATABASES = {"default": CONFIG.database}
 if CONFIG.database_is_sqlite:
     # WAL lets the supervision thread and request threads read while one writes.
+    # IMMEDIATE: a transaction takes the write lock when it begins, so two writers wait
+    # for each other (timeout) instead of one failing "database is locked" when its
+    # read lock cannot be upgraded (phones pushing at once).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20,
+         "transaction_mode": "IMMEDIATE"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

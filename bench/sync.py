@@ -1,7 +1,7 @@
 """Group ``sync``: the offline protocol at the seed's scale, through the production
 HTTP layout (gunicorn), driven by the reference phone client (``sync.client``).
 
-- ``push_mutations_per_s``: event reports pushed in batches of 100 by three phones at
+- ``push_mutations_per_s``: event reports pushed in batches of 100 by four phones at
   once, applied per second (``push_one_phone_mutations_per_s``: one phone alone).
 - ``push_vs_rest_cost_ratio``: the time per pushed mutation over the time of one
   plain ``POST /api/v1/events`` making the same event (baseline run here too).
@@ -33,7 +33,7 @@ from sync.client import HttpTransport, Phone
 EVENTS = int(os.environ.get("BENCH_EVENTS", "175591"))
 ADDRESSES = int(os.environ.get("BENCH_ADDRESSES", "222800"))
 PUSH_BATCHES = int(os.environ.get("BENCH_PUSH_BATCHES", "30"))
-PUSH_PHONES = 3
+PUSH_PHONES = 4  # one per gunicorn worker
 REST_SAMPLES = 200
 SAMPLES = 200
 

@@ -89,7 +89,7 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
         answered = {e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=[m.id for m in run])}
         parsed = {}
         for mutation in run:
-            if mutation.id not in answered:
+            if mutation.id not in answered and mutation.id not in parsed:
                 try:
                     parsed[mutation.id] = parse(mutation.name, mutation.args)[1]
                 except ApiError as error:
@@ -98,16 +98,19 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
         existing = {e.pk: e for e in Event.objects.filter(pk__in=wanted_ids).only("id", "number", "state", "reporter_id", "action_count")}
         lookups = Lookups()
         results: dict[int, dict] = {}
-        new_rows, prepared_by_mutation = [], {}
+        new_rows, prepared_by_mutation, made_here, same_as = [], {}, {}, {}
         last = state.last_mutation_id
         for mutation in run:
-            if mutation.id in answered:
-                continue
+            if mutation.id in answered or mutation.id in results:
+                continue  # in the ledger already, or sent twice in this batch: one answer
             args = parsed[mutation.id]
             if mutation.id <= last:
                 result = _rejected(mutation.id, ApiError("mutation_id_not_increasing", detail={"last_mutation_id": last}))
             elif isinstance(args, ApiError):
                 result = _rejected(mutation.id, args)
+            elif args.id in made_here:  # the same event id twice in one batch: the second finds the first
+                same_as[mutation.id] = made_here[args.id]
+                result = None
             elif args.id in existing:
                 event = existing[args.id]
                 result = ({"id": mutation.id, "status": "applied", "data": event_data(event)} if event.reporter_id == user.pk
@@ -123,7 +126,7 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                 except ApiError as error:
                     result = _rejected(mutation.id, error)
                 else:
-                    existing[args.id] = prepared.event  # the same id twice in one batch: the second finds the first
+                    made_here[args.id] = prepared
                     prepared_by_mutation[mutation.id] = prepared
                     result = None
             if mutation.id > last:
@@ -131,17 +134,19 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
             results[mutation.id] = result
         events = event_report_many(list(prepared_by_mutation.values()))
         photos_expect_many(user=user, references=[(event, event.photos) for event in events])
-        for mutation_id, prepared in prepared_by_mutation.items():
+        for mutation_id, prepared in (*prepared_by_mutation.items(), *same_as.items()):
             results[mutation_id] = {"id": mutation_id, "status": "applied", "data": event_data(prepared.event)}
         now = timezone.now()
         for mutation in run:
-            if mutation.id not in answered:
-                new_rows.append((device.pk, mutation.id, mutation.name, mutation.args, results[mutation.id], mutation.client_time, now))
+            if mutation.id not in answered:  # one ledger row per id, the first occurrence's
+                answered[mutation.id] = results[mutation.id]
+                new_rows.append((device.pk, mutation.id, mutation.name, mutation.args, results[mutation.id],
+                                 mutation.client_time, now))
         insert_rows(LedgerEntry, LEDGER_COLUMNS, new_rows)
         if last != state.last_mutation_id:
             state.last_mutation_id = last
             state.save(update_fields=["last_mutation_id"])
-    return [answered.get(m.id) or results[m.id] for m in run]
+    return [answered[m.id] for m in run]
 
 
 def _apply_one(device: Device, mutation: MutationIn) -> dict:

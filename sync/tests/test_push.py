@@ -163,3 +163,32 @@ def test_a_malformed_batch_is_a_clear_validation_error(as_persona, body):
     mutations = body.pop("mutations", [])
     response = phone.push(mutations, **body)
     assert response.status_code == 422 and response.json()["code"] == "validation_error"
+
+
+def test_a_run_of_reports_is_checked_one_by_one_and_saved_together(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    phone.next_id = 5  # ids need only increase: 1-4 were never used
+    good = offline_report(phone)
+    bad_category = offline_report(phone)
+    bad_category["args"]["category"] = "99.99"
+    wrong_types = offline_report(phone)
+    wrong_types["args"]["lat"] = "north"
+    again = phone.mutation("event.report", **good["args"])  # the same event id: answered with the event made
+    later = offline_report(phone)
+    backwards = {**offline_report(phone), "id": 3}
+    batch = [good, bad_category, wrong_types, again, later, backwards, dict(good)]
+    results = phone.push(batch).json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [
+        ("applied", None), ("rejected", "unknown_category"), ("rejected", "invalid_arguments"), ("applied", None),
+        ("applied", None), ("rejected", "mutation_id_not_increasing"), ("applied", None),
+    ]
+    assert results[6] == results[0]  # one mutation id sent twice in a batch: one effect, one answer
+    assert results[3]["data"]["event_id"] == results[0]["data"]["event_id"]
+    assert Event.objects.filter(pk__in=[good["args"]["id"], later["args"]["id"]]).count() == 2
+    assert not Event.objects.filter(pk=backwards["args"]["id"]).exists()
+    numbers = [results[0]["data"]["number"], results[4]["data"]["number"]]
+    assert numbers[0] != numbers[1] and all(n.startswith("SC") for n in numbers)
+    assert phone.push(batch).json()["results"] == results  # replayed: the same answers
+    assert LedgerEntry.objects.filter(device=phone.device).count() == 6  # ids 3, 5-9
+    for event_id in (good["args"]["id"], later["args"]["id"]):
+        assert EventAction.objects.filter(event_id=event_id, action="report").count() == 1
