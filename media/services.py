@@ -4,7 +4,6 @@ event's hash-chained history."""
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from backend.addresses.selectors import distance_m
 from backend.core.bulk import insert_new
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
+from backend.events.services import photo_digest
 from media.imaging import decode_slot, process, process_elsewhere
 from media.models import ExpectedPhoto, Photo
 
@@ -136,15 +136,6 @@ def photo_attach(*, photo: Photo, event: Event) -> Photo:
     return photo
 
 
-DIGEST = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
-
-
-def digest_of(reference: str) -> str | None:
-    """The SHA-256 a photo reference names (``<hex>`` or ``sha256:<hex>``), else None."""
-    match = DIGEST.match(reference or "")
-    return match.group(1).lower() if match else None
-
-
 def photos_expect(*, event: Event, user, references: dict[str, list[str]]) -> None:
     """A mutation referenced these photos: attach the ones already uploaded by this
     user, and expect the rest (their upload attaches them, sync.md §6)."""
@@ -153,7 +144,7 @@ def photos_expect(*, event: Event, user, references: dict[str, list[str]]) -> No
 
 def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str]]]]) -> None:
     wanted = [(event, digest, phase) for event, refs in references for phase, listed in refs.items()
-              for ref in listed if (digest := digest_of(ref))]
+              for ref in listed if (digest := photo_digest(ref))]
     if not wanted:
         return
     digests = {digest for _, digest, _ in wanted}

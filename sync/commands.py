@@ -152,13 +152,16 @@ def _on_event(service: Callable[[Event, Actor, Any], Event]) -> Callable[[Any, A
     return run
 
 
+def report_fields(args: ReportArgs) -> dict:
+    """``event.report`` arguments as the fields of ``event_report`` / ``prepare_report``."""
+    return dict(source=args.source, category_code=args.category, description=args.description, lat=args.lat,
+                lng=args.lng, crs=args.crs, address_text=args.address_text, grid_id=args.grid_id, event_id=args.id,
+                photos=Photos(args.before_photos, args.after_photos), handled_on_spot=args.handled_on_spot,
+                result_note=args.result_note)
+
+
 def _report(args: ReportArgs, actor: Actor, context: Context) -> Outcome:
-    event, _ = services.event_report(
-        actor=actor, source=args.source, category_code=args.category, description=args.description, lat=args.lat,
-        lng=args.lng, crs=args.crs, address_text=args.address_text, grid_id=args.grid_id, event_id=args.id,
-        photos=Photos(args.before_photos, args.after_photos), handled_on_spot=args.handled_on_spot,
-        result_note=args.result_note,
-    )
+    event, _ = services.event_report(actor=actor, **report_fields(args))
     _expect_photos(event, actor, args)
     return "applied", event_data(event)
 

@@ -27,7 +27,6 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, User
 from backend.accounts.scope import Scope, scope_of
-from backend.core.errors import ApiError
 from sync.changes import stamp_changes
 from sync.entities import KINDS, buckets_for
 from sync.models import Change, SyncDevice

@@ -12,9 +12,9 @@ from backend.accounts.models import Device
 from backend.core.errors import ApiError, register
 from backend.core.bulk import insert_rows
 from backend.events.models import Event
-from backend.events.services import Actor, Lookups, Photos, event_report_many, prepare_report
+from backend.events.services import Actor, Lookups, event_report_many, prepare_report
 from media.services import photos_expect_many
-from sync.commands import Context, event_data, keep_unapplied, parse
+from sync.commands import Context, event_data, keep_unapplied, parse, report_fields
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import MAX_BATCH, MutationIn
 
@@ -118,11 +118,7 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
             else:
                 actor = Actor(user=user, device=device, device_at=mutation.client_time)
                 try:
-                    prepared = prepare_report(
-                        actor=actor, source=args.source, category_code=args.category, description=args.description,
-                        lat=args.lat, lng=args.lng, crs=args.crs, address_text=args.address_text, grid_id=args.grid_id,
-                        event_id=args.id, photos=Photos(args.before_photos, args.after_photos),
-                        handled_on_spot=args.handled_on_spot, result_note=args.result_note, lookups=lookups)
+                    prepared = prepare_report(actor=actor, lookups=lookups, **report_fields(args))
                 except ApiError as error:
                     result = _rejected(mutation.id, error)
                 else:

@@ -9,6 +9,7 @@ caller's transaction.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,17 +125,20 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-def _same_reference(ref: str) -> str:
-    # "sha256:<64 hex>" and "<64 hex>" name the same photo: count it once.
-    bare = ref[7:] if ref.startswith("sha256:") else ref
-    return bare.lower() if len(bare) == 64 and all(c in "0123456789abcdefABCDEF" for c in bare) else ref
+PHOTO_DIGEST = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+
+
+def photo_digest(reference: str) -> str | None:
+    """The SHA-256 a photo reference names (``<hex>`` or ``sha256:<hex>``), else None."""
+    match = PHOTO_DIGEST.match(reference or "")
+    return match.group(1).lower() if match else None
 
 
 def _add_photos(event: Event, photos: Photos) -> None:
     current = {"before": list(event.photos.get("before", [])), "after": list(event.photos.get("after", []))}
     for phase, refs in (("before", photos.before), ("after", photos.after)):
         for ref in refs:
-            ref = _same_reference(ref)
+            ref = photo_digest(ref) or ref  # "sha256:<hex>" and "<hex>" name one photo: count it once
             if ref not in current[phase]:
                 current[phase].append(ref)
     event.photos = current
