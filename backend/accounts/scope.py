@@ -7,9 +7,10 @@ and answer 404 for anything outside it, so existence does not leak.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
-from django.db.models import F, Q
+from django.db.models import Case, Q, Value, When
 
 from backend.accounts.models import UNIT_FIELDS, Role, RoleAssignment, User
 
@@ -53,13 +54,22 @@ _ROLES_CACHE: dict[tuple[int, int], list[dict]] = {}
 _ROLES_CACHE_LIMIT = 20_000
 
 
+def _new_scope_version() -> Case:
+    """A fresh random version, not the next number: a transaction that bumped the
+    version and rolled back may have cached the scope it saw under the next number,
+    and a later bump to that same number would then find that stale entry. (Never
+    the version a row has now.)"""
+    version = secrets.randbelow(2**31 - 2) + 1
+    return Case(When(scope_version=version, then=Value(version + 1)), default=Value(version))
+
+
 def invalidate_scope_of(user_id: int) -> None:
-    User.objects.filter(pk=user_id).update(scope_version=F("scope_version") + 1)
+    User.objects.filter(pk=user_id).update(scope_version=_new_scope_version())
 
 
 def invalidate_all_scopes() -> None:
     """Territory changed (rare, an admin's act): every user's cached scope is stale."""
-    User.objects.update(scope_version=F("scope_version") + 1)
+    User.objects.update(scope_version=_new_scope_version())
 
 
 def _load_roles(user: User) -> dict:
