@@ -221,7 +221,7 @@ class Phone:
     def pull(self, *, limit: int = PULL_PAGE) -> int:
         """Pull until nothing more; returns how many changes were applied. A reset
         starts a full resync; when it completes, whatever it did not send is gone."""
-        applied = 0
+        applied = damaged = 0
         while True:
             cursor = self.meta("cursor")
             pending = self.pending()
@@ -239,7 +239,11 @@ class Phone:
                 self.push()
                 continue
             if canonical_checksum(page["changes"]) != page["checksum"]:
-                continue  # a damaged page: ask for it again from the same cursor
+                damaged += 1  # ask for it again from the same cursor, a few times
+                if damaged >= self.attempts:
+                    raise SyncError(200, {"code": "checksum_mismatch", "message": f"page damaged {damaged} times"})
+                continue
+            damaged = 0
             with self.db:
                 for change in page["changes"]:
                     if change["op"] == "upsert":

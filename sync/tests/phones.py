@@ -67,11 +67,11 @@ def server_state(username: str) -> dict[tuple[str, str], dict]:
     from backend.accounts.models import User
     from backend.accounts.scope import scope_of
     from sync.entities import KINDS
-    from sync.pull import canonical_json, entity_rows
+    from sync.rows import canonical_bytes, read_rows
 
     scope = scope_of(User.objects.get(username=username))
     state = {}
     for kind in KINDS.values():
-        for row in entity_rows(kind, kind.model.objects.filter(kind.visible(scope))):
-            state[(kind.name, str(row["id"]))] = json.loads(canonical_json(row))
+        for row in read_rows(kind, kind.model.objects.filter(kind.visible(scope))):
+            state[(kind.name, str(row["id"]))] = json.loads(canonical_bytes(row))
     return state

@@ -229,7 +229,7 @@ def test_pull_checks_the_device_and_the_protocol(as_persona):
 def test_the_row_test_of_event_scope_equals_its_sql_filter(as_persona, username):
     from backend.accounts.scope import scope_of
     from sync.entities import KINDS, q_sync_events, sync_event_visible
-    from sync.pull import entity_rows
+    from sync.rows import read_rows
 
     resident, worker = as_persona("demo_resident"), as_persona("demo_grid_worker")
     report(resident, grid=GRID_A)
@@ -240,7 +240,7 @@ def test_the_row_test_of_event_scope_equals_its_sql_filter(as_persona, username)
     step(as_persona("demo_dispatcher"), dispatched, "dispatch", {"platform_id": governance_platform_id()})
     scope = scope_of(User.objects.get(username=username))
     visible = sync_event_visible(scope)
-    by_row = {row["id"] for row in entity_rows(KINDS["event"], Event.objects.all()) if visible(row)}
-    by_sql = set(Event.objects.filter(q_sync_events(scope)).values_list("id", flat=True))
+    by_row = {row["id"] for row in read_rows(KINDS["event"], Event.objects.all()) if visible(row)}
+    by_sql = {str(pk) for pk in Event.objects.filter(q_sync_events(scope)).values_list("id", flat=True)}
     assert by_row == by_sql
     assert Event.objects.filter(pk__in=[handled, dispatched]).exists()

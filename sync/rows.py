@@ -1,0 +1,201 @@
+"""A kind's rows as a phone receives them, read fast: one SQL statement compiled once
+by the ORM, then plain tuples converted column by column.
+
+A page of 1,000 events through ``values()`` spent more time in Django's per-row and
+per-parameter machinery (UUID objects made and printed again, JSON decoded by
+converters, every id of ``pk__in`` checked) than in the database. Here the database
+formats what it can (timestamps as ISO-8601 text in UTC, UUIDs as text on
+PostgreSQL) and Python touches only what it must.
+
+The values are the ones ``canonical_json`` prints exactly like Python's ``json``
+module: a float that ``json`` would write in exponent form (below 1e-4 or from 1e16)
+is handed over already printed (``orjson.Fragment``), because the checksum a phone
+recomputes is over Python's form (docs/sync.md, "Applying a page").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from uuid import UUID
+
+import orjson
+from django.db import connection
+from django.db.models import (BooleanField, CharField, DateTimeField, F, FloatField, ForeignKey, Func, JSONField,
+                              TextField, UUIDField)
+from django.db.models.functions import Cast
+
+from sync.entities import Kind
+
+
+class IsoTime(Func):
+    """A timestamp as ISO-8601 text in UTC, made by the database: a page of events holds
+    thousands of them, and parsing each into a ``datetime`` only to print it again
+    was a third of a page's cost."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Stored in UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]"; pad the fraction so both databases agree.
+        return self.as_sql(compiler, connection, template="""(substr(replace(%(expressions)s, ' ', 'T') || '.000000', 1, 26) || '+00:00')""", **extra)
+
+
+# --- printing exactly as Python's json module does --------------------------------
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (UUID, Decimal, date)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def canonical_json(value) -> str:
+    """Sorted keys, no spaces, UTF-8 (``json.dumps(value, ensure_ascii=False,
+    sort_keys=True, separators=(",", ":"))``): what a page's checksum covers."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def canonical_bytes(value) -> bytes:
+    """``canonical_json`` for values made by this module, ten times faster (orjson).
+    orjson and ``json`` print everything alike except floats in exponent form, which
+    ``safe_float`` has already printed."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_json_default)
+
+
+def safe_float(value: float | None):
+    if value is None or value == 0 or 1e-4 <= abs(value) < 1e16:
+        return value
+    return orjson.Fragment(json.dumps(value))
+
+
+def _safe_floats(value):
+    if isinstance(value, float):
+        return safe_float(value)
+    if isinstance(value, list):
+        return [_safe_floats(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _safe_floats(item) for key, item in value.items()}
+    return value
+
+
+# A number json would print in exponent form, as stored: "1e-05" (SQLite keeps
+# Python's text), "0.00001" or 17+ digits (PostgreSQL's jsonb normalises). Numbers
+# follow "[", ":" or ","; a photo digest ("sha256:1e…") is followed by a quote, not
+# by one of "]}, ", so it does not match.
+_RISKY_NUMBER = re.compile(r"(?:^|[\[:,])\s*-?(?:\d+(?:\.\d+)?[eE][+-]?\d+|0\.0000\d*|\d{17,}(?:\.\d+)?)\s*(?:[\]},]|$)")
+
+
+def load_json(text):
+    if text is None or not isinstance(text, (str, bytes)):
+        return text
+    value = orjson.loads(text)
+    return _safe_floats(value) if _RISKY_NUMBER.search(text) else value
+
+
+def _dashed(hex_text):
+    return None if hex_text is None else str(uuid.UUID(hex_text))
+
+
+def _boolean(value):
+    return None if value is None else bool(value)
+
+
+# --- reading ---------------------------------------------------------------------
+
+def _final_field(model, path: str):
+    """The model field a ``values()`` name ends at (``category__code``, ``grid_id``)."""
+    *hops, last = path.split("__")
+    for hop in hops:
+        model = model._meta.get_field(hop).related_model
+    return model._meta.get_field(last)
+
+
+CHUNK = 1000  # ids per statement (a page at most; SQLite limits parameters)
+
+
+class Reader:
+    """SELECT <a kind's sent fields> FROM <its table> WHERE pk IN <ids>, for one vendor."""
+
+    def __init__(self, kind: Kind, vendor: str):
+        self.kind = kind
+        model = kind.model
+        renames = dict(kind.rename)
+        postgres = vendor == "postgresql"
+        expressions, self.names, converters = {}, [], []
+        for position, name in enumerate(kind.fields):
+            field = _final_field(model, name)
+            target = field.target_field if isinstance(field, ForeignKey) else field
+            expression, convert = F(name), None
+            if isinstance(field, DateTimeField):
+                expression = IsoTime(F(name))
+            elif isinstance(target, UUIDField):
+                if postgres:
+                    expression = Cast(F(name), TextField())
+                else:
+                    convert = _dashed  # SQLite keeps 32 hex digits
+            elif isinstance(field, BooleanField) and not postgres:
+                convert = _boolean
+            elif isinstance(field, JSONField):
+                convert = load_json
+            elif isinstance(field, FloatField):
+                convert = safe_float
+            expressions[f"_c{position}"] = expression
+            self.names.append(renames.get(name, name))
+            converters.append(convert)
+        self.converters = [(index, convert) for index, convert in enumerate(converters) if convert is not None]
+        sql, params = model.objects.order_by().values(**expressions).query.sql_with_params()
+        assert not params and " WHERE " not in sql, sql
+        pk = model._meta.pk
+        column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name(pk.column)}"
+        self.uuid_pk = isinstance(pk, UUIDField)
+        if postgres:
+            self.sql = f"{sql} WHERE {column} = ANY(string_to_array(%s, ',')::{pk.db_type(connection)}[])"
+        else:
+            self.sql = sql + f" WHERE {column} IN ({{}})"
+        self.postgres = postgres
+
+    def rows(self, ids: list[str]) -> Iterable[dict]:
+        """The rows of these ids (as the change log writes them), in no order."""
+        rows = []
+        with connection.cursor() as cursor:
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                if self.postgres:  # one text parameter: adapting a list of 1,000 costs more
+                    cursor.execute(self.sql, [",".join(chunk)])
+                else:
+                    keys = [uuid.UUID(i).hex for i in chunk] if self.uuid_pk else [int(i) for i in chunk]
+                    cursor.execute(self.sql.format(", ".join(["%s"] * len(keys))), keys)
+                rows.extend(cursor.fetchall())
+        names, converters = self.names, self.converters
+        result = []
+        for row in rows:
+            if converters:
+                row = list(row)
+                for index, convert in converters:
+                    row[index] = convert(row[index])
+            result.append(dict(zip(names, row)))
+        return result
+
+
+@lru_cache(maxsize=None)
+def _reader(kind_name: str, vendor: str) -> Reader:
+    from sync.entities import KINDS
+    return Reader(KINDS[kind_name], vendor)
+
+
+def reader(kind: Kind) -> Reader:
+    return _reader(kind.name, connection.vendor)
+
+
+def read_rows(kind: Kind, queryset) -> list[dict]:
+    """Every row of a queryset of this kind, as sent (tests compare stores with it)."""
+    return reader(kind).rows([str(pk) for pk in queryset.values_list("pk", flat=True)])
