@@ -100,17 +100,17 @@ class Event(models.Model):
     lat = models.FloatField("纬度 (WGS-84)", null=True, blank=True)
     lng = models.FloatField("经度 (WGS-84)", null=True, blank=True)
     address_text = models.CharField("地址", max_length=200, blank=True)
-    grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="events", verbose_name="网格")
-    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="events", verbose_name="社区")
-    street = models.ForeignKey(Street, on_delete=models.PROTECT, related_name="events", verbose_name="街道")
+    grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="events", verbose_name="网格", db_index=False)
+    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="events", verbose_name="社区", db_index=False)
+    street = models.ForeignKey(Street, on_delete=models.PROTECT, related_name="events", verbose_name="街道", db_index=False)
     severity = models.CharField("严重程度", max_length=16, choices=Severity.choices)
-    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_events", verbose_name="上报人")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_events", verbose_name="上报人", db_index=False)
     state = models.CharField("状态", max_length=16, choices=State.choices, default=State.REPORTED)
     level = models.PositiveSmallIntegerField("责任层级", choices=Level.choices, default=Level.STREET)
 
-    holder_platform = models.ForeignKey(Platform, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办平台")
-    holder_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办部门")
-    holder_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="held_events", verbose_name="承办人")
+    holder_platform = models.ForeignKey(Platform, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办平台", db_index=False)
+    holder_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办部门", db_index=False)
+    holder_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="held_events", verbose_name="承办人", db_index=False)
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="签收人")
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates", verbose_name="合并至")
 
@@ -151,6 +151,9 @@ class Event(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "事件"
         ordering = ["-reported_at"]
+        # The foreign keys that lead one of these have no index of their own
+        # (db_index=False): each index costs every insert, and a batch of offline
+        # reports inserts a hundred events at once.
         indexes = [
             # One index per role queue: filter columns first, the sort column last.
             models.Index(fields=["street", "state", "reported_at"], name="event_street_queue"),
@@ -181,7 +184,7 @@ class EventAction(models.Model):
     """One step of an event's history. Append-only: rows are never updated; each row
     stores the hash of the previous one, so an edit anywhere breaks the chain."""
 
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="actions")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="actions", db_index=False)  # one_action_per_seq (event, seq) serves it
     seq = models.PositiveIntegerField("序号")
     action = models.CharField("操作", max_length=32)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="操作人")
