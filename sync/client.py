@@ -60,18 +60,23 @@ class HttpTransport:
         self.timeout = timeout
 
     def post(self, path: str, body: dict, token: str | None) -> tuple[int, dict]:
+        status, raw = self.exchange(path, json.dumps(body).encode(), token)
+        try:
+            return status, json.loads(raw or b"{}")
+        except ValueError:
+            return status, {}
+
+    def exchange(self, path: str, data: bytes, token: str | None) -> tuple[int, bytes]:
+        """One request and its whole answer, unparsed."""
         headers = {"Content-Type": "application/json", "Accept-Language": "zh-hans"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
+                return response.status, response.read()
         except urllib.error.HTTPError as error:
-            try:
-                return error.code, json.loads(error.read() or b"{}")
-            except ValueError:
-                return error.code, {}
+            return error.code, error.read()
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise TransportError(str(error)) from error
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ninja import Field, Schema
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from backend.core.errors import ApiError, register
 from backend.events import services
@@ -29,17 +28,22 @@ register("invalid_arguments", 422, "同步命令参数有误", "The mutation's a
 NOTE = Field("", max_length=2000)
 
 
-class StepArgs(Schema):
+class Args(BaseModel):
+    """A mutation's arguments (plain pydantic: ninja's ``Schema`` adds a Django-object
+    validator that costs a fifth of a report's checks)."""
+
+
+class StepArgs(Args):
     event_id: uuid.UUID
     note: str = NOTE
 
 
-class ReasonArgs(Schema):
+class ReasonArgs(Args):
     event_id: uuid.UUID
     reason: str = Field(..., min_length=1, max_length=2000)
 
 
-class HandleArgs(Schema):
+class HandleArgs(Args):
     event_id: uuid.UUID
     result_note: str = Field(..., min_length=1, max_length=2000)
     before_photos: list[str] = Field(default_factory=list, max_length=20)
@@ -51,7 +55,7 @@ class CommentArgs(HandleArgs):
     note: str = Field(..., min_length=1, max_length=2000)
 
 
-class EvaluateArgs(Schema):
+class EvaluateArgs(Args):
     event_id: uuid.UUID
     satisfaction: str
     comment: str = NOTE
@@ -61,7 +65,7 @@ class ExtensionArgs(ReasonArgs):
     until: datetime
 
 
-class ReportArgs(Schema):
+class ReportArgs(Args):
     id: uuid.UUID = Field(..., description="the phone's event UUID: required offline")
     source: str
     category: str
@@ -77,18 +81,18 @@ class ReportArgs(Schema):
     result_note: str = NOTE
 
 
-class UpdateFieldsArgs(Schema):
+class UpdateFieldsArgs(Args):
     event_id: uuid.UUID
     fields: dict[str, Any] = Field(..., description="description, address_text, severity")
 
 
-class TrackPoint(Schema):
+class TrackPoint(Args):
     lat: float = Field(..., ge=-90, le=90)
     lng: float = Field(..., ge=-180, le=180)
     at: datetime
 
 
-class PatrolArgs(Schema):
+class PatrolArgs(Args):
     id: uuid.UUID = Field(..., description="the phone's patrol UUID; later parts of the same patrol reuse it")
     started_at: datetime
     ended_at: datetime | None = None
@@ -97,7 +101,7 @@ class PatrolArgs(Schema):
     note: str = NOTE
 
 
-class VisitArgs(Schema):
+class VisitArgs(Args):
     id: uuid.UUID
     subject_id: int
     visited_at: datetime
@@ -122,7 +126,7 @@ Outcome = tuple[str, dict]  # (status, data)
 
 @dataclass(frozen=True)
 class Command:
-    args: type[Schema]
+    args: type[Args]
     step: str | None  # the workflow step, for keeping an unapplied step's notes
     run: Callable[[Any, Actor, Context], Outcome]
 
@@ -211,7 +215,7 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def parse(name: str, raw: dict) -> tuple[Command, Schema]:
+def parse(name: str, raw: dict) -> tuple[Command, Args]:
     command = COMMANDS.get(name)
     if command is None:
         raise ApiError("unknown_mutation", detail={"name": name, "known": sorted(COMMANDS)})
@@ -221,7 +225,7 @@ def parse(name: str, raw: dict) -> tuple[Command, Schema]:
         raise ApiError("invalid_arguments", detail=error.errors(include_url=False, include_input=False)) from None
 
 
-def keep_unapplied(command: Command, args: Schema, actor: Actor, error: ApiError) -> dict | None:
+def keep_unapplied(command: Command, args: Args, actor: Actor, error: ApiError) -> dict | None:
     """After a step was refused: keep its notes and photo references on the event (if
     the user can still see it) and describe the event's current state."""
     if command.step is None or not hasattr(args, "event_id"):

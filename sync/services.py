@@ -129,7 +129,7 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                 last = mutation.id
             results[mutation.id] = result
         events = event_report_many(list(prepared_by_mutation.values()))
-        photos_expect_many(user=user, references=[(event, event.photos) for event in events])
+        photos_expect_many(user=user, references=[(event, event.photos) for event in events], new_events=True)
         for mutation_id, prepared in (*prepared_by_mutation.items(), *same_as.items()):
             results[mutation_id] = {"id": mutation_id, "status": "applied", "data": event_data(prepared.event)}
         now = timezone.now()

@@ -12,6 +12,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+from backend.core.bulk import make
 from backend.events.models import Event, EventAction
 
 
@@ -43,7 +44,7 @@ def action_hash(action: EventAction) -> str:
 def build_action(event: Event, **fields) -> EventAction:
     """The next row of ``event``'s chain (not saved); advances the chain head on the
     event, which the caller saves in the same transaction."""
-    row = EventAction(event=event, seq=event.action_count + 1, prev_hash=event.last_action_hash, **fields)
+    row = make(EventAction, event=event, seq=event.action_count + 1, prev_hash=event.last_action_hash, **fields)
     row.hash = action_hash(row)
     event.action_count = row.seq
     event.last_action_hash = row.hash

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, Role, RoleAssignment, User
 from backend.accounts.scope import Scope, scope_of
+from backend.core.bulk import make
 from backend.core.errors import ApiError, register
 from backend.events.deadlines import compute_deadline
 from backend.events.history import build_action
@@ -238,8 +239,8 @@ def prepare_report(
 
     photos = photos or Photos()
     now = now or timezone.now()
-    event = Event(
-        id=event_id or uuid.uuid4(), number="", source=source,
+    event = make(
+        Event, id=event_id or uuid.uuid4(), number="", source=source,
         category=category, description=description, lat=lat, lng=lng, address_text=address_text, grid=grid,
         community_id=grid.community_id, street_id=grid.community.street_id,
         severity=severity or category.severity, reporter=user, state=State.REPORTED, level=Level.STREET,

@@ -12,6 +12,7 @@ from django.utils import timezone
 from backend.accounts.models import Device
 from backend.events.models import Event, EventAction
 from sync.models import LedgerEntry, SyncDevice
+from sync.schemas import PushOut
 from tests import matrix_registry
 from tests.events_helpers import GRID_A, centre_of, governance_platform_id, report, step
 
@@ -40,7 +41,10 @@ class Phone:
         body = {"device_id": self.device.device_id, "protocol_version": 1,
                 "client_time": (timezone.now() - timedelta(seconds=90)).isoformat(), "mutations": mutations}
         body.update(overrides)
-        return self.client.post("/sync/push", body)
+        response = self.client.post("/sync/push", body)
+        if response.status_code == 200:
+            PushOut.model_validate(response.json())  # the route writes its body itself
+        return response
 
 
 def offline_report(phone: Phone, *, grid: str = GRID_A, description: str = "离线上报的暴露垃圾") -> dict:
