@@ -306,12 +306,6 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
     from push.services import broadcast_event_changes
     from sync.changes import track_instances
 
-    by_year: dict[int, list[PreparedReport]] = {}
-    for prepared in reports:
-        by_year.setdefault(timezone.localtime(prepared.event.reported_at).year, []).append(prepared)
-    for year, group in by_year.items():
-        for prepared, number in zip(group, next_event_numbers(year, len(group))):
-            prepared.event.number = number
     actions = []
     for prepared in reports:
         event, actor = prepared.event, prepared.actor
@@ -322,9 +316,18 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
         ))
         event.updated_at = event.reported_at
     events = [prepared.event for prepared in reports]
-    insert_instances(Event, events)
+    # Everything that needs no number is written first: the year's counter row stays
+    # locked until commit, and every report in the district waits for it. (Foreign
+    # keys are checked at commit, so the actions may precede their events.)
     insert_new(EventAction, actions)
     track_instances(events, created=True)
+    by_year: dict[int, list[PreparedReport]] = {}
+    for prepared in reports:
+        by_year.setdefault(timezone.localtime(prepared.event.reported_at).year, []).append(prepared)
+    for year, group in by_year.items():
+        for prepared, number in zip(group, next_event_numbers(year, len(group))):
+            prepared.event.number = number
+    insert_instances(Event, events)
     broadcast_event_changes(events)
     return events
 
