@@ -187,13 +187,13 @@ class Reader:
 
 
 @lru_cache(maxsize=None)
-def _reader(kind_name: str, vendor: str) -> Reader:
-    from sync.entities import KINDS
-    return Reader(KINDS[kind_name], vendor)
+def _reader(kind: Kind, vendor: str) -> Reader:
+    return Reader(kind, vendor)
 
 
 def reader(kind: Kind) -> Reader:
-    return _reader(kind.name, connection.vendor)
+    """The kind's reader for the current database, compiled once."""
+    return _reader(kind, connection.vendor)
 
 
 def read_rows(kind: Kind, queryset) -> list[dict]:

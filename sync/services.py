@@ -21,7 +21,6 @@ from sync.schemas import MAX_BATCH, MutationIn
 PROTOCOL_VERSION = 1
 LEDGER_COLUMNS = ("device_id", "mutation_id", "name", "args", "result", "device_time", "created_at")
 MIN_PROTOCOL_VERSION = 1
-LEDGER_COLUMNS = ("device_id", "mutation_id", "name", "args", "result", "device_time", "created_at")
 
 register("upgrade_required", 426, "客户端版本过旧，请升级应用", "This app version is too old; please upgrade")
 register("foreign_device", 403, "该设备不属于当前登录的设备", "The device is not the one this token was issued to")
