@@ -55,7 +55,7 @@ class ExpectedPhoto(models.Model):
     """A digest an offline mutation referenced before the photo itself arrived
     (attachments travel separately, CouchDB): its upload attaches it to the event."""
 
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField(max_length=64)  # looked up through the unique (sha256, event) index
     event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
     phase = models.CharField(max_length=8, choices=Phase.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.addresses.selectors import distance_m
-from backend.core.bulk import insert_rows
+from backend.core.bulk import insert_rows, present
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
 from backend.events.services import photo_digest
@@ -154,15 +154,16 @@ def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str
     if not wanted:
         return
     digests = {digest for _, digest, _ in wanted}
-    waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=digests, uploader=user, event__isnull=True)}
-    present: set[tuple] = set()
+    uploaded = present(Photo, "sha256", digests, uploader_id=user.pk, event_id=None)  # usually none yet
+    waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=uploaded, uploader=user, event__isnull=True)} if uploaded else {}
+    known: set[tuple] = set()
     if not new_events:
         event_ids = {event.pk for event, _, _ in wanted}
-        present = set(Photo.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256"))
-        present |= set(ExpectedPhoto.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256"))
+        known = set(Photo.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256"))
+        known |= set(ExpectedPhoto.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256"))
     expected, now = {}, timezone.now()
     for event, digest, phase in wanted:
-        if (event.pk, digest) in present:
+        if (event.pk, digest) in known:
             continue
         if digest in waiting and waiting[digest].event_id is None:
             photo_attach(photo=waiting[digest], event=event)

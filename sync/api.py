@@ -21,8 +21,7 @@ def push(request: HttpRequest, payload: PushIn):
                                client_time=payload.client_time, mutations=payload.mutations)
     # Written directly, like pull pages: checking a hundred results against PushOut
     # cost more than applying ten reports (tests check every answer against it).
-    return HttpResponse(orjson.dumps({"results": results, "last_mutation_id": state.last_mutation_id,
-                                      "clock_offset_ms": state.clock_offset_ms}), content_type="application/json")
+    return HttpResponse(orjson.dumps({"results": results, **state}), content_type="application/json")
 
 
 @router.post("/sync/pull", response={200: PullOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut, 426: ErrorOut},

@@ -72,7 +72,7 @@ class ReportArgs(Args):
     description: str = Field(..., min_length=1, max_length=2000)
     lat: float | None = None
     lng: float | None = None
-    crs: str = "wgs84"
+    crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     address_text: str = Field("", max_length=200)
     grid_id: int | None = None
     before_photos: list[str] = Field(default_factory=list, max_length=20)

@@ -22,7 +22,8 @@ class SyncDevice(models.Model):
 
 
 class LedgerEntry(models.Model):
-    device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (device, mutation_id) index leads with it.
+    device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="+", db_index=False)
     mutation_id = models.PositiveBigIntegerField()
     name = models.CharField(max_length=48)
     args = models.JSONField(help_text="what the phone sent: nothing recorded on a phone is lost, even if rejected")
@@ -50,10 +51,10 @@ class Change(models.Model):
 
     class Meta:
         verbose_name = verbose_name_plural = "同步变更"
-        constraints = [models.UniqueConstraint(fields=["bucket", "kind", "entity_id"], name="one_change_per_bucket_entity")]
+        # The unique index leads with (kind, entity_id): it also finds an entity's rows.
+        constraints = [models.UniqueConstraint(fields=["kind", "entity_id", "bucket"], name="one_change_per_entity_bucket")]
         indexes = [
             models.Index(fields=["bucket", "stamp", "id"], name="change_bucket_order"),
-            models.Index(fields=["kind", "entity_id"], name="change_entity"),
             models.Index(fields=["id"], name="change_unstamped", condition=models.Q(stamp__isnull=True)),
         ]
 

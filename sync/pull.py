@@ -27,7 +27,8 @@ from backend.accounts.scope import Scope, scope_of
 from sync.changes import stamp_changes
 from sync.entities import KINDS, buckets_for
 from sync.models import Change, SyncDevice
-from sync.rows import canonical_bytes, reader
+from backend.core.canonical import canonical_bytes
+from sync.rows import reader
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000

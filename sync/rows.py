@@ -9,25 +9,20 @@ and Python touches only what it must.
 
 The values are the ones ``canonical_json`` prints exactly like Python's ``json``
 module: a float that ``json`` would write in exponent form (below 1e-4 or from 1e16)
-is handed over already printed (``orjson.Fragment``), because the checksum a phone
+is handed over already printed (``backend.core.canonical``), because the checksum a phone
 recomputes is over Python's form (docs/sync.md, "Applying a page").
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
-from datetime import date, datetime
-from decimal import Decimal
 from functools import lru_cache
-from uuid import UUID
 
-import orjson
 from django.db import connection
 from django.db.models import (BooleanField, CharField, DateTimeField, F, FloatField, ForeignKey, Func, JSONField,
                               UUIDField)
 
+from backend.core.canonical import load_json, safe_float
 from sync.entities import Kind
 
 
@@ -59,59 +54,6 @@ class UuidText(Func):
         parts = " || '-' || ".join(f"substr(%(expressions)s, {start}, {length})"
                                    for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
         return self.as_sql(compiler, connection, template=f"lower({parts})", **extra)
-
-
-# --- printing exactly as Python's json module does --------------------------------
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (UUID, Decimal, date)):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def canonical_json(value) -> str:
-    """Sorted keys, no spaces, UTF-8 (``json.dumps(value, ensure_ascii=False,
-    sort_keys=True, separators=(",", ":"))``): what a page's checksum covers."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def canonical_bytes(value) -> bytes:
-    """``canonical_json`` for values made by this module, ten times faster (orjson).
-    orjson and ``json`` print everything alike except floats in exponent form, which
-    ``safe_float`` has already printed."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_json_default)
-
-
-def safe_float(value: float | None):
-    if value is None or value == 0 or 1e-4 <= abs(value) < 1e16:
-        return value
-    return orjson.Fragment(json.dumps(value))
-
-
-def _safe_floats(value):
-    if isinstance(value, float):
-        return safe_float(value)
-    if isinstance(value, list):
-        return [_safe_floats(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _safe_floats(item) for key, item in value.items()}
-    return value
-
-
-# A number json would print in exponent form, as stored: "1e-05" (SQLite keeps
-# Python's text), "0.00001" or 17+ digits (PostgreSQL's jsonb normalises). Numbers
-# follow "[", ":" or ","; a photo digest ("sha256:1e…") is followed by a quote, not
-# by one of "]}, ", so it does not match.
-_RISKY_NUMBER = re.compile(r"(?:^|[\[:,])\s*-?(?:\d+(?:\.\d+)?[eE][+-]?\d+|0\.0000\d*|\d{17,}(?:\.\d+)?)\s*(?:[\]},]|$)")
-
-
-def load_json(text):
-    if text is None or not isinstance(text, (str, bytes)):
-        return text
-    value = orjson.loads(text)
-    return _safe_floats(value) if _RISKY_NUMBER.search(text) else value
 
 
 def _boolean(value):

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Device
 from backend.core.errors import ApiError, register
-from backend.core.bulk import insert_rows
+from backend.core.bulk import insert_rows, present
 from backend.events.models import Event
 from backend.events.services import Actor, Lookups, event_report_many, prepare_report
+from backend.territory.coords import to_wgs84
 from media.services import photos_expect_many
 from sync.commands import Context, event_data, keep_unapplied, parse, report_fields
 from sync.models import LedgerEntry, SyncDevice
@@ -26,6 +27,20 @@ register("upgrade_required", 426, "客户端版本过旧，请升级应用", "Th
 register("foreign_device", 403, "该设备不属于当前登录的设备", "The device is not the one this token was issued to")
 register("batch_too_large", 413, f"一次最多提交 {MAX_BATCH} 条", f"At most {MAX_BATCH} mutations per push")
 register("mutation_id_not_increasing", 422, "命令序号必须递增", "Mutation ids must increase")
+
+
+# A batch's statements about its device, in plain SQL: through the ORM they cost
+# more than the database's part of them.
+DEVICES = connection.ops.quote_name(SyncDevice._meta.db_table)
+
+
+def _locked_last_mutation_id(device: Device) -> int:
+    """The device's last mutation id, its row locked until commit: a retry racing
+    its original waits here."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_mutation_id FROM {DEVICES} WHERE device_id = %s{lock}", [device.pk])
+        return cursor.fetchone()[0]
 
 
 def _rejected(mutation_id: int, error: ApiError, extra: dict | None = None) -> dict:
@@ -47,14 +62,20 @@ def check_client(*, device: Device, device_id: str, protocol_version: int) -> No
 
 
 def sync_push(*, device: Device, device_id: str, protocol_version: int, client_time: datetime,
-              mutations: list[MutationIn]) -> tuple[list[dict], SyncDevice]:
+              mutations: list[MutationIn]) -> tuple[list[dict], dict]:
+    """The results, and the device's state after them (``last_mutation_id``,
+    ``clock_offset_ms``)."""
     check_client(device=device, device_id=device_id, protocol_version=protocol_version)
     if len(mutations) > MAX_BATCH:
         raise ApiError("batch_too_large", detail={"max": MAX_BATCH, "got": len(mutations)})
     now = timezone.now()
-    sync_device, _ = SyncDevice.objects.get_or_create(device=device)
     offset_ms = round((now - client_time).total_seconds() * 1000)
-    SyncDevice.objects.filter(pk=sync_device.pk).update(clock_offset_ms=offset_ms, protocol_version=protocol_version, last_push_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {DEVICES} SET clock_offset_ms = %s, protocol_version = %s, last_push_at = %s WHERE device_id = %s",
+                       [offset_ms, protocol_version, connection.ops.adapt_datetimefield_value(now), device.pk])
+        if not cursor.rowcount:  # the device's first push
+            SyncDevice.objects.update_or_create(device=device, defaults=dict(
+                clock_offset_ms=offset_ms, protocol_version=protocol_version, last_push_at=now))
     results = []
     position = 0
     while position < len(mutations):
@@ -65,8 +86,10 @@ def sync_push(*, device: Device, device_id: str, protocol_version: int, client_t
         else:
             results.append(_apply_one(device, mutations[position]))
             position += 1
-    sync_device.refresh_from_db()
-    return results, sync_device
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_mutation_id, clock_offset_ms FROM {DEVICES} WHERE device_id = %s", [device.pk])
+        last_mutation_id, clock_offset_ms = cursor.fetchone()
+    return results, {"last_mutation_id": last_mutation_id, "clock_offset_ms": clock_offset_ms}
 
 
 def _report_run(mutations: list[MutationIn], start: int) -> list[MutationIn]:
@@ -84,8 +107,10 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
     bulk with their ledger rows. Same results and rows as one at a time."""
     user = device.user
     with transaction.atomic():
-        state = SyncDevice.objects.select_for_update().get(device=device)
-        answered = {e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=[m.id for m in run])}
+        applied = _locked_last_mutation_id(device)
+        replayed = present(LedgerEntry, "mutation_id", {m.id for m in run}, device_id=device.pk)
+        answered = ({e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=replayed)}
+                    if replayed else {})
         parsed = {}
         for mutation in run:
             if mutation.id not in answered and mutation.id not in parsed:
@@ -94,11 +119,16 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                 except ApiError as error:
                     parsed[mutation.id] = error
         wanted_ids = [args.id for args in parsed.values() if not isinstance(args, ApiError)]
-        existing = {e.pk: e for e in Event.objects.filter(pk__in=wanted_ids).only("id", "number", "state", "reporter_id", "action_count")}
+        taken = present(Event, "id", wanted_ids)
+        existing = ({e.pk: e for e in Event.objects.filter(pk__in=taken).only("id", "number", "state", "reporter_id", "action_count")}
+                    if taken else {})
         lookups = Lookups()
+        lookups.prelocate([(lng, lat) for args in parsed.values() if not isinstance(args, ApiError)
+                           and args.grid_id is None and args.lat is not None and args.lng is not None
+                           for lat, lng in [to_wgs84(lat=args.lat, lng=args.lng, crs=args.crs)]])
         results: dict[int, dict] = {}
         new_rows, prepared_by_mutation, made_here, same_as = [], {}, {}, {}
-        last = state.last_mutation_id
+        last = applied
         for mutation in run:
             if mutation.id in answered or mutation.id in results:
                 continue  # in the ledger already, or sent twice in this batch: one answer
@@ -138,9 +168,9 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                 new_rows.append((device.pk, mutation.id, mutation.name, mutation.args, results[mutation.id],
                                  mutation.client_time, now))
         insert_rows(LedgerEntry, LEDGER_COLUMNS, new_rows)
-        if last != state.last_mutation_id:
-            state.last_mutation_id = last
-            state.save(update_fields=["last_mutation_id"])
+        if last != applied:
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {DEVICES} SET last_mutation_id = %s WHERE device_id = %s", [last, device.pk])
     return [answered[m.id] for m in run]
 
 

@@ -1,12 +1,13 @@
-"""``backend.core.bulk.make`` builds the same unsaved instance as ``Model(**values)``,
-and those instances save and read back like any other."""
+"""``backend.core.bulk``: ``make`` builds the same unsaved instance as
+``Model(**values)``, bulk inserts save and read back like any other save (binary COPY
+on PostgreSQL), and ``present`` finds what a column holds."""
 
 import uuid
 
 from django.utils import timezone
 
 from backend.accounts.models import User
-from backend.core.bulk import insert_instances, make
+from backend.core.bulk import insert_instances, make, present
 from backend.events.models import Category, Event, EventAction
 from backend.territory.models import Grid
 
@@ -32,3 +33,37 @@ def test_make_builds_what_the_model_constructor_builds_and_it_saves(db):
     insert_instances(Event, [made])
     saved = Event.objects.get(pk=made.pk)
     assert (saved.number, saved.grid_id, saved.reporter_id, saved.photos, saved.lat) == (made.number, grid.pk, user.pk, {}, 30.25)
+
+
+def made_event(**extra) -> Event:
+    user = User.objects.get(username="demo_grid_worker")
+    grid = Grid.objects.select_related("community").first()
+    now = timezone.now()
+    values = dict(id=uuid.uuid4(), number=f"SC2026{uuid.uuid4().int % 10**7:07d}", source="grid_patrol",
+                  category=Category.objects.filter(parent__isnull=False).first(), description="测试", grid=grid,
+                  community_id=grid.community_id, street_id=grid.community.street_id, severity="normal", reporter=user,
+                  reported_at=now, updated_at=now)
+    return make(Event, **{**values, **extra})
+
+
+def test_every_kind_of_column_value_reads_back_as_it_was_inserted(db):
+    photos = {"before": ["sha256:" + "a" * 64], "说明": "路口东侧 \"引号\" \\ 换行\n", "tiny": 1.5e-7, "big": 2.5e17,
+              "n": -3, "none": None, "yes": True, "nested": [{"k": []}, {}]}
+    made = made_event(photos=photos, lat=30.123456789, lng=None, overdue=True, urge_count=32767, action_count=2**31 - 1,
+                      deadline_at=timezone.now(), last_action_hash="f" * 64, result_note="")
+    insert_instances(Event, [made])
+    saved = Event.objects.get(pk=made.pk)
+    for name in ("photos", "lat", "lng", "overdue", "urge_count", "action_count", "deadline_at", "reported_at",
+                 "last_action_hash", "result_note", "description", "number", "grid_id"):
+        assert getattr(saved, name) == getattr(made, name), name
+
+
+def test_present_finds_the_values_a_column_holds_where_other_columns_match(db):
+    first, second = made_event(), made_event(merged_into=None)
+    insert_instances(Event, [first, second])
+    stranger = uuid.uuid4()
+    assert present(Event, "id", [first.pk, second.pk, stranger]) == {first.pk, second.pk}
+    assert present(Event, "id", {first.pk, stranger}, reporter_id=first.reporter_id, merged_into_id=None) == {first.pk}
+    assert present(Event, "id", [first.pk], reporter_id=first.reporter_id + 1000) == set()
+    assert present(Event, "number", [second.number, "SC20260000000"]) == {second.number}
+    assert present(Event, "id", []) == set()

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from backend.territory.models import Community, Department, Grid, Platform, PlatformKind, Street
 
@@ -93,7 +94,7 @@ class Satisfaction(models.TextChoices):
 
 class Event(models.Model):
     id = models.UUIDField("标识", primary_key=True, default=uuid.uuid4, help_text="phones create events offline with their own UUID")
-    number = models.CharField("事件编号", max_length=20, unique=True)
+    number = models.CharField("事件编号", max_length=20)  # unique: see Meta (no LIKE index)
     source = models.CharField("来源", max_length=24, choices=Source.choices)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="events", verbose_name="分类")
     description = models.TextField("描述")
@@ -101,8 +102,15 @@ class Event(models.Model):
     lng = models.FloatField("经度 (WGS-84)", null=True, blank=True)
     address_text = models.CharField("地址", max_length=200, blank=True)
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="events", verbose_name="网格", db_index=False)
-    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="events", verbose_name="社区", db_index=False)
-    street = models.ForeignKey(Street, on_delete=models.PROTECT, related_name="events", verbose_name="街道", db_index=False)
+    # The grid's community and street, copied for the queues' indexes. No database
+    # constraint of their own: they are always the grid's (``prepare_report``), the
+    # grid's constraint holds it, and territory is never deleted under a grid (each
+    # level protects the one below). A constraint would be checked again at every
+    # commit of every report.
+    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="events", verbose_name="社区", db_index=False,
+                                  db_constraint=False)
+    street = models.ForeignKey(Street, on_delete=models.PROTECT, related_name="events", verbose_name="街道", db_index=False,
+                               db_constraint=False)
     severity = models.CharField("严重程度", max_length=16, choices=Severity.choices)
     reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_events", verbose_name="上报人", db_index=False)
     state = models.CharField("状态", max_length=16, choices=State.choices, default=State.REPORTED)
@@ -111,8 +119,8 @@ class Event(models.Model):
     holder_platform = models.ForeignKey(Platform, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办平台", db_index=False)
     holder_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办部门", db_index=False)
     holder_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="held_events", verbose_name="承办人", db_index=False)
-    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="签收人")
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates", verbose_name="合并至")
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="签收人", db_index=False)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates", verbose_name="合并至", db_index=False)
 
     deadline_at = models.DateTimeField("处置时限", null=True, blank=True)
     overdue = models.BooleanField("已超期", default=False)
@@ -151,23 +159,34 @@ class Event(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "事件"
         ordering = ["-reported_at"]
-        # The foreign keys that lead one of these have no index of their own
-        # (db_index=False): each index costs every insert, and a batch of offline
-        # reports inserts a hundred events at once.
+        # Each index costs every insert, and a batch of offline reports inserts a
+        # hundred events at once. The foreign keys that lead one of these have no
+        # index of their own (db_index=False), and an index of a column that a new
+        # report leaves empty (a holder, a deadline, overdue) is partial: it holds
+        # only the rows where it is set, which are the only ones looked up by it
+        # ("holder = x" and "deadline < t" imply "is not null" to the planner).
         indexes = [
             # One index per role queue: filter columns first, the sort column last.
             models.Index(fields=["street", "state", "reported_at"], name="event_street_queue"),
             models.Index(fields=["community", "state", "reported_at"], name="event_community_queue"),
             models.Index(fields=["grid", "state", "reported_at"], name="event_grid_queue"),
-            models.Index(fields=["holder_platform", "state", "reported_at"], name="event_platform_queue"),
-            models.Index(fields=["holder_department", "state", "reported_at"], name="event_department_queue"),
-            models.Index(fields=["holder_user", "state", "reported_at"], name="event_holder_queue"),
+            models.Index(fields=["holder_platform", "state", "reported_at"], name="event_platform_queue",
+                         condition=Q(holder_platform__isnull=False)),
+            models.Index(fields=["holder_department", "state", "reported_at"], name="event_department_queue",
+                         condition=Q(holder_department__isnull=False)),
+            models.Index(fields=["holder_user", "state", "reported_at"], name="event_holder_queue",
+                         condition=Q(holder_user__isnull=False)),
             models.Index(fields=["reporter", "reported_at"], name="event_reporter"),
-            models.Index(fields=["overdue", "street", "reported_at"], name="event_overdue"),
+            models.Index(fields=["street", "reported_at"], name="event_overdue", condition=Q(overdue=True)),
             models.Index(fields=["street", "satisfaction", "reported_at"], name="event_street_satisfaction"),
-            models.Index(fields=["state", "deadline_at"], name="event_deadline"),
+            models.Index(fields=["state", "deadline_at"], name="event_deadline", condition=Q(deadline_at__isnull=False)),
             models.Index(fields=["reported_at"], name="event_reported_at"),
+            models.Index(fields=["signed_by"], name="event_signed_by", condition=Q(signed_by__isnull=False)),
+            models.Index(fields=["merged_into"], name="event_merged_into", condition=Q(merged_into__isnull=False)),
         ]
+        # A constraint, not unique=True: that adds a second, LIKE-pattern index on
+        # PostgreSQL, and numbers are only ever looked up whole.
+        constraints = [models.UniqueConstraint(fields=["number"], name="one_event_per_number")]
 
     def __str__(self) -> str:
         return self.number

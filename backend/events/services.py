@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Device, Role, RoleAssignment, User
@@ -157,14 +156,14 @@ def _check_photos(event: Event) -> None:
 
 
 def next_event_numbers(year: int, count: int = 1) -> list[str]:
-    """SC<year><7 digits>, gap-free per year: the counter row is locked until commit."""
-    with transaction.atomic():
-        EventCounter.objects.get_or_create(year=year)
-        counter = EventCounter.objects.select_for_update().get(year=year)
-        first = counter.last + 1
-        counter.last = F("last") + count
-        counter.save(update_fields=["last"])
-    return [f"{NUMBER_PREFIX}{year}{number:07d}" for number in range(first, first + count)]
+    """SC<year><7 digits>, gap-free per year: the counter row is locked until commit
+    (one statement: it makes the year's row or adds to it, and says where it is)."""
+    table = connection.ops.quote_name(EventCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (year, last) VALUES (%s, %s) ON CONFLICT (year) "
+                       f"DO UPDATE SET last = {table}.last + excluded.last RETURNING last", [year, count])
+        last = cursor.fetchone()[0]
+    return [f"{NUMBER_PREFIX}{year}{number:07d}" for number in range(last - count + 1, last + 1)]
 
 
 def next_event_number(year: int) -> str:
@@ -188,12 +187,24 @@ class Lookups:
 
     categories: dict[str, Category | None] = field(default_factory=dict)
     grids: dict[int, Grid | None] = field(default_factory=dict)
+    located: dict[tuple[float, float], int | None] = field(default_factory=dict)
     index: object | None = None
 
-    def locate(self, lng: float, lat: float) -> int | None:
+    def _grid_index(self):
         if self.index is None:
             self.index = grid_index()  # checks the shared index version once per batch, not per point
-        return self.index.locate(lng, lat)
+        return self.index
+
+    def prelocate(self, wgs84_points: list[tuple[float, float]]) -> None:
+        """Find the grids of a batch's (lng, lat) points in one query; ``locate`` then
+        answers from here."""
+        wanted = [point for point in wgs84_points if point not in self.located]
+        self.located.update(zip(wanted, self._grid_index().locate_many(wanted)))
+
+    def locate(self, lng: float, lat: float) -> int | None:
+        if (lng, lat) in self.located:
+            return self.located[(lng, lat)]
+        return self._grid_index().locate(lng, lat)
 
     def category(self, code: str) -> Category | None:
         if code not in self.categories:

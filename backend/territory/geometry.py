@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from shapely import STRtree
+import numpy
+from shapely import STRtree, points
 from shapely.geometry import Point, Polygon, shape
 
 _lock = threading.Lock()
@@ -47,6 +48,19 @@ class GridIndex:
         if len(hits) == 0:
             return None
         return min(self.grid_ids[i] for i in hits)
+
+    def locate_many(self, coordinates: list[tuple[float, float]]) -> list[int | None]:
+        """``locate`` for many (lng, lat) points in one query of the tree (a phone's
+        batch of reports: a hundred single queries cost more than the rest of a report)."""
+        found: list[int | None] = [None] * len(coordinates)
+        if not coordinates:
+            return found
+        inputs, hits = self.tree.query(points(numpy.asarray(coordinates, dtype=float)), predicate="intersects")
+        for position, hit in zip(inputs.tolist(), hits.tolist()):
+            grid_id = self.grid_ids[hit]
+            if found[position] is None or grid_id < found[position]:
+                found[position] = grid_id
+        return found
 
 
 _index: GridIndex | None = None

@@ -74,7 +74,8 @@ def server_state(username: str) -> dict[tuple[str, str], dict]:
     from backend.accounts.models import User
     from backend.accounts.scope import scope_of
     from sync.entities import KINDS
-    from sync.rows import canonical_bytes, read_rows
+    from backend.core.canonical import canonical_bytes
+    from sync.rows import read_rows
 
     scope = scope_of(User.objects.get(username=username))
     state = {}

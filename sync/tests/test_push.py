@@ -196,3 +196,28 @@ def test_a_run_of_reports_is_checked_one_by_one_and_saved_together(as_persona):
     assert LedgerEntry.objects.filter(device=phone.device).count() == 6  # ids 3, 5-9
     for event_id in (good["args"]["id"], later["args"]["id"]):
         assert EventAction.objects.filter(event_id=event_id, action="report").count() == 1
+
+
+def test_a_run_of_reports_finds_each_points_grid_and_numbers_them_without_gaps(as_persona):
+    from backend.territory.coords import to_gcj02
+    from backend.territory.geometry import locate_grid_id
+    from tests.events_helpers import GRID_B
+
+    phone = Phone(as_persona, "demo_grid_worker")
+    reports = [offline_report(phone), offline_report(phone, grid=GRID_B), offline_report(phone)]
+    gcj_lat, gcj_lng = to_gcj02(lat=reports[2]["args"]["lat"], lng=reports[2]["args"]["lng"])
+    reports[2]["args"].update(lat=gcj_lat, lng=gcj_lng, crs="gcj02")  # a map SDK's coordinates
+    outside = offline_report(phone)
+    outside["args"].update(lat=0.0, lng=0.0)
+    unknown_crs = offline_report(phone)
+    unknown_crs["args"]["crs"] = "bd09"
+    results = phone.push([*reports, outside, unknown_crs]).json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [("applied", None)] * 3 + [
+        ("rejected", "location_outside_district"), ("rejected", "invalid_arguments")]
+    events = [Event.objects.get(pk=m["args"]["id"]) for m in reports]
+    first, second = (centre_of(grid) for grid in (GRID_A, GRID_B))
+    assert [e.grid_id for e in events] == [locate_grid_id(first[1], first[0]), locate_grid_id(second[1], second[0]),
+                                           locate_grid_id(first[1], first[0])]
+    assert events[0].grid_id != events[1].grid_id
+    numbers = [int(e.number[-7:]) for e in events]
+    assert numbers == list(range(numbers[0], numbers[0] + 3))  # one counter update, no gap

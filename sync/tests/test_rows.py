@@ -19,7 +19,7 @@ from sync.changes import stamp_changes
 from sync.client import SyncError, canonical_checksum
 from sync.entities import buckets_for
 from sync.models import Change
-from sync.rows import canonical_bytes, canonical_json, load_json, safe_float
+from backend.core.canonical import canonical_bytes, canonical_json, load_json, safe_float
 from sync.tests.phones import PASSWORD, DjangoTransport, phone_of, server_state
 from tests.events_helpers import GRID_A, report
 

@@ -2,7 +2,7 @@ import pytest
 from shapely.geometry import Polygon
 
 from backend.territory.coords import to_gcj02, to_wgs84
-from backend.territory.geometry import locate_grid_id
+from backend.territory.geometry import grid_index, locate_grid_id
 from backend.territory.models import Grid
 
 # Public reference vectors of the GCJ-02 algorithm (eviltransform's test suite):
@@ -36,6 +36,19 @@ def test_a_point_on_the_shared_edge_of_two_grids_goes_to_the_lower_id(db):
     assert locate_grid_id(edge_lng, mid_lat) == min(a.pk, b.pk)
     assert locate_grid_id(edge_lng + 1e-9, mid_lat) == b.pk
     assert locate_grid_id(edge_lng - 1e-9, mid_lat) == a.pk
+
+
+def test_locating_many_points_at_once_answers_what_locating_each_answers(db):
+    """A batch of reports locates its points in one query of the tree."""
+    a, b = Grid.objects.order_by("code")[:2]
+    (west, south), (east, north) = a.polygon["coordinates"][0][0], a.polygon["coordinates"][0][2]
+    edge_lng, mid_lat = a.polygon["coordinates"][0][1][0], (south + north) / 2
+    points = [((west + east) / 2, mid_lat), (edge_lng, mid_lat), (edge_lng + 1e-9, mid_lat), (0.0, 0.0),
+              (west - 0.5, south - 0.5), ((west + east) / 2, mid_lat)]
+    points += [(west + (east - west) * i / 7, south + (north - south) * 2.2 * i / 7) for i in range(8)]
+    found = grid_index().locate_many(points)
+    assert found == [locate_grid_id(lng, lat) for lng, lat in points]
+    assert found[:4] == [a.pk, min(a.pk, b.pk), b.pk, None] and grid_index().locate_many([]) == []
 
 
 def test_a_point_in_a_hole_is_outside_the_grid_and_the_index_refreshes(db):
