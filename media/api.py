@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import transaction
 from django.http import HttpRequest
 from ninja import Router, Status
 

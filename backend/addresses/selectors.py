@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 
