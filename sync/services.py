@@ -13,7 +13,6 @@ from backend.core.errors import ApiError, register
 from backend.core.bulk import insert_rows, present
 from backend.events.models import Event
 from backend.events.services import Actor, Lookups, event_report_many, prepare_report
-from backend.territory.coords import to_wgs84
 from media.services import photos_expect_many
 from sync.commands import Context, event_data, keep_unapplied, parse, report_fields
 from sync.models import LedgerEntry, SyncDevice
@@ -123,9 +122,8 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
         existing = ({e.pk: e for e in Event.objects.filter(pk__in=taken).only("id", "number", "state", "reporter_id", "action_count")}
                     if taken else {})
         lookups = Lookups()
-        lookups.prelocate([(lng, lat) for args in parsed.values() if not isinstance(args, ApiError)
-                           and args.grid_id is None and args.lat is not None and args.lng is not None
-                           for lat, lng in [to_wgs84(lat=args.lat, lng=args.lng, crs=args.crs)]])
+        lookups.prelocate([(args.lat, args.lng, args.crs) for args in parsed.values() if not isinstance(args, ApiError)
+                           and args.grid_id is None and args.lat is not None and args.lng is not None])
         results: dict[int, dict] = {}
         new_rows, prepared_by_mutation, made_here, same_as = [], {}, {}, {}
         last = applied

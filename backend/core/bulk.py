@@ -105,9 +105,10 @@ def present(model: type[models.Model], attname: str, values: Iterable, **equal) 
         return set()
     postgres = connection.vendor == "postgresql"
     quote = connection.ops.quote_name
-    convert = _converter(_field(model, attname), postgres)
+    field = _field(model, attname)
+    convert = _converter(field, postgres)
     as_stored = {convert(v) if convert else v: v for v in values}
-    column = quote(_field(model, attname).column)
+    column = quote(field.column)
     conditions = [f"{quote(_field(model, name).column)} {'IS NULL' if value is None else '= %s'}" for name, value in equal.items()]
     params = [value for value in equal.values() if value is not None]
     if postgres:  # one array parameter

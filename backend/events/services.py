@@ -195,10 +195,11 @@ class Lookups:
             self.index = grid_index()  # checks the shared index version once per batch, not per point
         return self.index
 
-    def prelocate(self, wgs84_points: list[tuple[float, float]]) -> None:
-        """Find the grids of a batch's (lng, lat) points in one query; ``locate`` then
-        answers from here."""
-        wanted = [point for point in wgs84_points if point not in self.located]
+    def prelocate(self, points: list[tuple[float, float, str]]) -> None:
+        """Find the grids of a batch's (lat, lng, crs) points in one query; ``locate``
+        then answers from here."""
+        converted = (to_wgs84(lat=lat, lng=lng, crs=crs) for lat, lng, crs in points)
+        wanted = list({(lng, lat) for lat, lng in converted} - self.located.keys())
         self.located.update(zip(wanted, self._grid_index().locate_many(wanted)))
 
     def locate(self, lng: float, lat: float) -> int | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy
 from shapely import STRtree, points
-from shapely.geometry import Point, Polygon, shape
+from shapely.geometry import Polygon, shape
 
 _lock = threading.Lock()
 
@@ -41,17 +41,13 @@ class GridIndex:
     polygons: list[Polygon]
 
     def locate(self, lng: float, lat: float) -> int | None:
-        point = Point(lng, lat)
-        # "intersects" counts a point on a shared edge as inside; the lowest id wins
-        # so the answer is stable.
-        hits = self.tree.query(point, predicate="intersects")
-        if len(hits) == 0:
-            return None
-        return min(self.grid_ids[i] for i in hits)
+        return self.locate_many([(lng, lat)])[0]
 
     def locate_many(self, coordinates: list[tuple[float, float]]) -> list[int | None]:
-        """``locate`` for many (lng, lat) points in one query of the tree (a phone's
-        batch of reports: a hundred single queries cost more than the rest of a report)."""
+        """The grid of each (lng, lat) point, in one query of the tree (a phone's batch
+        of reports: a hundred single queries cost more than the rest of a report).
+        "intersects" counts a point on a shared edge as inside; the lowest id wins so
+        the answer is stable."""
         found: list[int | None] = [None] * len(coordinates)
         if not coordinates:
             return found
