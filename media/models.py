@@ -58,7 +58,11 @@ class ExpectedPhoto(models.Model):
     sha256 = models.CharField(max_length=64)  # looked up through the unique (sha256, event) index
     event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
     phase = models.CharField(max_length=8, choices=Phase.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Only ever looked up with its digest (the unique index): no index of its own, and
+    # no database constraint (users are deactivated, not deleted; Django's CASCADE
+    # still applies to a delete).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False,
+                             db_constraint=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,8 +22,11 @@ class SyncDevice(models.Model):
 
 
 class LedgerEntry(models.Model):
-    # No index of its own: the unique (device, mutation_id) index leads with it.
-    device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No index of its own: the unique (device, mutation_id) index leads with it. No
+    # database constraint: devices are never deleted by the application (revoked
+    # instead), and Django's CASCADE still removes the rows with a deleted user.
+    device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="+", db_index=False,
+                               db_constraint=False)
     mutation_id = models.PositiveBigIntegerField()
     name = models.CharField(max_length=48)
     args = models.JSONField(help_text="what the phone sent: nothing recorded on a phone is lost, even if rejected")

@@ -206,9 +206,14 @@ class EventAction(models.Model):
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="actions", db_index=False)  # one_action_per_seq (event, seq) serves it
     seq = models.PositiveIntegerField("序号")
     action = models.CharField("操作", max_length=32)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="操作人")
+    # Who and which phone: no database constraint and no index (see "Writing at volume"
+    # in docs/architecture.md). Users and devices are never deleted by the application
+    # (accounts are deactivated, devices revoked); Django's PROTECT still guards a delete.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="操作人",
+                              db_constraint=False, db_index=False)
     actor_role = models.CharField("操作角色", max_length=16, blank=True)
-    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                               db_constraint=False, db_index=False)
     device_ref = models.CharField("设备标识", max_length=128, blank=True)
     from_state = models.CharField("原状态", max_length=16, blank=True)
     to_state = models.CharField("新状态", max_length=16, blank=True)
