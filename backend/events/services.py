@@ -22,13 +22,14 @@ from backend.accounts.models import Device, Role, RoleAssignment, User
 from backend.accounts.scope import Scope, scope_of
 from backend.core.bulk import make
 from backend.core.errors import ApiError, register
+from backend.core.statements import Select
 from backend.events.deadlines import compute_deadline
 from backend.events.history import build_action
 from backend.events.models import Category, Event, EventAction, EventCounter, Level, Satisfaction, Severity, Source, State
 from backend.events.workflow import STEPS, Relation, check_step
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import grid_index
-from backend.territory.models import Department, Grid, Platform
+from backend.territory.models import Community, Department, Grid, Platform
 from push.models import Kind
 from push.recipients import answerable_at_level, dispatchers_of, holders_of
 
@@ -181,6 +182,12 @@ class PreparedReport:
     data: dict
 
 
+# A report's look-ups, written once (each batch and each REST report makes them).
+# The polygon is not read: a report locates itself through the grid index.
+REPORTABLE_CATEGORY = Select(Category, where="{0}.code = %s AND {0}.active = %s AND {0}.parent_id IS NOT NULL")
+GRID_WITH_COMMUNITY = Select(Grid, Community, joins=["{1}.id = {0}.community_id"], where="{0}.id = %s", defer=["polygon"])
+
+
 @dataclass
 class Lookups:
     """Categories and grids already read: a batch of reports reads each once."""
@@ -209,12 +216,14 @@ class Lookups:
 
     def category(self, code: str) -> Category | None:
         if code not in self.categories:
-            self.categories[code] = Category.objects.filter(code=code, active=True, parent__isnull=False).first()
+            found = REPORTABLE_CATEGORY.one([code, True])
+            self.categories[code] = found and found[0]
         return self.categories[code]
 
     def grid(self, grid_id: int) -> Grid | None:
         if grid_id not in self.grids:
-            self.grids[grid_id] = Grid.objects.select_related("community").filter(pk=grid_id).first()
+            found = GRID_WITH_COMMUNITY.one([grid_id])
+            self.grids[grid_id] = found and found[0]
         return self.grids[grid_id]
 
 

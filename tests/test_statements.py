@@ -1,0 +1,62 @@
+"""``backend.core.statements.Select``: a statement written once reads the same
+instances the ORM reads (converted values, the joined row cached on its relation,
+deferred fields loading on access), on either database."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from backend.accounts.auth import DEVICE_WITH_USER
+from backend.accounts.models import Device, User
+from backend.core.statements import Select
+from backend.events.models import Category
+from backend.events.services import GRID_WITH_COMMUNITY, REPORTABLE_CATEGORY
+from backend.territory.models import Community, Grid
+
+
+def columns(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+def test_a_joined_select_reads_what_the_orm_reads(db):
+    user = User.objects.get(username="demo_grid_worker")
+    device = Device.objects.create(user=user, device_id="statements-test", last_seen_at=timezone.now())
+    found = DEVICE_WITH_USER.one([device.pk, user.pk])
+    assert found is not None
+    read_device, read_user = found
+    orm = Device.objects.select_related("user").get(pk=device.pk)
+    assert columns(read_device) == columns(orm) and columns(read_user) == columns(orm.user)
+    assert read_device.last_seen_at.tzinfo is not None  # converted as the ORM converts (SQLite keeps text)
+    with CaptureQueriesContext(connection) as queries:
+        assert read_device.user is read_user  # the joined row is cached on the relation
+    assert len(queries) == 0
+    assert not read_device._state.adding and read_device._state.db == connection.alias
+
+
+def test_no_row_is_none_and_conditions_apply(db):
+    user = User.objects.get(username="demo_grid_worker")
+    device = Device.objects.create(user=user, device_id="statements-test-2")
+    other = User.objects.get(username="demo_resident")
+    assert DEVICE_WITH_USER.one([device.pk, other.pk]) is None
+    assert REPORTABLE_CATEGORY.one(["no-such-code", True]) is None
+    leaf = Category.objects.filter(parent__isnull=False, active=True).first()
+    assert REPORTABLE_CATEGORY.one([leaf.code, True])[0] == leaf
+    top = Category.objects.filter(parent__isnull=True).first()
+    assert REPORTABLE_CATEGORY.one([top.code, True]) is None  # only leaves are reportable
+    Category.objects.filter(pk=leaf.pk).update(active=False)
+    assert REPORTABLE_CATEGORY.one([leaf.code, True]) is None
+
+
+def test_deferred_fields_load_on_access(db):
+    grid = Grid.objects.select_related("community").first()
+    read_grid, read_community = GRID_WITH_COMMUNITY.one([grid.pk])
+    assert "polygon" in read_grid.get_deferred_fields()
+    assert (read_grid.pk, read_grid.community_id, read_grid.community.street_id) == (grid.pk, grid.community_id, grid.community.street_id)
+    assert columns(read_community) == columns(grid.community)
+    assert read_grid.polygon == grid.polygon  # read when first asked for
+
+
+def test_every_model_gets_one_join_condition():
+    with pytest.raises(ValueError, match="join"):
+        Select(Grid, Community, where="{0}.id = %s")
