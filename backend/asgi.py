@@ -21,3 +21,7 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+from backend.core.runtime import tune_gc  # noqa: E402
+
+tune_gc()
