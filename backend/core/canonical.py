@@ -56,15 +56,18 @@ def _safe_floats(value):
 
 
 # A number json would print in exponent form, as stored: "1e-05" (SQLite keeps
-# Python's text), "0.00001" or 17+ digits (PostgreSQL's jsonb normalises). Numbers
-# follow "[", ":" or ","; a photo digest ("sha256:1e…") is followed by a quote, not
-# by one of "]}, ", so it does not match.
-_RISKY_NUMBER = re.compile(r"(?:^|[\[:,])\s*-?(?:\d+(?:\.\d+)?[eE][+-]?\d+|0\.0000\d*|\d{17,}(?:\.\d+)?)\s*(?:[\]},]|$)")
+# Python's text), "0.00001" or 17+ digits (PostgreSQL's jsonb normalises). Inside an
+# array or object a number follows "[", ":" or "," and is followed by "]", "}" or ","; a
+# photo digest ("sha256:1e…") is followed by a quote, so it does not match. Most texts
+# hold no number at all (a page's photo lists): the cheap first pattern says so.
+_NUMBER = re.compile(r"[\[:,]\s*-?\d")
+_RISKY_NUMBER = re.compile(r"[\[:,]\s*-?(?:\d+(?:\.\d+)?[eE][+-]?\d+|0\.0000\d*|\d{17,}(?:\.\d+)?)\s*[\]},]")
 
 
 def load_json(text):
     if text is None or not isinstance(text, (str, bytes)):
         return text
     value = orjson.loads(text)
-    return _safe_floats(value) if _RISKY_NUMBER.search(text) else value
-
+    if not isinstance(value, (dict, list)):
+        return safe_float(value) if isinstance(value, float) else value
+    return _safe_floats(value) if _NUMBER.search(text) and _RISKY_NUMBER.search(text) else value

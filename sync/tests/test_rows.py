@@ -5,6 +5,7 @@ bytes Python's ``json`` would, so a phone's recomputed checksum matches."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -17,9 +18,10 @@ from backend.territory.models import Grid
 from sync import pull
 from sync.changes import stamp_changes
 from sync.client import SyncError, canonical_checksum
-from sync.entities import buckets_for
+from sync.entities import KINDS, buckets_for
 from sync.models import Change
 from backend.core.canonical import canonical_bytes, canonical_json, load_json, safe_float
+from sync.rows import reader
 from sync.tests.phones import PASSWORD, DjangoTransport, phone_of, server_state
 from tests.events_helpers import GRID_A, report
 
@@ -113,6 +115,27 @@ def test_numbers_printed_in_exponent_form_keep_the_page_checksum_right(as_person
     sent = {(c["kind"], c["id"]): c.get("data") for c in page["changes"]}
     assert sent[("event", event_id)]["lat"] == 1e-05 and sent[("grid", str(grid.pk))]["polygon"]["tiny"] == 2.5e-07
     assert canonical_checksum(page["changes"]) == page["checksum"]
+
+
+def test_an_event_is_read_with_the_values_the_orm_holds(as_persona):
+    """Timestamps as ISO-8601 in UTC with six fraction digits (SQLite stores a whole
+    second without them), UUIDs in their usual text, booleans, JSON and nulls."""
+    event_id = report(as_persona("demo_resident"), grid=GRID_A).json()["id"]
+    Event.objects.filter(pk=event_id).update(
+        reported_at=datetime(2026, 3, 1, 8, 30, tzinfo=UTC), signed_at=datetime(2026, 3, 2, 9, 15, 7, 250, tzinfo=UTC),
+        overdue=True, handled_on_spot=False)
+    event = Event.objects.select_related("category").get(pk=event_id)
+    [row] = reader(KINDS["event"]).rows([event_id])
+
+    def iso(moment):
+        return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+    assert row["id"] == str(event.pk) and row["number"] == event.number and row["category_code"] == event.category.code
+    assert (row["reported_at"], row["signed_at"]) == ("2026-03-01T08:30:00.000000+00:00", "2026-03-02T09:15:07.000250+00:00")
+    assert row["updated_at"] == iso(event.updated_at) and row["closed_at"] is None and row["deadline_at"] is None
+    assert (row["overdue"], row["handled_on_spot"]) == (True, False)
+    assert row["photos"] == event.photos and (row["lat"], row["lng"]) == (event.lat, event.lng)
+    assert row["version"] == event.action_count and row["holder_user_id"] is None
 
 
 class DamagingTransport(DjangoTransport):
