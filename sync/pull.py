@@ -207,6 +207,7 @@ def sync_pull(*, user: User, device: Device, cursor: str | None, limit: int = DE
         position = decode_cursor(cursor, user=user, epoch=state.epoch, last_stamp=last_stamp, horizon=state.horizon)
         if isinstance(position, str):
             return _answer(reset=position, has_more=True)
+    received = asdict(position)
 
     drops: list[dict] = []
     if position.buckets != buckets:
@@ -230,6 +231,8 @@ def sync_pull(*, user: User, device: Device, cursor: str | None, limit: int = DE
     if fill:
         rows = _page_rows(fill["buckets"], (fill["stamp"], fill["id"]), limit, until=(fill["until_stamp"], fill["until_id"]),
                           live_only=True)
+    elif (position.stamp, position.id) >= (last_stamp, SKIP_AHEAD_ID):
+        rows = []  # at the end of the newest complete round: nothing can lie after it (an idle phone's poll)
     else:
         rows = _page_rows(buckets, (position.stamp, position.id), limit, tombstones_after=position.full_start)
     more = len(rows) > limit
@@ -253,8 +256,10 @@ def sync_pull(*, user: User, device: Device, cursor: str | None, limit: int = DE
         more = True  # the main stream continues where it was
     if not fill and not more:
         position.full_start = None
-        if position.stamp < last_stamp:
-            # Nothing of ours up to ``last_stamp``, and later rows get later stamps:
-            # skip ahead, so an idle phone's cursor does not age into expiry.
-            position.stamp, position.id = last_stamp, SKIP_AHEAD_ID
-    return _answer(changes=changes, cursor=position.encode(), has_more=more, drop=drops)
+        # Nothing more of ours up to ``last_stamp``, whose round is complete (rows that
+        # commit later get later stamps): skip ahead, so an idle phone's cursor does not
+        # age into expiry and its next poll needs no look at the log.
+        position.stamp, position.id = last_stamp, SKIP_AHEAD_ID
+    # An unchanged position keeps its token: signing one costs more than an idle poll's query.
+    token = cursor if cursor is not None and asdict(position) == received else position.encode()
+    return _answer(changes=changes, cursor=token, has_more=more, drop=drops)

@@ -6,21 +6,27 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from backend.accounts.models import Role, RoleAssignment, User
+from backend.accounts.models import Device, Role, RoleAssignment, User
 from backend.accounts.scope import invalidate_scope_of
 from backend.events.models import Event, State
 from backend.patrols.models import KeySubject
 from backend.territory.models import Grid
 from sync.changes import purge_tombstones, rebuild_log
-from sync.pull import page_checksum
+from sync.pull import page_checksum, sync_pull
 from sync.schemas import PullOut
 from sync.tests.phones import DjangoTransport, phone_of, server_state
 from tests import matrix_registry
 from tests.events_helpers import GRID_A, GRID_B, governance_platform_id, report, step
 
 matrix_registry.cover("/api/v1/sync/pull")
+
+
+def phone_device(phone) -> Device:
+    return Device.objects.get(user__username="demo_grid_worker", device_id=phone.device_id)
 
 
 def pull_page(phone, cursor=None, **extra) -> dict:
@@ -100,6 +106,22 @@ def test_a_pull_with_nothing_new_is_empty_and_its_page_checksum_matches(as_perso
     assert page["checksum"] == page_checksum([])
     full = pull_page(phone)
     assert full["changes"] and full["checksum"] == page_checksum(full["changes"])
+
+
+def test_an_idle_poll_reads_only_the_clock_and_keeps_its_token_yet_misses_nothing(as_persona):
+    phone = phone_of("demo_grid_worker")
+    phone.pull()
+    cursor = phone.meta("cursor")
+    assert pull_page(phone, cursor)["cursor"] == cursor  # already at the end of the newest round
+    user, device = User.objects.get(username="demo_grid_worker"), phone_device(phone)
+    with CaptureQueriesContext(connection) as queries:
+        page = sync_pull(user=user, device=device, cursor=cursor, limit=1000)
+    assert page["changes"] == [] and page["cursor"] == cursor and len(queries) == 1  # the clock, nothing else
+    event_id = report(as_persona("demo_resident"), grid=GRID_A).json()["id"]  # a new round for the grid
+    page = pull_page(phone, cursor)
+    assert [c["id"] for c in page["changes"] if c["kind"] == "event"] == [event_id] and page["cursor"] != cursor
+    again = pull_page(phone, page["cursor"])
+    assert again["changes"] == [] and again["cursor"] == page["cursor"]  # the round it read to the end is skipped
 
 
 def test_a_full_resync_is_paged_and_can_be_resumed(as_persona):
