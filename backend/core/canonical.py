@@ -57,11 +57,12 @@ def _safe_floats(value):
 
 # A number json would print in exponent form, as stored: "1e-05" (SQLite keeps
 # Python's text), "0.00001" or 17+ digits (PostgreSQL's jsonb normalises). Inside an
-# array or object a number follows "[", ":" or "," and is followed by "]", "}" or ","; a
-# photo digest ("sha256:1e…") is followed by a quote, so it does not match. Most texts
+# array or object a number follows "[", "," or a key's closing quote and colon, and is
+# followed by "]", "}" or ","; a photo digest ("sha256:1e…") has neither a quote before
+# its colon nor one of "]}," after its digits, so it matches neither pattern. Most texts
 # hold no number at all (a page's photo lists): the cheap first pattern says so.
-_NUMBER = re.compile(r"[\[:,]\s*-?\d")
-_RISKY_NUMBER = re.compile(r"[\[:,]\s*-?(?:\d+(?:\.\d+)?[eE][+-]?\d+|0\.0000\d*|\d{17,}(?:\.\d+)?)\s*[\]},]")
+_NUMBER = re.compile(r'(?:[\[,]|"\s*:)\s*-?\d')
+_RISKY_NUMBER = re.compile(r'(?:[\[,]|"\s*:)\s*-?(?:\d+(?:\.\d+)?[eE][+-]?\d+|0\.0000\d*|\d{17,}(?:\.\d+)?)\s*[\]},]')
 
 
 def load_json(text):

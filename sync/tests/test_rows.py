@@ -38,6 +38,16 @@ def test_stored_json_read_back_prints_as_python_json_does(value):
     assert canonical_bytes(load_json(json.dumps(value))) == canonical_json(value).encode()
 
 
+@pytest.mark.parametrize("stored, python_value", [
+    ('{"after": [], "before": ["sha256:1e5a"]}', {"after": [], "before": ["sha256:1e5a"]}),  # a digest, not a number
+    ('{"lat": 0.00001, "n": [1, 12345678901234567890]}', {"lat": 1e-05, "n": [1, 12345678901234567890]}),  # jsonb's forms
+    ('{"tiny" : 2.5e-07,"big":1.5e+16}', {"tiny": 2.5e-07, "big": 1.5e16}),
+    ("1e-05", 1e-05),
+])
+def test_stored_json_as_each_database_prints_it_reads_back_as_python_json_prints(stored, python_value):
+    assert canonical_bytes(load_json(stored)) == canonical_json(python_value).encode()
+
+
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_every_float_prints_as_python_json_does(number):
     assert canonical_bytes([safe_float(number)]) == canonical_json([number]).encode()
