@@ -75,6 +75,18 @@ class Bench:
         bench.manage("seed_demo", "--password", PASSWORD, "--addresses", "0")
         return bench
 
+    def settle(self) -> None:
+        """After a bulk load: vacuum and analyse (this machine's PostgreSQL runs without
+        autovacuum), write the checkpoint the load made due, and flush the files, so that
+        no group measures the database catching up on its own load."""
+        if self.database == "postgres":
+            url = self.env["DATABASE_URL"]
+            subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
+            subprocess.run(["psql", url, "-qc", "CHECKPOINT"], check=True)
+        else:
+            self.manage("shell", "-c", "from django.db import connection; connection.cursor().execute('PRAGMA wal_checkpoint(TRUNCATE)')")
+        os.sync()
+
     def manage(self, *args: str, quiet: bool = True) -> str:
         result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=quiet, text=True)
         if result.returncode != 0:
