@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -32,8 +34,20 @@ class ReadableJSONRenderer(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}
 
 
+class OrjsonParser(Parser):
+    """Request bodies parsed by orjson: a phone's push of a hundred reports is about
+    50 kB, which ``json`` parses four times slower. orjson refuses what JSON itself
+    does not allow (NaN, Infinity, invalid UTF-8): such a body answers 400 like any
+    other that cannot be parsed. It reads an integer beyond 64 bits as a float; the
+    schemas bound the integers they take."""
+
+    def parse_body(self, request: HttpRequest):
+        return orjson.loads(request.body)
+
+
 api = NinjaAPI(
     renderer=ReadableJSONRenderer(),
+    parser=OrjsonParser(),
     title="基层治理四平台 API",
     version="1.0.0",
     description=(

@@ -5,21 +5,24 @@ from ninja import Field, Schema
 from pydantic import BaseModel
 
 MAX_BATCH = 100
+# The columns these are kept in: a larger number is a validation error, not a database one.
+BIGINT_MAX = 2**63 - 1
+PROTOCOL_MAX = 32767
 
 
 # Plain pydantic: ninja's ``Schema`` runs a Django-object validator on each of a
 # hundred mutations, which cost more than applying ten reports.
 class MutationIn(BaseModel):
-    id: int = Field(..., ge=1, description="device-unique, increasing")
+    id: int = Field(..., ge=1, le=BIGINT_MAX, description="device-unique, increasing")
     name: str = Field(..., max_length=48, description="the command, e.g. event.report, event.sign")
     args: dict[str, Any] = Field(default_factory=dict)
-    base_version: int | None = None
+    base_version: int | None = Field(None, ge=0, le=2**31 - 1)
     client_time: datetime | None = Field(None, description="the device's clock when the mutation was made")
 
 
 class PushIn(Schema):
     device_id: str = Field(..., min_length=4, max_length=128)
-    protocol_version: int = Field(..., ge=0)
+    protocol_version: int = Field(..., ge=0, le=PROTOCOL_MAX)
     client_time: datetime = Field(..., description="the device's clock when it sent this push")
     mutations: list[MutationIn] = Field(..., max_length=10_000)
 
@@ -42,10 +45,10 @@ class PushOut(Schema):
 
 class PullIn(Schema):
     device_id: str = Field(..., min_length=4, max_length=128)
-    protocol_version: int = Field(..., ge=0)
+    protocol_version: int = Field(..., ge=0, le=PROTOCOL_MAX)
     cursor: str | None = Field(None, max_length=4096, description="null: start a full resync; otherwise the last page's cursor")
     limit: int = Field(500, ge=1, le=1000, description="log rows per page")
-    pending_mutation_id: int = Field(0, ge=0, description="the highest mutation id still queued on the phone (0: none)")
+    pending_mutation_id: int = Field(0, ge=0, le=BIGINT_MAX, description="the highest mutation id still queued on the phone (0: none)")
 
 
 class ChangeOut(Schema):

@@ -161,6 +161,8 @@ def test_an_oversized_batch_is_refused_whole(as_persona):
     {"mutations": [{"id": "one", "name": "event.report"}]},
     {"mutations": [{"id": 0, "name": "event.report"}]},
     {"protocol_version": "new"},
+    {"protocol_version": 40000},  # beyond the column that keeps it
+    {"mutations": [{"id": 2**63, "name": "event.report"}]},
 ])
 def test_a_malformed_batch_is_a_clear_validation_error(as_persona, body):
     phone = Phone(as_persona, "demo_grid_worker")
