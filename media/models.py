@@ -56,7 +56,8 @@ class ExpectedPhoto(models.Model):
     (attachments travel separately, CouchDB): its upload attaches it to the event."""
 
     sha256 = models.CharField(max_length=64)  # looked up through the unique (sha256, event) index
-    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
+    # Always looked up with its digest too (the unique index serves both): no index of its own.
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+", db_index=False)
     phase = models.CharField(max_length=8, choices=Phase.choices)
     # Only ever looked up with its digest (the unique index): no index of its own, and
     # no database constraint (users are deactivated, not deleted; Django's CASCADE
