@@ -3,6 +3,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
+from backend.core.runtime import gc_paused
 from backend.core.schemas import ErrorOut
 from backend.core.pagination import paginate
 from backend.events.services import Actor
@@ -17,21 +18,23 @@ router = Router(tags=["sync"])
 @router.post("/sync/push", response={200: PushOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut, 426: ErrorOut},
              summary="推送离线命令 Push offline mutations (exactly once)")
 def push(request: HttpRequest, payload: PushIn):
-    results, state = sync_push(device=request.device, device_id=payload.device_id, protocol_version=payload.protocol_version,
-                               client_time=payload.client_time, mutations=payload.mutations)
-    # Written directly, like pull pages: checking a hundred results against PushOut
-    # cost more than applying ten reports (tests check every answer against it).
-    return HttpResponse(orjson.dumps({"results": results, **state}), content_type="application/json")
+    with gc_paused():
+        results, state = sync_push(device=request.device, device_id=payload.device_id, protocol_version=payload.protocol_version,
+                                   client_time=payload.client_time, mutations=payload.mutations)
+        # Written directly, like pull pages: checking a hundred results against PushOut
+        # cost more than applying ten reports (tests check every answer against it).
+        return HttpResponse(orjson.dumps({"results": results, **state}), content_type="application/json")
 
 
 @router.post("/sync/pull", response={200: PullOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut, 426: ErrorOut},
              summary="拉取本人范围内的变更 Pull the changes of my scope since a cursor")
 def pull(request: HttpRequest, payload: PullIn):
     check_client(device=request.device, device_id=payload.device_id, protocol_version=payload.protocol_version)
-    page = sync_pull(user=request.auth, device=request.device, cursor=payload.cursor, limit=payload.limit,
-                     pending_mutation_id=payload.pending_mutation_id)
-    # Pages are large: written directly, serialised once (tests check every page against PullOut).
-    return HttpResponse(render_page(page), content_type="application/json")
+    with gc_paused():
+        page = sync_pull(user=request.auth, device=request.device, cursor=payload.cursor, limit=payload.limit,
+                         pending_mutation_id=payload.pending_mutation_id)
+        # Pages are large: written directly, serialised once (tests check every page against PullOut).
+        return HttpResponse(render_page(page), content_type="application/json")
 
 
 

@@ -18,6 +18,8 @@ reference cycles waits longer, and it is bounded by the same thresholds.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 GC_THRESHOLDS = (50_000, 20, 10)
 
@@ -26,3 +28,19 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cycle collection while a large answer is built (a pull page, a push batch).
+    A collection in the middle walks every object the answer holds, all of them alive,
+    and moves them to an older generation to be walked again; once the answer is sent
+    they are freed by reference counting, so the collector finds little left to do.
+    Process-wide: a thread that ends its pause early only lets the collector run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
