@@ -118,6 +118,7 @@ class Kind:
     visible: Callable[[Scope], Q]
     rename: tuple[tuple[str, str], ...] = ()  # values() name -> name sent
     visible_row: Callable[[Scope], Callable[[dict], bool]] | None = None  # ``visible`` tested in Python
+    strings_json: tuple[str, ...] = ("photos",)  # JSON fields that hold only strings (photo digests)
 
 
 EVENT_FIELDS = (

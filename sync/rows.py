@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import (BooleanField, CharField, DateTimeField, F, FloatField, ForeignKey, Func, JSONField,
                               UUIDField)
 
-from backend.core.canonical import load_json, safe_float
+from backend.core.canonical import load_json, load_json_of_strings, safe_float
 from sync.entities import Kind
 
 
@@ -111,7 +111,7 @@ class Reader:
             elif isinstance(field, BooleanField) and not postgres:
                 convert = _boolean
             elif isinstance(field, JSONField):
-                convert = load_json
+                convert = load_json_of_strings if name in kind.strings_json else load_json
             elif isinstance(field, FloatField):
                 convert = safe_float
             expressions[f"_c{position}"] = expression
