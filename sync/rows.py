@@ -3,9 +3,10 @@ by the ORM, then plain tuples converted column by column.
 
 A page of 1,000 events through ``values()`` spent more time in Django's per-row and
 per-parameter machinery (UUID objects made and printed again, JSON decoded by
-converters, every id of ``pk__in`` checked) than in the database. Here the database
-formats what it can (timestamps as ISO-8601 text in UTC, UUIDs as their usual text)
-and Python touches only what it must.
+converters, every id of ``pk__in`` checked) than in the database. Here no value
+becomes a Python object only to be printed again: PostgreSQL prints timestamps as
+ISO-8601 text in UTC and UUIDs as their usual text; SQLite's stored text is finished
+by two string operations in Python, cheaper there than SQLite's string functions.
 
 The values are the ones ``canonical_json`` prints exactly like Python's ``json``
 module: a float that ``json`` would write in exponent form (below 1e-4 or from 1e16)
