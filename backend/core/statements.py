@@ -10,7 +10,6 @@ instances through ``Model.from_db`` with the same converters the ORM applies.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 
 from django.db import connection, models
 
@@ -32,13 +31,13 @@ class Select:
         self.defer = frozenset(defer)
         self._vendor: str | None = None
 
-    @cached_property
-    def _aliases(self) -> list[str]:
-        return [f"t{position}" for position in range(len(self.models))]
-
     def _compile(self) -> None:
+        # The first model's relation to each joined one, where it has one: found once here,
+        # not for every row read.
+        self._relations = [next((f for f in self.models[0]._meta.concrete_fields
+                                 if f.is_relation and f.related_model is other), None) for other in self.models[1:]]
         quote = connection.ops.quote_name
-        aliases = self._aliases
+        aliases = [f"t{position}" for position in range(len(self.models))]
         columns, self._parts = [], []
         for model, alias in zip(self.models, aliases):
             fields = [f for f in model._meta.concrete_fields if f.attname not in self.defer or f.primary_key]
@@ -82,9 +81,7 @@ class Select:
                 row[position] = value
             instances.append(model.from_db(connection.alias, attnames, row[start:end]))
         first = instances[0]
-        for other in instances[1:]:
-            for field in first._meta.concrete_fields:
-                if field.is_relation and field.related_model is type(other) and getattr(first, field.attname) == other.pk:
-                    field.set_cached_value(first, other)
-                    break
+        for relation, other in zip(self._relations, instances[1:]):
+            if relation is not None and getattr(first, relation.attname) == other.pk:
+                relation.set_cached_value(first, other)
         return tuple(instances)
