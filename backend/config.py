@@ -160,6 +160,15 @@ def read_config(environ: Mapping[str, str]) -> Config:
     if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
         raise ImproperlyConfigured(f"DATABASE_URL: only sqlite:// and postgres:// are supported, got {engine or database_url!r}")
     is_sqlite = engine == "django.db.backends.sqlite3"
+    if not is_sqlite and env_bool(environ, "DB_PREPARED_STATEMENTS", True):
+        # The few statements run by backend.core.statements.run_prepared are prepared once
+        # per connection and run by their generic plan from the first call. Django's own
+        # go through client-side cursors, which psycopg never prepares. Off (false) for a
+        # pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction
+        # mode): then those statements are planned on every call.
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("prepare_threshold", 5)
+        options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
     redis_url = environ.get("REDIS_URL") or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL={redis_url!r}: expected redis://host:port/db")

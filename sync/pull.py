@@ -28,6 +28,7 @@ from sync.changes import stamp_changes
 from sync.entities import KINDS, buckets_for
 from sync.models import Change, SyncDevice
 from backend.core.canonical import canonical_bytes
+from backend.core.statements import run_prepared
 from sync.rows import reader
 
 DEFAULT_PAGE = 500
@@ -100,9 +101,8 @@ def _page_rows(buckets: list[str], after: tuple[int, int], limit: int, *, until:
                            "AND (stamp, id) > (%s, %s))", [*buckets, *after])
             if not cursor.fetchone()[0]:
                 return []
-        cursor.execute(_merged_sql(len(buckets), where), [
-            value for bucket in buckets for value in (bucket, *tail, limit + 1)] + [limit + 1])
-        return cursor.fetchall()
+    return run_prepared(_merged_sql(len(buckets), where),
+                        [value for bucket in buckets for value in (bucket, *tail, limit + 1)] + [limit + 1])
 
 
 def _merged_in_process(buckets: list[str], where: list[str], tail: list, limit: int) -> list[tuple]:

@@ -24,6 +24,7 @@ from django.db.models import (BooleanField, CharField, DateTimeField, F, FloatFi
                               UUIDField)
 
 from backend.core.canonical import load_json, load_json_of_strings, safe_float
+from backend.core.statements import streamed
 from sync.entities import Kind
 
 
@@ -132,17 +133,17 @@ class Reader:
 
     def rows(self, ids: list[str]) -> Iterable[dict]:
         """The rows of these ids (as the change log writes them), in no order."""
-        rows = []
-        with connection.cursor() as cursor:
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start:start + CHUNK]
-                if self.postgres:  # one text parameter: adapting a list of 1,000 costs more
-                    cursor.execute(self.sql, [",".join(chunk)])
-                else:
-                    keys = [i.replace("-", "") for i in chunk] if self.uuid_pk else [int(i) for i in chunk]
+        found = []
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            if self.postgres:  # one text parameter: adapting a list of 1,000 costs more
+                found.extend(map(self.as_dict, streamed(self.sql, [",".join(chunk)])))
+            else:
+                keys = [i.replace("-", "") for i in chunk] if self.uuid_pk else [int(i) for i in chunk]
+                with connection.cursor() as cursor:
                     cursor.execute(self.sql.format(", ".join(["%s"] * len(keys))), keys)
-                rows.extend(cursor.fetchall())
-        return list(map(self.as_dict, rows))
+                    found.extend(map(self.as_dict, cursor.fetchall()))
+        return found
 
     @cached_property
     def as_dict(self) -> Callable[[tuple], dict]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backend.accounts.auth import DEVICE_WITH_USER
 from backend.accounts.models import Device, User
-from backend.core.statements import Select
+from backend.core.statements import STREAM_CHUNK, Select, run_prepared, streamed
 from backend.events.models import Category
 from backend.events.services import GRID_WITH_COMMUNITY, REPORTABLE_CATEGORY
 from backend.territory.models import Community, Grid
@@ -60,3 +60,37 @@ def test_deferred_fields_load_on_access(db):
 def test_every_model_gets_one_join_condition():
     with pytest.raises(ValueError, match="join"):
         Select(Grid, Community, where="{0}.id = %s")
+
+
+ROWS_SQL = "SELECT id, code, name FROM events_category WHERE id > %s ORDER BY id"
+
+
+def plain_rows(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def test_a_prepared_statement_answers_what_a_plain_one_does_and_is_prepared_once(db):
+    expected = plain_rows(ROWS_SQL, [0])
+    assert len(expected) > 10
+    for _ in range(3):
+        assert [tuple(row) for row in run_prepared(ROWS_SQL, [0])] == expected
+    assert [tuple(row) for row in run_prepared(ROWS_SQL, [2**40])] == []  # a bigint parameter, same statement
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*), max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE %s",
+                           ["SELECT id, code, name FROM events_category%"])
+            count, generic = cursor.fetchone()
+        assert count == 1 and generic >= 4  # one prepared statement, run by its generic plan every time
+
+
+def test_streamed_rows_are_the_rows_across_chunks_and_the_connection_goes_on(db):
+    Category.objects.bulk_create([Category(code=f"99.{n:03d}", name=f"流式测试{n}", platform_kind="service") for n in range(250)])
+    expected = plain_rows(ROWS_SQL, [0])
+    assert len(expected) > 2 * STREAM_CHUNK
+    assert [tuple(row) for row in streamed(ROWS_SQL, [0])] == expected
+    rows = streamed(ROWS_SQL, [0])
+    assert tuple(next(rows)) == expected[0]
+    rows.close()  # abandoned part-way: what was left unread must not block the connection
+    assert plain_rows("SELECT count(*) FROM events_category", []) == [(len(expected),)]

@@ -9,9 +9,11 @@ instances through ``Model.from_db`` with the same converters the ORM applies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import psycopg
 from django.db import connection, models
+from psycopg.types.numeric import Int8
 
 
 class Select:
@@ -85,3 +87,39 @@ class Select:
             if relation is not None and getattr(first, relation.attname) == other.pk:
                 relation.set_cached_value(first, other)
         return tuple(instances)
+
+
+def run_prepared(sql: str, params: Sequence) -> list[tuple]:
+    """The rows of a statement PostgreSQL plans once per connection and then runs by its
+    generic plan (the connection is opened with ``plan_cache_mode=force_generic_plan``,
+    which only touches prepared statements: Django's own are not). For statements whose
+    planning costs more than their running, like the pull's merge of one ordered branch
+    per bucket: planning its 47 branches took 8 ms, running them 4. Integers go as
+    bigint, so a statement's parameter types, and with them its prepared form, do not
+    change as the numbers grow. Elsewhere (SQLite) it is an ordinary query."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [Int8(value) if type(value) is int else value for value in params], prepare=True)
+        return cursor.fetchall()
+
+
+STREAM_CHUNK = 100  # rows
+CHUNKED_ROWS = psycopg.pq.version() >= 170000  # libpq's chunked rows mode
+
+
+def streamed(sql: str, params: Sequence) -> Iterator[tuple]:
+    """The rows of a statement as PostgreSQL sends them, a hundred at a time: what the
+    caller does with each chunk overlaps the database producing the next, on another
+    core. Reading a page of 1,000 events and making their dicts took 29 ms as one result
+    and 18 ms streamed. With a libpq older than 17 (no chunked rows mode), or elsewhere
+    (SQLite), the rows come as one result."""
+    if connection.vendor != "postgresql" or not CHUNKED_ROWS:
+        yield from run_prepared(sql, params)
+        return
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield from cursor.stream(sql, params, size=STREAM_CHUNK)

@@ -78,3 +78,13 @@ def test_it_names_the_variable_of_a_malformed_value(environ, complaint):
 def test_it_reads_several_jwt_keys_in_order():
     config = read_config({"JWT_KEYS": f"new:{'a' * 32}, old:{'b' * 32}"})
     assert list(config.jwt_keys) == ["new", "old"]
+
+
+def test_postgresql_connections_keep_prepared_statements_unless_told_not_to():
+    options = read_config({"DATABASE_URL": "postgres://app@db:5432/grid"}).database["OPTIONS"]
+    assert options["prepare_threshold"] == 5 and "plan_cache_mode=force_generic_plan" in options["options"]
+    kept = read_config({"DATABASE_URL": "postgres://app@db:5432/grid?options=-c%20search_path%3Dgrid"}).database["OPTIONS"]
+    assert kept["options"].startswith("-c search_path=grid") and "plan_cache_mode" in kept["options"]
+    off = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_PREPARED_STATEMENTS": "false"}).database
+    assert "prepare_threshold" not in off.get("OPTIONS", {})  # Django's default: nothing is prepared
+    assert "OPTIONS" not in read_config({}).database or "prepare_threshold" not in read_config({}).database["OPTIONS"]
