@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from bench.common import PASSWORD, PYTHON, ROOT, Bench, Figure
-from sync.client import HttpTransport, Phone
+from sync.client import PROTOCOL_VERSION, HttpTransport, Phone
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "175591"))
 ADDRESSES = int(os.environ.get("BENCH_ADDRESSES", "222800"))
@@ -116,7 +116,7 @@ def push_bodies(phone: Phone, batches: list[list[dict]]) -> list[bytes]:
     next_id = int(phone.meta("last_mutation_id", "0")) + 1
     bodies = []
     for batch in batches:
-        body = {"device_id": phone.device_id, "protocol_version": 1, "client_time": datetime.now(UTC).isoformat(),
+        body = {"device_id": phone.device_id, "protocol_version": PROTOCOL_VERSION, "client_time": datetime.now(UTC).isoformat(),
                 "mutations": [{"id": next_id + i, "name": "event.report", "args": args} for i, args in enumerate(batch)]}
         bodies.append(json.dumps(body).encode())
         next_id += len(batch)
@@ -171,7 +171,7 @@ def run(bench: Bench) -> dict[str, Figure]:
     token = worker.meta("access_token")
     me = urllib.request.Request(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     cursor = worker.meta("cursor")
-    body = json.dumps({"device_id": worker.device_id, "protocol_version": 1, "cursor": cursor, "limit": 1000}).encode()
+    body = json.dumps({"device_id": worker.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": cursor, "limit": 1000}).encode()
     status, empty = worker.transport.exchange("/sync/pull", body, token)
     empty = json.loads(empty)
     assert status == 200 and empty["changes"] == [] and not empty["has_more"], empty

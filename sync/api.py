@@ -34,7 +34,7 @@ def pull(request: HttpRequest, payload: PullIn):
         page = sync_pull(user=request.auth, device=request.device, cursor=payload.cursor, limit=payload.limit,
                          pending_mutation_id=payload.pending_mutation_id)
         # Pages are large: written directly, serialised once (tests check every page against PullOut).
-        return HttpResponse(render_page(page), content_type="application/json")
+        return HttpResponse(render_page(page, payload.protocol_version), content_type="application/json")
 
 
 

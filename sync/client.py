@@ -16,7 +16,6 @@ always safe. Tests and the ``sync`` benchmark drive it; from a shell::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sqlite3
@@ -25,11 +24,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 PUSH_BATCH = 100
 PULL_PAGE = 500
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -82,8 +82,9 @@ class HttpTransport:
 
 
 def canonical_checksum(changes: list[dict]) -> str:
+    """What the server's page checksum must be (protocol 2): CRC-32 of the canonical JSON."""
     canonical = json.dumps(changes, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return f"crc32:{zlib.crc32(canonical.encode()):08x}"
 
 
 SCHEMA = """

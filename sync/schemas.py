@@ -67,7 +67,7 @@ class PullOut(Schema):
     changes: list[ChangeOut]
     cursor: str | None = Field(..., description="send it with the next pull; null together with reset")
     has_more: bool
-    checksum: str = Field(..., description="SHA-256 of the canonical JSON of changes")
+    checksum: str = Field(..., description="of the canonical JSON of changes: crc32:<8 hex> (protocol 2), SHA-256 hex (protocol 1)")
     reset: str | None = Field(None, description="unknown_cursor | foreign_cursor | expired_cursor: drop the cursor and pull from null")
     drop: list[DropOut] = Field(default_factory=list, description="entities to forget: the scope shrank")
     push_first: bool = Field(False, description="push the pending mutations, then pull again")

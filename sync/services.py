@@ -18,7 +18,7 @@ from sync.commands import Context, event_data, keep_unapplied, parse, report_fie
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import MAX_BATCH, MutationIn
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: pages carry a CRC-32 checksum (docs/sync.md, "Versions")
 LEDGER_COLUMNS = ("device_id", "mutation_id", "name", "args", "result", "device_time", "created_at")
 MIN_PROTOCOL_VERSION = 1
 

@@ -3,7 +3,9 @@ resumable full resyncs and scope changes. Phones are the reference client."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zlib
 
 import pytest
 from django.db import connection
@@ -16,6 +18,7 @@ from backend.events.models import Event, State
 from backend.patrols.models import KeySubject
 from backend.territory.models import Grid
 from sync.changes import purge_tombstones, rebuild_log
+from sync.client import PROTOCOL_VERSION, canonical_checksum
 from sync.pull import page_checksum, sync_pull
 from sync.schemas import PullOut
 from sync.tests.phones import DjangoTransport, phone_of, server_state
@@ -30,7 +33,7 @@ def phone_device(phone) -> Device:
 
 
 def pull_page(phone, cursor=None, **extra) -> dict:
-    body = {"device_id": phone.device_id, "protocol_version": 1, "cursor": cursor, "limit": 1000, **extra}
+    body = {"device_id": phone.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": cursor, "limit": 1000, **extra}
     status, page = phone.transport.post("/sync/pull", body, phone.meta("access_token"))
     assert status == 200, page
     PullOut.model_validate(page)
@@ -103,9 +106,13 @@ def test_a_pull_with_nothing_new_is_empty_and_its_page_checksum_matches(as_perso
     phone.pull()
     page = pull_page(phone, phone.meta("cursor"))
     assert page["changes"] == [] and page["has_more"] is False and page["reset"] is None
-    assert page["checksum"] == page_checksum([])
+    assert page["checksum"] == page_checksum([]) == f"crc32:{zlib.crc32(b'[]'):08x}"
     full = pull_page(phone)
-    assert full["changes"] and full["checksum"] == page_checksum(full["changes"])
+    assert full["changes"] and full["checksum"] == page_checksum(full["changes"]) == canonical_checksum(full["changes"])
+    # A phone of protocol 1 still gets the page it knows: the same changes, checked by SHA-256.
+    old = pull_page(phone, protocol_version=1)
+    canonical = json.dumps(old["changes"], ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    assert old["changes"] == full["changes"] and old["checksum"] == hashlib.sha256(canonical).hexdigest()
 
 
 def test_an_idle_poll_reads_only_the_clock_and_keeps_its_token_yet_misses_nothing(as_persona):

@@ -17,7 +17,7 @@ from backend.events.models import Event
 from backend.territory.models import Grid
 from sync import pull
 from sync.changes import stamp_changes
-from sync.client import SyncError, canonical_checksum
+from sync.client import PROTOCOL_VERSION, SyncError, canonical_checksum
 from sync.entities import KINDS, buckets_for
 from sync.models import Change
 from backend.core.canonical import canonical_bytes, canonical_json, load_json, safe_float
@@ -118,7 +118,7 @@ def test_numbers_printed_in_exponent_form_keep_the_page_checksum_right(as_person
     grid.polygon = {**grid.polygon, "tiny": 2.5e-07, "huge": 12345678901234567.5, "small": [0.00009, -3e-05]}
     grid.save()
     phone = phone_of("demo_grid_worker")
-    body = {"device_id": phone.device_id, "protocol_version": 1, "cursor": None, "limit": 1000}
+    body = {"device_id": phone.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": None, "limit": 1000}
     status, page = phone.transport.post("/sync/pull", body, phone.meta("access_token"))
     assert status == 200, page
     assert not page["has_more"], (len(page["changes"]), page["reset"])
