@@ -7,6 +7,8 @@ converters, every id of ``pk__in`` checked) than in the database. Here no value
 becomes a Python object only to be printed again: PostgreSQL prints timestamps as
 ISO-8601 text in UTC and UUIDs as their usual text; SQLite's stored text is finished
 by two string operations in Python, cheaper there than SQLite's string functions.
+On PostgreSQL the rows are streamed in binary (``backend.core.statements.streamed``):
+numbers come as machine values, stored JSON as its text.
 
 The values are the ones ``canonical_json`` prints exactly like Python's ``json``
 module: a float that ``json`` would write in exponent form (below 1e-4 or from 1e16)
@@ -74,6 +76,19 @@ def sqlite_uuid(value: str | None) -> str | None:
     return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
+class JsonText(Func):
+    """Stored JSON as its text on PostgreSQL, where rows come in binary: ``load_json``
+    parses it (and checks its numbers), as for SQLite's text."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)::text", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="%(expressions)s", **extra)
+
+
 def _boolean(value):
     return None if value is None else bool(value)
 
@@ -113,6 +128,7 @@ class Reader:
             elif isinstance(field, BooleanField) and not postgres:
                 convert = _boolean
             elif isinstance(field, JSONField):
+                expression = JsonText(F(name))
                 convert = load_json_of_strings if name in kind.strings_json else load_json
             elif isinstance(field, FloatField):
                 convert = safe_float
@@ -137,7 +153,7 @@ class Reader:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             if self.postgres:  # one text parameter: adapting a list of 1,000 costs more
-                found.extend(map(self.as_dict, streamed(self.sql, [",".join(chunk)])))
+                found.extend(map(self.as_dict, streamed(self.sql, [",".join(chunk)], binary=True)))
             else:
                 keys = [i.replace("-", "") for i in chunk] if self.uuid_pk else [int(i) for i in chunk]
                 with connection.cursor() as cursor:
