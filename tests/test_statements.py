@@ -94,3 +94,10 @@ def test_streamed_rows_are_the_rows_across_chunks_and_the_connection_goes_on(db)
     assert tuple(next(rows)) == expected[0]
     rows.close()  # abandoned part-way: what was left unread must not block the connection
     assert plain_rows("SELECT count(*) FROM events_category", []) == [(len(expected),)]
+
+
+def test_without_chunked_rows_the_stream_is_one_result(db, monkeypatch):
+    from backend.core import statements
+    monkeypatch.setattr(statements, "CHUNKED_ROWS", False)  # a libpq older than 17
+    expected = plain_rows(ROWS_SQL, [0])
+    assert [tuple(row) for row in streamed(ROWS_SQL, [0], binary=True)] == expected
