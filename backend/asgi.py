@@ -5,6 +5,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+# Connections come from a pool here, not kept per thread: under ASGI each request has a
+# thread of its own, and kept connections leaked, one a request (backend/config.py).
+os.environ.setdefault("DB_POOL_SIZE", "10")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs apps loaded)

@@ -169,6 +169,15 @@ def read_config(environ: Mapping[str, str]) -> Config:
         options = database.setdefault("OPTIONS", {})
         options.setdefault("prepare_threshold", 5)
         options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+    pool_size = env_int(environ, "DB_POOL_SIZE", 0, maximum=100)
+    if pool_size:
+        # Under ASGI (daphne; backend/asgi.py sets this) every request runs on a thread of
+        # its own, and a connection kept for the next request on that thread is never seen
+        # again: kept connections piled up, one a request, until PostgreSQL refused more.
+        # A pool hands each request a connection and takes it back when the request ends.
+        database["CONN_MAX_AGE"] = 0
+        if not is_sqlite:  # SQLite has no pool; opening its file for each request is cheap
+            database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
     redis_url = environ.get("REDIS_URL") or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL={redis_url!r}: expected redis://host:port/db")

@@ -22,8 +22,8 @@ def run(bench: Bench) -> dict[str, Figure]:
     single = bench.start_daphne()
     single_token = bench.login(single)
     one_daphne = wrk(f"{single}/api/v1/me", seconds=SECONDS, headers={"Authorization": f"Bearer {single_token}"})
-    if health.errors or me.errors:
-        raise RuntimeError(f"errors under load: health {health.errors}, me {me.errors}")
+    if health.errors or me.errors or one_daphne.errors:
+        raise RuntimeError(f"errors under load: health {health.errors}, me {me.errors}, one daphne {one_daphne.errors}")
     return {
         "health_rps": Figure(health.rps, "req/s"),
         "health_p50_ms": Figure(health.p50_ms, "ms"),

@@ -3,8 +3,9 @@ connected by websocket. With REDIS_URL set (CI's second pass) two daphne process
 share the Redis channel layer and the dispatch goes through one while the phone
 listens on the other.
 
-The servers use a database file of their own (migrated and seeded here), since
-they cannot see the test's uncommitted transaction."""
+The servers use a database of their own (migrated and seeded here), since they cannot
+see the test's uncommitted transaction: a SQLite file, or in CI's second pass a
+PostgreSQL database beside the test's."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
+import psycopg
 import pytest
 import websockets
 
@@ -32,16 +36,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def postgres_url(database: str) -> str:
+    return f"{os.environ['DATABASE_URL'].rsplit('/', 1)[0]}/{database}"
+
+
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory):
-    path = tmp_path_factory.mktemp("e2e") / "e2e.sqlite3"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings", "DJANGO_ENV": "development", "DEBUG": "false",
-           "DATABASE_URL": f"sqlite:///{path}", "LOG_LEVEL": "WARNING"}
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
+           "LOG_LEVEL": "WARNING"}
+    env.pop("DB_POOL_SIZE", None)  # what backend/asgi.py chooses is under test
+    postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    database = f"grid_e2e_{os.getpid()}"
+    if postgres:
+        with psycopg.connect(postgres_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            admin.execute(f'CREATE DATABASE "{database}"')
+        env["DATABASE_URL"] = postgres_url(database)
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite3'}"
     for args in (["migrate", "-v0"], ["seed_demo", "--password", PASSWORD, "--addresses", "0", "-v0"]):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-    return env
+    yield env
+    if postgres:
+        with psycopg.connect(postgres_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+class Server(NamedTuple):
+    base: str
+    pid: int
 
 
 @pytest.fixture
@@ -58,7 +81,7 @@ def daphne(server_env):
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1):
-                    return base
+                    return Server(base, process.pid)
             except OSError:
                 if process.poll() is not None:
                     raise RuntimeError(process.stderr.read().decode()[-2000:])
@@ -115,7 +138,7 @@ def dispatch_and_listen(http_base: str, ws_base: str) -> dict:
 
 
 def test_a_dispatch_reaches_a_phone_over_a_real_daphne(daphne):
-    base = daphne()
+    base = daphne().base
     message = dispatch_and_listen(base, base)
     assert message["type"] == "notification" and message["kind"] == "assignment"
     assert message["event_id"] == message["expected_event"]
@@ -125,6 +148,31 @@ def test_a_dispatch_reaches_a_phone_over_a_real_daphne(daphne):
 def test_a_dispatch_through_one_daphne_reaches_a_phone_on_another(daphne):
     if not os.environ.get("REDIS_URL"):
         pytest.skip("two processes share a channel layer only through Redis: CI's second pass sets REDIS_URL")
-    first, second = daphne(), daphne()
+    first, second = daphne().base, daphne().base
     message = dispatch_and_listen(first, second)
     assert message["type"] == "notification" and message["event_id"] == message["expected_event"]
+
+
+def database_connections(env: dict, pid: int) -> int:
+    """The server's open connections to its database: PostgreSQL's sessions on it, or
+    the descriptors the daphne process holds on the SQLite file."""
+    url = env["DATABASE_URL"]
+    if url.startswith("postgres"):
+        with psycopg.connect(postgres_url("postgres"), autocommit=True) as admin:
+            return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                 [url.rsplit("/", 1)[1]]).fetchone()[0]
+    path = os.path.realpath(url.removeprefix("sqlite:///"))
+    descriptors = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in descriptors.iterdir() if os.path.realpath(fd) == path)
+
+
+def test_daphne_takes_connections_from_a_pool_instead_of_keeping_one_a_request(daphne, server_env):
+    # Under ASGI each request runs on a thread of its own: connections kept per thread
+    # (CONN_MAX_AGE) were never used again nor closed, one a request, until PostgreSQL
+    # refused more clients.
+    server = daphne()
+    token = login(server.base, "demo_grid_worker")
+    with ThreadPoolExecutor(8) as threads:
+        names = list(threads.map(lambda _: call(server.base, "/me", token=token)["username"], range(120)))
+    assert names == ["demo_grid_worker"] * 120
+    assert database_connections(server_env, server.pid) <= 10  # the pool's size (backend/asgi.py)

@@ -88,3 +88,16 @@ def test_postgresql_connections_keep_prepared_statements_unless_told_not_to():
     off = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_PREPARED_STATEMENTS": "false"}).database
     assert "prepare_threshold" not in off.get("OPTIONS", {})  # Django's default: nothing is prepared
     assert "OPTIONS" not in read_config({}).database or "prepare_threshold" not in read_config({}).database["OPTIONS"]
+
+
+def test_a_pool_replaces_kept_connections_when_asked_for():
+    postgres = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_POOL_SIZE": "10"}).database
+    assert postgres["CONN_MAX_AGE"] == 0  # Django refuses a pool beside kept connections
+    assert postgres["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 10, "timeout": 10}
+    assert postgres["OPTIONS"]["prepare_threshold"] == 5  # pooled connections keep what they prepared
+    sqlite = read_config({"DB_POOL_SIZE": "10"}).database
+    assert sqlite["CONN_MAX_AGE"] == 0 and "pool" not in sqlite.get("OPTIONS", {})
+    kept = read_config({"DATABASE_URL": "postgres://app@db:5432/grid"}).database
+    assert kept["CONN_MAX_AGE"] == 60 and "pool" not in kept["OPTIONS"]
+    with pytest.raises(ImproperlyConfigured, match="DB_POOL_SIZE"):
+        read_config({"DB_POOL_SIZE": "-1"})
