@@ -40,6 +40,11 @@ def postgres_url(database: str) -> str:
     return f"{os.environ['DATABASE_URL'].rsplit('/', 1)[0]}/{database}"
 
 
+def postgres_admin() -> psycopg.Connection:
+    """A connection beside the test's, to make and drop the servers' database."""
+    return psycopg.connect(postgres_url("postgres"), autocommit=True)
+
+
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings", "DJANGO_ENV": "development", "DEBUG": "false",
@@ -48,7 +53,7 @@ def server_env(tmp_path_factory):
     postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
     database = f"grid_e2e_{os.getpid()}"
     if postgres:
-        with psycopg.connect(postgres_url("postgres"), autocommit=True) as admin:
+        with postgres_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
             admin.execute(f'CREATE DATABASE "{database}"')
         env["DATABASE_URL"] = postgres_url(database)
@@ -58,7 +63,7 @@ def server_env(tmp_path_factory):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     yield env
     if postgres:
-        with psycopg.connect(postgres_url("postgres"), autocommit=True) as admin:
+        with postgres_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
@@ -158,7 +163,7 @@ def database_connections(env: dict, pid: int) -> int:
     the descriptors the daphne process holds on the SQLite file."""
     url = env["DATABASE_URL"]
     if url.startswith("postgres"):
-        with psycopg.connect(postgres_url("postgres"), autocommit=True) as admin:
+        with postgres_admin() as admin:
             return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
                                  [url.rsplit("/", 1)[1]]).fetchone()[0]
     path = os.path.realpath(url.removeprefix("sqlite:///"))

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from backend.accounts.auth import DEVICE_WITH_USER
 from backend.accounts.models import Device, User
+from backend.core import statements
 from backend.core.statements import STREAM_CHUNK, Select, run_prepared, streamed
 from backend.events.models import Category
 from backend.events.services import GRID_WITH_COMMUNITY, REPORTABLE_CATEGORY
@@ -97,7 +98,6 @@ def test_streamed_rows_are_the_rows_across_chunks_and_the_connection_goes_on(db)
 
 
 def test_without_chunked_rows_the_stream_is_one_result(db, monkeypatch):
-    from backend.core import statements
     monkeypatch.setattr(statements, "CHUNKED_ROWS", False)  # a libpq older than 17
     expected = plain_rows(ROWS_SQL, [0])
     assert [tuple(row) for row in streamed(ROWS_SQL, [0], binary=True)] == expected
