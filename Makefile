@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH ?= all
 
-.PHONY: run test setup install openapi workflow-doc bench clean
+.PHONY: run test setup install openapi workflow-doc bench clean lint
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 openapi: $(STAMP)
 	$(PY) manage.py export_openapi_schema --api backend.api.api --output openapi/openapi.json --indent 2 --sorted

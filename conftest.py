@@ -16,8 +16,14 @@ from backend.accounts.models import User
 from backend.accounts.services import auth_login
 
 PERSONAS = (
-    "demo_grid_worker", "demo_grid_worker_b", "demo_secretary", "demo_dispatcher",
-    "demo_handler", "demo_commander", "demo_resident", "demo_admin",
+    "demo_grid_worker",
+    "demo_grid_worker_b",
+    "demo_secretary",
+    "demo_dispatcher",
+    "demo_handler",
+    "demo_commander",
+    "demo_resident",
+    "demo_admin",
 )
 PASSWORD = "test-pass-123"
 
@@ -59,7 +65,9 @@ class ApiClient:
 
 
 def login_as(username: str) -> ApiClient:
-    pair = auth_login(username=username, password=PASSWORD, device_id=f"test-{uuid.uuid4().hex[:12]}", address="127.0.0.1")
+    pair = auth_login(
+        username=username, password=PASSWORD, device_id=f"test-{uuid.uuid4().hex[:12]}", address="127.0.0.1"
+    )
     return ApiClient(pair.access_token)
 
 

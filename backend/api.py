@@ -11,9 +11,9 @@ import logging
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
-from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
@@ -27,6 +27,7 @@ from push.api import router as push_router
 from sync.api import router as sync_router
 
 logger = logging.getLogger(__name__)
+
 
 class ReadableJSONRenderer(JSONRenderer):
     """Chinese stays Chinese on the wire (UTF-8), rather than \\u escapes."""
@@ -90,7 +91,9 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
-    code = {405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(error.status_code, "bad_request")
+    code = {405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(
+        error.status_code, "bad_request"
+    )
     return error_response(request, ApiError(code, status=error.status_code))
 
 

@@ -38,7 +38,9 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r}: expected one of true/false, yes/no, on/off, 1/0")
 
 
-def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+def env_int(
+    environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -158,10 +160,12 @@ def read_config(environ: Mapping[str, str]) -> Config:
         raise ImproperlyConfigured(f"DATABASE_URL: {error}") from None
     engine = database.get("ENGINE", "")
     if engine not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
-        raise ImproperlyConfigured(f"DATABASE_URL: only sqlite:// and postgres:// are supported, got {engine or database_url!r}")
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: only sqlite:// and postgres:// are supported, got {engine or database_url!r}"
+        )
     is_sqlite = engine == "django.db.backends.sqlite3"
     if not is_sqlite and env_bool(environ, "DB_PREPARED_STATEMENTS", True):
-        # The few statements run by backend.core.statements.run_prepared are prepared once
+        # The few statements run by backend.fastpath.statements.run_prepared are prepared once
         # per connection and run by their generic plan from the first call. Django's own
         # go through client-side cursors, which psycopg never prepares. Off (false) for a
         # pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction
@@ -188,7 +192,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         environment=environment,
         debug=debug,
         secret_key=secret_key,
-        allowed_hosts=env_list(environ, "ALLOWED_HOSTS", [] if production else ["127.0.0.1", "localhost", "testserver"]),
+        allowed_hosts=env_list(
+            environ, "ALLOWED_HOSTS", [] if production else ["127.0.0.1", "localhost", "testserver"]
+        ),
         database=database,
         database_is_sqlite=is_sqlite,
         redis_url=redis_url,
@@ -208,7 +214,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         s3_bucket=environ.get("S3_BUCKET", "").strip(),
         trust_x_forwarded_for=env_bool(environ, "TRUST_X_FORWARDED_FOR", False),
         # Half the cores decode photos at most: the rest serve everything else, and memory stays bounded.
-        media_decode_slots=env_int(environ, "MEDIA_DECODE_SLOTS", max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64),
+        media_decode_slots=env_int(
+            environ, "MEDIA_DECODE_SLOTS", max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64
+        ),
         s3_endpoint_url=environ.get("S3_ENDPOINT_URL", "").strip(),
         s3_region=environ.get("S3_REGION", "").strip(),
     )

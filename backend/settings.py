@@ -3,7 +3,7 @@
 
 import os
 
-from backend.config import BASE_DIR, read_config
+from backend.config import BASE_DIR, read_config  # noqa: F401 (settings.BASE_DIR)
 
 CONFIG = read_config(os.environ)
 
@@ -72,8 +72,11 @@ if CONFIG.database_is_sqlite:
     # for each other (timeout) instead of one failing "database is locked" when its
     # read lock cannot be upgraded (phones pushing at once).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20,
-         "transaction_mode": "IMMEDIATE"}
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

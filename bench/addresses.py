@@ -35,13 +35,18 @@ def _timed_get(url: str, token: str) -> tuple[float, bytes]:
 
 
 def run(bench: Bench) -> dict[str, Figure]:
-    _shell(bench, f"from bench.addresses_tool import write_import_file; write_import_file({str(CSV_PATH)!r}, {str(QUERIES_PATH)!r})")
+    _shell(
+        bench,
+        f"from bench.addresses_tool import write_import_file; write_import_file({str(CSV_PATH)!r}, {str(QUERIES_PATH)!r})",
+    )
     started = time.monotonic()
     summary = bench.manage("import_addresses", str(CSV_PATH), "-v0")
     import_seconds = time.monotonic() - started
     if "units: 新增 added 222800" not in summary.replace("户室 ", ""):
         raise RuntimeError(f"the import did not add every unit: {summary}")
-    locate = json.loads(_shell(bench, "from bench.addresses_tool import time_locate; time_locate()").strip().splitlines()[-1])
+    locate = json.loads(
+        _shell(bench, "from bench.addresses_tool import time_locate; time_locate()").strip().splitlines()[-1]
+    )
 
     base = bench.start_http()
     token = bench.login(base, "demo_commander")

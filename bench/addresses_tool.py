@@ -35,15 +35,20 @@ def write_import_file(path: str, queries_path: str) -> None:
 
 
 def time_locate(count: int = 100_000) -> None:
-    from backend.territory.demo import CELL_LAT, CELL_LNG, COLUMNS as GRID_COLUMNS, ORIGIN_LAT, ORIGIN_LNG
+    from backend.territory.demo import CELL_LAT, CELL_LNG, ORIGIN_LAT, ORIGIN_LNG
+    from backend.territory.demo import COLUMNS as GRID_COLUMNS
     from backend.territory.geometry import grid_index
 
     rng = random.Random(1)
-    points = [(ORIGIN_LNG + rng.uniform(-0.01, GRID_COLUMNS * CELL_LNG + 0.01), ORIGIN_LAT + rng.uniform(-0.01, 14 * CELL_LAT))
-              for _ in range(count)]
+    points = [
+        (
+            ORIGIN_LNG + rng.uniform(-0.01, GRID_COLUMNS * CELL_LNG + 0.01),
+            ORIGIN_LAT + rng.uniform(-0.01, 14 * CELL_LAT),
+        )
+        for _ in range(count)
+    ]
     index = grid_index()
     started = time.perf_counter()
     found = sum(1 for lng, lat in points if index.locate(lng, lat) is not None)
     elapsed = time.perf_counter() - started
     print(json.dumps({"locate_per_s": count / elapsed, "inside_share": found / count}))
-

@@ -54,13 +54,22 @@ class Bench:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
-    def prepare(cls, database: str) -> "Bench":
+    def prepare(cls, database: str) -> Bench:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update({"DJANGO_SETTINGS_MODULE": "backend.settings", "DJANGO_ENV": "development", "DEBUG": "false",
-                    "LOG_LEVEL": "WARNING", "LOGIN_FAILURES_PER_ADDRESS": "100000"})
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "backend.settings",
+                "DJANGO_ENV": "development",
+                "DEBUG": "false",
+                "LOG_LEVEL": "WARNING",
+                "LOGIN_FAILURES_PER_ADDRESS": "100000",
+            }
+        )
         if database == "postgres":
             name = "grid_bench"
-            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True)
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True
+            )
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
             env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
@@ -84,7 +93,11 @@ class Bench:
             subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
             subprocess.run(["psql", url, "-qc", "CHECKPOINT"], check=True)
         else:
-            self.manage("shell", "-c", "from django.db import connection; connection.cursor().execute('PRAGMA wal_checkpoint(TRUNCATE)')")
+            self.manage(
+                "shell",
+                "-c",
+                "from django.db import connection; connection.cursor().execute('PRAGMA wal_checkpoint(TRUNCATE)')",
+            )
         os.sync()
 
     def manage(self, *args: str, quiet: bool = True) -> str:
@@ -94,8 +107,9 @@ class Bench:
         return result.stdout or ""
 
     def start(self, command: list[str], port: int) -> str:
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -113,12 +127,27 @@ class Bench:
     def start_http(self, workers: int = GUNICORN_WORKERS) -> str:
         """The production HTTP layout: gunicorn, sync workers (see docs/architecture.md)."""
         port = free_port()
-        return self.start([PYTHON, "-m", "gunicorn", "backend.wsgi:application", "-w", str(workers),
-                           "-b", f"127.0.0.1:{port}", "--log-level", "warning"], port)
+        return self.start(
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "backend.wsgi:application",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            port,
+        )
 
     def start_daphne(self) -> str:
         port = free_port()
-        return self.start([PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"], port)
+        return self.start(
+            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"], port
+        )
 
     def stop(self) -> None:
         for process in self.processes:
@@ -157,7 +186,9 @@ class LoadResult:
     errors: int
 
 
-def wrk(url: str, *, seconds: int = 10, connections: int = 32, threads: int = 2, headers: dict[str, str] | None = None) -> LoadResult:
+def wrk(
+    url: str, *, seconds: int = 10, connections: int = 32, threads: int = 2, headers: dict[str, str] | None = None
+) -> LoadResult:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: `apt-get install wrk` (make bench does it)")
     command = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]

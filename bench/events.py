@@ -8,7 +8,6 @@ compared with ``GET /me`` measured the same way."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -20,10 +19,17 @@ from bench.common import Bench, Figure
 EVENTS = int(os.environ.get("BENCH_EVENTS", "175591"))
 SAMPLES = 15
 QUEUES = [
-    ("demo_grid_worker", "my_tasks"), ("demo_handler", "my_tasks"), ("demo_dispatcher", "to_triage"),
-    ("demo_dispatcher", "overdue"), ("demo_secretary", "to_approve"), ("demo_commander", "to_triage"),
-    ("demo_commander", "overdue"), ("demo_commander", "all"), ("demo_resident", "my_reports"),
-    ("demo_grid_worker", "all"), ("demo_dispatcher", "all"),
+    ("demo_grid_worker", "my_tasks"),
+    ("demo_handler", "my_tasks"),
+    ("demo_dispatcher", "to_triage"),
+    ("demo_dispatcher", "overdue"),
+    ("demo_secretary", "to_approve"),
+    ("demo_commander", "to_triage"),
+    ("demo_commander", "overdue"),
+    ("demo_commander", "all"),
+    ("demo_resident", "my_reports"),
+    ("demo_grid_worker", "all"),
+    ("demo_dispatcher", "all"),
 ]
 
 

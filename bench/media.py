@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import statistics
 import subprocess
 import threading
 import time
@@ -48,9 +47,15 @@ def photo(seed: int) -> bytes:
 
 def multipart(fields: dict[str, str], data: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
-                 f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -71,17 +76,38 @@ def run(bench: Bench) -> dict[str, Figure]:
     intake = json.loads(bench.manage("shell", "-c", INTAKE_SCRIPT).strip().splitlines()[-1])
     base = bench.start_http()
     master = bench.processes[-1].pid
-    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()]
+    workers = [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    ]
     token = bench.login(base, "demo_resident")
     dispatcher = bench.login(base, "demo_dispatcher")
-    grid = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{base}/api/v1/territory/grids", headers={"Authorization": f"Bearer {dispatcher}"})).read())["items"][0]
-    ring = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{base}/api/v1/territory/grids/{grid['id']}", headers={"Authorization": f"Bearer {dispatcher}"})).read())["polygon"]["coordinates"][0]
-    body = json.dumps({"source": "public_tip", "category": "06.01", "description": "bench",
-                       "location": {"lat": (ring[0][1] + ring[2][1]) / 2, "lng": (ring[0][0] + ring[2][0]) / 2, "crs": "wgs84"}}).encode()
-    event = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{base}/api/v1/events", body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})).read())
+    grid = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(f"{base}/api/v1/territory/grids", headers={"Authorization": f"Bearer {dispatcher}"})
+        ).read()
+    )["items"][0]
+    ring = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{base}/api/v1/territory/grids/{grid['id']}", headers={"Authorization": f"Bearer {dispatcher}"}
+            )
+        ).read()
+    )["polygon"]["coordinates"][0]
+    body = json.dumps(
+        {
+            "source": "public_tip",
+            "category": "06.01",
+            "description": "bench",
+            "location": {"lat": (ring[0][1] + ring[2][1]) / 2, "lng": (ring[0][0] + ring[2][0]) / 2, "crs": "wgs84"},
+        }
+    ).encode()
+    event = json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{base}/api/v1/events", body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+            )
+        ).read()
+    )
     photos = [photo(seed) for seed in range(10)]
     time.sleep(1)
     before = rss_mb(workers)
@@ -89,10 +115,14 @@ def run(bench: Bench) -> dict[str, Figure]:
     statuses: list[int] = []
 
     def send(data: bytes) -> None:
-        payload, content_type = multipart({"phase": "before", "photo_id": str(uuid.uuid4()),
-                                           "sha256": hashlib.sha256(data).hexdigest()}, data)
-        upload = urllib.request.Request(f"{base}/api/v1/events/{event['id']}/photos", payload,
-                                        {"Content-Type": content_type, "Authorization": f"Bearer {token}"})
+        payload, content_type = multipart(
+            {"phase": "before", "photo_id": str(uuid.uuid4()), "sha256": hashlib.sha256(data).hexdigest()}, data
+        )
+        upload = urllib.request.Request(
+            f"{base}/api/v1/events/{event['id']}/photos",
+            payload,
+            {"Content-Type": content_type, "Authorization": f"Bearer {token}"},
+        )
         with urllib.request.urlopen(upload, timeout=120) as response:
             statuses.append(response.status)
 

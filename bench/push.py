@@ -39,8 +39,11 @@ REPLAY = 100
 
 
 def _call(base: str, path: str, body: dict | None, token: str) -> dict:
-    request = urllib.request.Request(f"{base}/api/v1{path}", json.dumps(body).encode() if body is not None else None,
-                                     {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{base}/api/v1{path}",
+        json.dumps(body).encode() if body is not None else None,
+        {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -69,16 +72,24 @@ def run(bench: Bench) -> dict[str, Figure]:
     location = {"lat": (ring[0][1] + ring[2][1]) / 2, "lng": (ring[0][0] + ring[2][0]) / 2, "crs": "wgs84"}
     url = ws.replace("http://", "ws://") + "/ws/v1/"
 
-    idle_tokens = json.loads(bench.manage("shell", "-c", IDLE_USERS_SCRIPT % (CONNECTIONS - 1)).strip().splitlines()[-1])
+    idle_tokens = json.loads(
+        bench.manage("shell", "-c", IDLE_USERS_SCRIPT % (CONNECTIONS - 1)).strip().splitlines()[-1]
+    )
 
     async def open_all(tokens: list[str]) -> list:
         sockets = []
         for start in range(0, len(tokens), 100):
-            batch = await asyncio.gather(*[
-                websockets.connect(f"{url}?after={_call(http, '/notifications', None, worker)['latest_seq'] if token == worker else 0}",
-                                   additional_headers={"Authorization": f"Bearer {token}"}, max_queue=None, ping_interval=None)
-                for token in tokens[start:start + 100]
-            ])
+            batch = await asyncio.gather(
+                *[
+                    websockets.connect(
+                        f"{url}?after={_call(http, '/notifications', None, worker)['latest_seq'] if token == worker else 0}",
+                        additional_headers={"Authorization": f"Bearer {token}"},
+                        max_queue=None,
+                        ping_interval=None,
+                    )
+                    for token in tokens[start : start + 100]
+                ]
+            )
             for socket_ in batch:
                 await socket_.recv()  # hello
             sockets.extend(batch)
@@ -87,19 +98,32 @@ def run(bench: Bench) -> dict[str, Figure]:
     async def rounds(sockets: list, listeners: list, count: int) -> list[float]:
         latencies: list[float] = []
         for _ in range(count):
-            event = await asyncio.to_thread(_call, http, "/events", {
-                "source": "public_tip", "category": "06.01", "description": "bench", "location": location,
-                "before_photos": ["sha256:bench"]}, resident)
+            event = await asyncio.to_thread(
+                _call,
+                http,
+                "/events",
+                {
+                    "source": "public_tip",
+                    "category": "06.01",
+                    "description": "bench",
+                    "location": location,
+                    "before_photos": ["sha256:bench"],
+                },
+                resident,
+            )
             await asyncio.to_thread(_call, http, f"/events/{event['id']}/accept", {}, dispatcher)
             sent = time.perf_counter()
-            dispatch = asyncio.create_task(asyncio.to_thread(
-                _call, http, f"/events/{event['id']}/dispatch", {"grid_worker_id": worker_id}, dispatcher))
+            dispatch = asyncio.create_task(
+                asyncio.to_thread(
+                    _call, http, f"/events/{event['id']}/dispatch", {"grid_worker_id": worker_id}, dispatcher
+                )
+            )
 
             async def receive(socket_) -> float:
                 while True:
                     message = json.loads(await socket_.recv())
-                    if message.get("type") == "notification" and message.get("event_id") == event["id"]:
-                        return (time.perf_counter() - sent) * 1000
+                    if message.get("type") == "notification" and message.get("event_id") == event["id"]:  # noqa: B023 (awaited within the iteration)
+                        return (time.perf_counter() - sent) * 1000  # noqa: B023
 
             latencies += await asyncio.wait_for(asyncio.gather(*[receive(s) for s in listeners]), 60)
             await dispatch
@@ -121,19 +145,29 @@ def run(bench: Bench) -> dict[str, Figure]:
         replay_ms = []
         for _ in range(5):
             before = _call(http, "/notifications", None, secretary)["latest_seq"]
-            bench.manage("shell", "-c", (
-                "from push.services import notify; from backend.accounts.models import User; "
-                f"u = User.objects.get(username='demo_secretary'); [notify(users=[u.pk], kind='urge', title='催办') for _ in range({REPLAY})]"))
+            bench.manage(
+                "shell",
+                "-c",
+                (
+                    "from push.services import notify; from backend.accounts.models import User; "
+                    f"u = User.objects.get(username='demo_secretary'); [notify(users=[u.pk], kind='urge', title='催办') for _ in range({REPLAY})]"
+                ),
+            )
             started = time.perf_counter()
-            async with websockets.connect(f"{url}?after={before}", additional_headers={"Authorization": f"Bearer {secretary}"},
-                                          max_queue=None) as socket_:
+            async with websockets.connect(
+                f"{url}?after={before}", additional_headers={"Authorization": f"Bearer {secretary}"}, max_queue=None
+            ) as socket_:
                 received = 0
                 while received < REPLAY:
                     if json.loads(await socket_.recv()).get("type") == "notification":
                         received += 1
             replay_ms.append((time.perf_counter() - started) * 1000)
-        return {"latencies": latencies, "fanout": fanout, "replay_ms": statistics.median(replay_ms),
-                "per_connection_kb": (connected_kb - baseline_kb) / CONNECTIONS}
+        return {
+            "latencies": latencies,
+            "fanout": fanout,
+            "replay_ms": statistics.median(replay_ms),
+            "per_connection_kb": (connected_kb - baseline_kb) / CONNECTIONS,
+        }
 
     result = asyncio.run(scenario())
     latencies = result["latencies"]
@@ -143,7 +177,9 @@ def run(bench: Bench) -> dict[str, Figure]:
         "dispatch_p50_ms": Figure(statistics.median(latencies), "ms"),
         "dispatch_p99_ms": Figure(latencies[int(len(latencies) * 0.99) - 1], "ms", baseline="dispatch_p50_ms"),
         "fanout_1000_p50_ms": Figure(statistics.median(result["fanout"]), "ms", baseline="dispatch_p50_ms"),
-        "fanout_1000_p99_ms": Figure(result["fanout"][int(len(result["fanout"]) * 0.99) - 1], "ms", baseline="dispatch_p99_ms"),
+        "fanout_1000_p99_ms": Figure(
+            result["fanout"][int(len(result["fanout"]) * 0.99) - 1], "ms", baseline="dispatch_p99_ms"
+        ),
         "replay_100_ms": Figure(result["replay_ms"], "ms"),
         "memory_per_connection_kb": Figure(result["per_connection_kb"], "KiB"),
     }

@@ -50,11 +50,11 @@ WIDE_USER = """
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.territory.models import Grid, Street
 user, _ = User.objects.get_or_create(username="bench_wide", defaults={"display_name": "全街道网格员"})
-user.set_password("%s"); user.save()
+user.set_password("@PASSWORD@"); user.save()
 street = Street.objects.order_by("code").first()
 for grid in Grid.objects.filter(community__street=street):
     RoleAssignment.objects.get_or_create(user=user, role=Role.GRID_WORKER, grid=grid)
-""" % PASSWORD
+""".replace("@PASSWORD@", PASSWORD)
 
 
 class ServedTime(HttpTransport):
@@ -110,8 +110,16 @@ def centre(phone: Phone) -> tuple[float, float]:
 
 
 def report_args(lat: float, lng: float) -> dict:
-    return {"id": str(uuid.uuid4()), "source": "grid_patrol", "category": "06.01", "description": "基准测试：离线上报的暴露垃圾",
-            "lat": lat, "lng": lng, "crs": "wgs84", "before_photos": ["sha256:" + "c" * 64]}
+    return {
+        "id": str(uuid.uuid4()),
+        "source": "grid_patrol",
+        "category": "06.01",
+        "description": "基准测试：离线上报的暴露垃圾",
+        "lat": lat,
+        "lng": lng,
+        "crs": "wgs84",
+        "before_photos": ["sha256:" + "c" * 64],
+    }
 
 
 def push_bodies(phone: Phone, batches: list[list[dict]]) -> list[bytes]:
@@ -119,8 +127,12 @@ def push_bodies(phone: Phone, batches: list[list[dict]]) -> list[bytes]:
     next_id = int(phone.meta("last_mutation_id", "0")) + 1
     bodies = []
     for batch in batches:
-        body = {"device_id": phone.device_id, "protocol_version": PROTOCOL_VERSION, "client_time": datetime.now(UTC).isoformat(),
-                "mutations": [{"id": next_id + i, "name": "event.report", "args": args} for i, args in enumerate(batch)]}
+        body = {
+            "device_id": phone.device_id,
+            "protocol_version": PROTOCOL_VERSION,
+            "client_time": datetime.now(UTC).isoformat(),
+            "mutations": [{"id": next_id + i, "name": "event.report", "args": args} for i, args in enumerate(batch)],
+        }
         bodies.append(json.dumps(body).encode())
         next_id += len(batch)
     phone.set_meta("last_mutation_id", str(next_id - 1))
@@ -151,7 +163,9 @@ def full_sync_seconds(phone: Phone) -> tuple[float, float, int]:
 
 def run(bench: Bench) -> dict[str, Figure]:
     bench.manage("seed_demo", "--password", PASSWORD, "--addresses", str(ADDRESSES), "--events", str(EVENTS), "-v0")
-    subprocess.run([PYTHON, "manage.py", "shell", "-c", WIDE_USER], cwd=ROOT, env=bench.env, check=True, capture_output=True)
+    subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", WIDE_USER], cwd=ROOT, env=bench.env, check=True, capture_output=True
+    )
     bench.settle()
     base = bench.start_http()
     figures: dict[str, Figure] = {"events": Figure(EVENTS, "events"), "addresses": Figure(ADDRESSES, "units")}
@@ -173,27 +187,39 @@ def run(bench: Bench) -> dict[str, Figure]:
     figures["pull_changes_per_s"] = Figure(statistics.median(rates), "changes/s")
     figures["pull_slowest_changes_per_s"] = Figure(rates[0], "changes/s")
     figures["pull_fastest_changes_per_s"] = Figure(rates[-1], "changes/s")
-    figures["pull_phone_changes_per_s"] = Figure(statistics.median(changes / whole for _, whole, _ in runs), "changes/s")
+    figures["pull_phone_changes_per_s"] = Figure(
+        statistics.median(changes / whole for _, whole, _ in runs), "changes/s"
+    )
 
     token = worker.meta("access_token")
     me = urllib.request.Request(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     cursor = worker.meta("cursor")
-    body = json.dumps({"device_id": worker.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": cursor, "limit": 1000}).encode()
+    body = json.dumps(
+        {"device_id": worker.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": cursor, "limit": 1000}
+    ).encode()
     status, empty = worker.transport.exchange("/sync/pull", body, token)
     empty = json.loads(empty)
     assert status == 200 and empty["changes"] == [] and not empty["has_more"], empty
-    me_ms, pull_ms = alternate_medians_ms(lambda: urllib.request.urlopen(me).read(),
-                                          lambda: worker.transport.exchange("/sync/pull", body, token))
+    me_ms, pull_ms = alternate_medians_ms(
+        lambda: urllib.request.urlopen(me).read(), lambda: worker.transport.exchange("/sync/pull", body, token)
+    )
     figures["me_ms"] = Figure(me_ms, "ms")
     figures["pull_empty_ms"] = Figure(pull_ms, "ms", baseline="me_ms")
     figures["pull_empty_vs_me_ratio"] = Figure(pull_ms / me_ms, "x")
 
     lat, lng = centre(worker)
-    rest_body = {"source": "grid_patrol", "category": "06.01", "description": "基准测试：REST 上报的暴露垃圾",
-                 "location": {"lat": lat, "lng": lng, "crs": "wgs84"}, "before_photos": ["sha256:" + "c" * 64]}
+    rest_body = {
+        "source": "grid_patrol",
+        "category": "06.01",
+        "description": "基准测试：REST 上报的暴露垃圾",
+        "location": {"lat": lat, "lng": lng, "crs": "wgs84"},
+        "before_photos": ["sha256:" + "c" * 64],
+    }
 
     def rest_create():
-        status, answer = worker.transport.exchange("/events", json.dumps({**rest_body, "id": str(uuid.uuid4())}).encode(), token)
+        status, answer = worker.transport.exchange(
+            "/events", json.dumps({**rest_body, "id": str(uuid.uuid4())}).encode(), token
+        )
         assert status in (200, 201), answer
 
     figures["rest_create_ms"] = Figure(median_ms(rest_create, REST_SAMPLES), "ms")
@@ -208,12 +234,16 @@ def run(bench: Bench) -> dict[str, Figure]:
     pushed = 100 * len(bodies)
     figures["push_one_phone_mutations_per_s"] = Figure(pushed / seconds, "mutations/s")
     figures["push_ms_per_mutation"] = Figure(seconds * 1000 / pushed, "ms", baseline="rest_create_ms")
-    figures["push_vs_rest_cost_ratio"] = Figure(figures["push_ms_per_mutation"].value / figures["rest_create_ms"].value, "x")
+    figures["push_vs_rest_cost_ratio"] = Figure(
+        figures["push_ms_per_mutation"].value / figures["rest_create_ms"].value, "x"
+    )
 
     # Phones of several grid workers pushing at once (a shift change): throughput.
     phones = [worker] + [phone_for(base, name) for name in ("demo_grid_worker",) * (PUSH_PHONES - 1)]
-    work = {id(phone): push_bodies(phone, [[report_args(lat, lng) for _ in range(100)] for _ in range(PUSH_BATCHES)])
-            for phone in phones}
+    work = {
+        id(phone): push_bodies(phone, [[report_args(lat, lng) for _ in range(100)] for _ in range(PUSH_BATCHES)])
+        for phone in phones
+    }
     started = time.perf_counter()
     with ThreadPoolExecutor(len(phones)) as pool:
         answers = list(pool.map(lambda phone: push_batches(phone, work[id(phone)]), phones))
@@ -224,8 +254,12 @@ def run(bench: Bench) -> dict[str, Figure]:
     figures["push_mutations"] = Figure(len(phones) * pushed, "mutations")
     figures["push_mutations_per_s"] = Figure(len(phones) * pushed / wall, "mutations/s")
 
-    memory = subprocess.run([PYTHON, "-m", "bench.sync_memory"], cwd=ROOT, env=bench.env, check=True, capture_output=True, text=True)
+    memory = subprocess.run(
+        [PYTHON, "-m", "bench.sync_memory"], cwd=ROOT, env=bench.env, check=True, capture_output=True, text=True
+    )
     for name, value in json.loads(memory.stdout.strip().splitlines()[-1]).items():
         figures[name] = Figure(value, "kB" if name.endswith("_kb") else "changes")
-    figures["wide_vs_initial_peak_ratio"] = Figure(figures["wide_sync_peak_kb"].value / figures["initial_sync_peak_kb"].value, "x")
+    figures["wide_vs_initial_peak_ratio"] = Figure(
+        figures["wide_sync_peak_kb"].value / figures["initial_sync_peak_kb"].value, "x"
+    )
     return figures

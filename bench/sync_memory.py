@@ -37,5 +37,13 @@ def peak_kb(username: str) -> tuple[float, int]:
 
 grid_peak, grid_changes = peak_kb("demo_grid_worker")
 wide_peak, wide_changes = peak_kb("bench_wide")
-print(json.dumps({"initial_sync_peak_kb": grid_peak, "initial_sync_memory_changes": grid_changes,
-                  "wide_sync_peak_kb": wide_peak, "wide_sync_memory_changes": wide_changes}))
+print(
+    json.dumps(
+        {
+            "initial_sync_peak_kb": grid_peak,
+            "initial_sync_memory_changes": grid_changes,
+            "wide_sync_peak_kb": wide_peak,
+            "wide_sync_memory_changes": wide_changes,
+        }
+    )
+)

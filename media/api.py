@@ -23,16 +23,27 @@ MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file", "phase", "photo_id", "sha256"],
-            "properties": {
-                "file": {"type": "string", "format": "binary", "description": f"JPEG, PNG, WebP or HEIC, at most {MAX_BYTES} bytes"},
-                "phase": {"type": "string", "enum": list(Phase.values)},
-                "photo_id": {"type": "string", "format": "uuid", "description": "客户端照片 UUID"},
-                "sha256": {"type": "string", "description": "客户端计算的 SHA-256 (hex)"},
-                "lat": {"type": "number"}, "lng": {"type": "number"}, "crs": {"type": "string", "enum": ["wgs84", "gcj02"]},
-            },
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "phase", "photo_id", "sha256"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": f"JPEG, PNG, WebP or HEIC, at most {MAX_BYTES} bytes",
+                        },
+                        "phase": {"type": "string", "enum": list(Phase.values)},
+                        "photo_id": {"type": "string", "format": "uuid", "description": "客户端照片 UUID"},
+                        "sha256": {"type": "string", "description": "客户端计算的 SHA-256 (hex)"},
+                        "lat": {"type": "number"},
+                        "lng": {"type": "number"},
+                        "crs": {"type": "string", "enum": ["wgs84", "gcj02"]},
+                    },
+                }
+            }
+        },
     }
 }
 
@@ -65,43 +76,72 @@ def _read_upload(request: HttpRequest) -> dict:
             problems["location"] = "lat, lng and crs (wgs84 or gcj02) together"
     if problems:
         raise ApiError("validation_error", detail=problems)
-    return {"data": upload.read(), "phase": fields["phase"], "photo_id": photo_id, "sha256": sha256,
-            "reported_lat": lat, "reported_lng": lng}
+    return {
+        "data": upload.read(),
+        "phase": fields["phase"],
+        "photo_id": photo_id,
+        "sha256": sha256,
+        "reported_lat": lat,
+        "reported_lng": lng,
+    }
 
 
-@router.post("/events/{event_id}/photos", response={201: dict, 200: dict, **ERRORS}, openapi_extra=UPLOAD_BODY,
-             summary="上传事件照片 Upload a photo of an event")
+@router.post(
+    "/events/{event_id}/photos",
+    response={201: dict, 200: dict, **ERRORS},
+    openapi_extra=UPLOAD_BODY,
+    summary="上传事件照片 Upload a photo of an event",
+)
 def upload_event_photo(request: HttpRequest, event_id: uuid.UUID):
     event = access_event(request.auth, event_id)
     if Photo.objects.filter(event=event).count() >= MAX_PER_EVENT:
         raise ApiError("too_many_photos", detail={"max": MAX_PER_EVENT})  # before reading the body
-    photo, created = photo_intake(uploader=request.auth, device=getattr(request, "device", None), event=event,
-                                  **_read_upload(request))
+    photo, created = photo_intake(
+        uploader=request.auth, device=getattr(request, "device", None), event=event, **_read_upload(request)
+    )
     return Status(201 if created else 200, photo_out(request.auth, photo))
 
 
-@router.post("/photos", response={201: dict, 200: dict, **ERRORS}, openapi_extra=UPLOAD_BODY,
-             summary="上传尚未关联事件的照片 Upload a photo before its event exists")
+@router.post(
+    "/photos",
+    response={201: dict, 200: dict, **ERRORS},
+    openapi_extra=UPLOAD_BODY,
+    summary="上传尚未关联事件的照片 Upload a photo before its event exists",
+)
 def upload_photo(request: HttpRequest):
-    photo, created = photo_intake(uploader=request.auth, device=getattr(request, "device", None), **_read_upload(request))
+    photo, created = photo_intake(
+        uploader=request.auth, device=getattr(request, "device", None), **_read_upload(request)
+    )
     return Status(201 if created else 200, photo_out(request.auth, photo))
 
 
-@router.get("/photos/{photo_id}", response={200: dict, **ERRORS}, summary="照片与证据元数据 A photo and its evidence metadata")
+@router.get(
+    "/photos/{photo_id}", response={200: dict, **ERRORS}, summary="照片与证据元数据 A photo and its evidence metadata"
+)
 def photo_detail(request: HttpRequest, photo_id: uuid.UUID):
     return photo_out(request.auth, access_photo(request.auth, photo_id))
 
 
-@router.get("/events/{event_id}/photos", response={200: dict, **ERRORS},
-            summary="事件照片（处置前后对照）Photos of an event, before and after side by side")
+@router.get(
+    "/events/{event_id}/photos",
+    response={200: dict, **ERRORS},
+    summary="事件照片（处置前后对照）Photos of an event, before and after side by side",
+)
 def event_photos(request: HttpRequest, event_id: uuid.UUID):
     from media.selectors import can_see
 
     event = access_event(request.auth, event_id)
-    photos = [p for p in Photo.objects.filter(event=event).order_by("received_at") if can_see(request.auth, p, event=event)]
+    photos = [
+        p for p in Photo.objects.filter(event=event).order_by("received_at") if can_see(request.auth, p, event=event)
+    ]
     by_phase = {phase: [photo_out(request.auth, p) for p in photos if p.phase == phase] for phase in Phase.values}
     before, after = by_phase["before"], by_phase["after"]
-    pairs = [{"before": before[i] if i < len(before) else None, "after": after[i] if i < len(after) else None}
-             for i in range(max(len(before), len(after)))]
-    return {**by_phase, "pairs": pairs, "required": {"before": event.category.before_photos_required,
-                                                     "after": event.category.after_photos_required}}
+    pairs = [
+        {"before": before[i] if i < len(before) else None, "after": after[i] if i < len(after) else None}
+        for i in range(max(len(before), len(after)))
+    ]
+    return {
+        **by_phase,
+        "pairs": pairs,
+        "required": {"before": event.category.before_photos_required, "after": event.category.after_photos_required},
+    }

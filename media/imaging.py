@@ -8,9 +8,9 @@ import io
 import time
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pillow_heif
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -24,7 +24,12 @@ MAX_PIXELS = 60_000_000  # a 48-megapixel phone photo passes; a bomb does not
 THUMB_PX = 320
 DISPLAY_PX = 1600
 
-register("not_an_image", 422, "文件不是可识别的图片（支持 JPEG、PNG、WebP、HEIC）", "Not an image we accept (JPEG, PNG, WebP, HEIC)")
+register(
+    "not_an_image",
+    422,
+    "文件不是可识别的图片（支持 JPEG、PNG、WebP、HEIC）",
+    "Not an image we accept (JPEG, PNG, WebP, HEIC)",
+)
 register("image_truncated", 422, "图片不完整或已损坏", "The image is truncated or corrupt")
 register("image_too_large", 422, "图片像素过多（疑似解压炸弹）", "Too many pixels (a decompression bomb?)")
 register("busy", 503, "服务器正忙，请稍后重试", "The server is busy; retry shortly")
@@ -104,16 +109,30 @@ def read_metadata(image: Image.Image) -> Metadata:
     except (ValueError, TypeError, KeyError, ZeroDivisionError, OverflowError, SyntaxError) as error:
         raise ApiError("bad_exif", detail={"error": str(error)[:200]}) from None
     return Metadata(
-        format=image.format, width=image.width, height=image.height, orientation=orientation,
-        captured_at=captured_at, capture_offset=offset, gps_lat=lat, gps_lng=lng, gps_accuracy_m=accuracy,
+        format=image.format,
+        width=image.width,
+        height=image.height,
+        orientation=orientation,
+        captured_at=captured_at,
+        capture_offset=offset,
+        gps_lat=lat,
+        gps_lng=lng,
+        gps_accuracy_m=accuracy,
         make=str(exif.get(ExifTags.Base.Make, "") or "").strip()[:64],
         model=str(exif.get(ExifTags.Base.Model, "") or "").strip()[:64],
     )
 
 
 T = Image.Transpose
-TRANSPOSE = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_270,
-             7: T.TRANSVERSE, 8: T.ROTATE_90}
+TRANSPOSE = {
+    2: T.FLIP_LEFT_RIGHT,
+    3: T.ROTATE_180,
+    4: T.FLIP_TOP_BOTTOM,
+    5: T.TRANSPOSE,
+    6: T.ROTATE_270,
+    7: T.TRANSVERSE,
+    8: T.ROTATE_90,
+}
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -130,7 +149,11 @@ def derivatives(image: Image.Image) -> tuple[bytes, bytes]:
     made by resizing (a new small image), never by copying the full one, and the
     thumbnail comes from the display copy."""
     orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1) or 1)
-    display = ImageOps.contain(image, (DISPLAY_PX, DISPLAY_PX), Image.Resampling.LANCZOS) if max(image.size) > DISPLAY_PX else image.copy()
+    display = (
+        ImageOps.contain(image, (DISPLAY_PX, DISPLAY_PX), Image.Resampling.LANCZOS)
+        if max(image.size) > DISPLAY_PX
+        else image.copy()
+    )
     if display.mode != "RGB":
         display = display.convert("RGB")
     if orientation in TRANSPOSE:  # the resized copy has no EXIF left to read it from
@@ -190,10 +213,9 @@ def process_elsewhere(data: bytes, *, timeout: float = 60) -> dict:
     request thread of the server (production; MEDIA_DECODE_IN_POOL)."""
     global _pool
     if _pool is None:
+        import atexit
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-
-        import atexit
 
         _pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
         atexit.register(_pool.shutdown)  # before the interpreter tears down what the pool's thread needs

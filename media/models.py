@@ -62,8 +62,9 @@ class ExpectedPhoto(models.Model):
     # Only ever looked up with its digest (the unique index): no index of its own, and
     # no database constraint (users are deactivated, not deleted; Django's CASCADE
     # still applies to a delete).
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False,
-                             db_constraint=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

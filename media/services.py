@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.addresses.selectors import distance_m
-from backend.core.bulk import insert_rows, present
 from backend.core.errors import ApiError, register
 from backend.events.models import Event
 from backend.events.services import photo_digest
+from backend.fastpath.bulk import insert_rows, present
 from media.imaging import decode_slot, process, process_elsewhere
 from media.models import ExpectedPhoto, Photo
 
@@ -54,14 +54,27 @@ def _flags(photo: Photo, event: Event | None, now) -> list[str]:
     if event is not None:
         if photo.captured_at and photo.captured_at < event.reported_at - OLDER_THAN_EVENT:
             flags.append("much_older_than_event")
-        if photo.gps_lat is not None and event.lat is not None and \
-                distance_m(photo.gps_lat, photo.gps_lng, event.lat, event.lng) > FAR_FROM_EVENT_M:
+        if (
+            photo.gps_lat is not None
+            and event.lat is not None
+            and distance_m(photo.gps_lat, photo.gps_lng, event.lat, event.lng) > FAR_FROM_EVENT_M
+        ):
             flags.append("far_from_event")
     return flags
 
 
-def photo_intake(*, data: bytes, sha256: str, phase: str, photo_id: uuid.UUID, uploader, device=None,
-                 event: Event | None = None, reported_lat: float | None = None, reported_lng: float | None = None) -> tuple[Photo, bool]:
+def photo_intake(
+    *,
+    data: bytes,
+    sha256: str,
+    phase: str,
+    photo_id: uuid.UUID,
+    uploader,
+    device=None,
+    event: Event | None = None,
+    reported_lat: float | None = None,
+    reported_lng: float | None = None,
+) -> tuple[Photo, bool]:
     """Returns (photo, created). The same photo id, or the same digest on the same
     event, returns the photo already kept (phones retry)."""
     digest = sha256.lower()
@@ -86,12 +99,29 @@ def photo_intake(*, data: bytes, sha256: str, phase: str, photo_id: uuid.UUID, u
 
     now = timezone.now()
     photo = Photo(
-        id=photo_id, event=event, phase=phase, sha256=digest, uploader=uploader, device=device, format=meta.format,
-        size_bytes=len(data), width=meta.width, height=meta.height, orientation=meta.orientation,
-        captured_at=meta.captured_at, capture_offset=meta.capture_offset, gps_lat=meta.gps_lat, gps_lng=meta.gps_lng,
-        gps_accuracy_m=meta.gps_accuracy_m, camera_make=meta.make, camera_model=meta.model,
-        reported_lat=reported_lat, reported_lng=reported_lng, original_key=original_key(digest),
-        thumb_key=f"derivatives/{digest}/thumb.jpg", display_key=f"derivatives/{digest}/display.jpg",
+        id=photo_id,
+        event=event,
+        phase=phase,
+        sha256=digest,
+        uploader=uploader,
+        device=device,
+        format=meta.format,
+        size_bytes=len(data),
+        width=meta.width,
+        height=meta.height,
+        orientation=meta.orientation,
+        captured_at=meta.captured_at,
+        capture_offset=meta.capture_offset,
+        gps_lat=meta.gps_lat,
+        gps_lng=meta.gps_lng,
+        gps_accuracy_m=meta.gps_accuracy_m,
+        camera_make=meta.make,
+        camera_model=meta.model,
+        reported_lat=reported_lat,
+        reported_lng=reported_lng,
+        original_key=original_key(digest),
+        thumb_key=f"derivatives/{digest}/thumb.jpg",
+        display_key=f"derivatives/{digest}/display.jpg",
     )
     photo.flags = _flags(photo, event, now)
     _save_once(photo.original_key, data)
@@ -117,8 +147,13 @@ def _record_custody(photo: Photo, event: Event, uploader, device) -> None:
     from backend.events.services import Actor, record_photo
 
     locked = Event.objects.select_for_update().get(pk=event.pk)
-    record_photo(event=locked, actor=Actor(user=uploader, device=device), phase=photo.phase, digest=photo.sha256,
-                 data={"photo_id": str(photo.pk), "size_bytes": photo.size_bytes, "flags": photo.flags})
+    record_photo(
+        event=locked,
+        actor=Actor(user=uploader, device=device),
+        phase=photo.phase,
+        digest=photo.sha256,
+        data={"photo_id": str(photo.pk), "size_bytes": photo.size_bytes, "flags": photo.flags},
+    )
 
 
 def photo_attach(*, photo: Photo, event: Event) -> Photo:
@@ -149,18 +184,29 @@ def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str
     """``photos_expect`` for many events at once. ``new_events``: the events were made
     in this transaction, so none has a photo or an expected one yet (a batch of offline
     reports: two queries and a hundred instances less)."""
-    wanted = [(event, digest, phase) for event, refs in references for phase, listed in refs.items()
-              for ref in listed if (digest := photo_digest(ref))]
+    wanted = [
+        (event, digest, phase)
+        for event, refs in references
+        for phase, listed in refs.items()
+        for ref in listed
+        if (digest := photo_digest(ref))
+    ]
     if not wanted:
         return
     digests = {digest for _, digest, _ in wanted}
     uploaded = present(Photo, "sha256", digests, uploader_id=user.pk, event_id=None)  # usually none yet
-    waiting = {p.sha256: p for p in Photo.objects.filter(sha256__in=uploaded, uploader=user, event__isnull=True)} if uploaded else {}
+    waiting = (
+        {p.sha256: p for p in Photo.objects.filter(sha256__in=uploaded, uploader=user, event__isnull=True)}
+        if uploaded
+        else {}
+    )
     known: set[tuple] = set()
     if not new_events:
         event_ids = {event.pk for event, _, _ in wanted}
         known = set(Photo.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256"))
-        known |= set(ExpectedPhoto.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256"))
+        known |= set(
+            ExpectedPhoto.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256")
+        )
     expected, now = {}, timezone.now()
     for event, digest, phase in wanted:
         if (event.pk, digest) in known:
@@ -173,7 +219,9 @@ def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str
 
 
 def _complete_expected(photo: Photo) -> None:
-    expected = ExpectedPhoto.objects.filter(sha256=photo.sha256, user_id=photo.uploader_id).select_related("event").first()
+    expected = (
+        ExpectedPhoto.objects.filter(sha256=photo.sha256, user_id=photo.uploader_id).select_related("event").first()
+    )
     if expected is None:
         return
     photo.phase = expected.phase

@@ -20,8 +20,11 @@ def photo_file(request: HttpRequest, token: str):
     except ApiError as error:
         return JsonResponse(error.body(), status=error.status, json_dumps_params={"ensure_ascii": False})
     key = {"thumb": photo.thumb_key, "display": photo.display_key, "original": photo.original_key}[variant]
-    content_type = "image/jpeg" if variant != "original" else {
-        "JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}[photo.format]
+    content_type = (
+        "image/jpeg"
+        if variant != "original"
+        else {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}[photo.format]
+    )
     response = FileResponse(storage().open(key, "rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"

@@ -19,8 +19,11 @@ class ListParams(Schema):
     unread: bool = False
 
 
-@router.get("/notifications", response={200: schemas.NotificationPage, **ERRORS},
-            summary="通知列表（按序号） Notifications after a sequence number")
+@router.get(
+    "/notifications",
+    response={200: schemas.NotificationPage, **ERRORS},
+    summary="通知列表（按序号） Notifications after a sequence number",
+)
 def notification_list(request: HttpRequest, params: Query[ListParams]):
     if not 1 <= params.limit <= MAX_LIMIT or params.after < 0:
         raise ApiError("validation_error", detail={"limit": f"1..{MAX_LIMIT}", "after": ">= 0"})
@@ -32,8 +35,13 @@ def notification_list(request: HttpRequest, params: Query[ListParams]):
     items = rows[: params.limit]
     latest = mine.order_by("-seq").values_list("seq", flat=True).first() or 0
     return {
-        "items": [{**{f: getattr(n, f) for f in schemas.NotificationOut.model_fields if f != "event_id"},
-                   "event_id": str(n.event_id) if n.event_id else None} for n in items],
+        "items": [
+            {
+                **{f: getattr(n, f) for f in schemas.NotificationOut.model_fields if f != "event_id"},
+                "event_id": str(n.event_id) if n.event_id else None,
+            }
+            for n in items
+        ],
         "next_after": items[-1].seq if items else params.after,
         "has_more": len(rows) > params.limit,
         "latest_seq": latest,
@@ -42,12 +50,18 @@ def notification_list(request: HttpRequest, params: Query[ListParams]):
 
 @router.post("/notifications/read", response={200: schemas.ReadOut, **ERRORS}, summary="标记已读 Mark read")
 def notification_read(request: HttpRequest, payload: schemas.ReadIn):
-    marked = Notification.objects.filter(user=request.auth, seq__lte=payload.up_to_seq, read_at__isnull=True).update(read_at=timezone.now())
+    marked = Notification.objects.filter(user=request.auth, seq__lte=payload.up_to_seq, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
     return {"marked": marked}
 
 
-@router.post("/devices/{device_pk}/push-token", response={200: schemas.PushTokenOut, **ERRORS}, tags=["accounts"],
-             summary="登记 FCM 推送令牌 Register the device's FCM token")
+@router.post(
+    "/devices/{device_pk}/push-token",
+    response={200: schemas.PushTokenOut, **ERRORS},
+    tags=["accounts"],
+    summary="登记 FCM 推送令牌 Register the device's FCM token",
+)
 def push_token(request: HttpRequest, device_pk: int, payload: schemas.PushTokenIn):
     device = access_device(request.auth, device_pk)
     if device.user_id != request.auth.pk:

@@ -35,7 +35,12 @@ CLOSE_CODES = {
 def _authenticate(token: str):
     claims = decode_access_token(token)
     user, device = user_for_access_token(token)
-    return user, device, claims.expires_at, sorted(scope_of(user).street_ids) if Role.DISPATCHER in scope_of(user).roles else []
+    return (
+        user,
+        device,
+        claims.expires_at,
+        sorted(scope_of(user).street_ids) if Role.DISPATCHER in scope_of(user).roles else [],
+    )
 
 
 def _replay(user_id: int, after: int) -> tuple[list[dict], int | None]:
@@ -47,7 +52,9 @@ def _replay(user_id: int, after: int) -> tuple[list[dict], int | None]:
 
 
 def _ack(user_id: int, seq: int) -> int:
-    return Notification.objects.filter(user_id=user_id, seq__lte=seq, delivered_at__isnull=True).update(delivered_at=timezone.now())
+    return Notification.objects.filter(user_id=user_id, seq__lte=seq, delivered_at__isnull=True).update(
+        delivered_at=timezone.now()
+    )
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):

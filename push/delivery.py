@@ -32,12 +32,19 @@ def drain_outbox(*, now: datetime | None = None, sender: PushSender | None = Non
     now = now or timezone.now()
     sender = sender or get_sender()
     result = DrainResult()
-    ids = list(PushOutbox.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
-               .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    ids = list(
+        PushOutbox.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     for pk in ids:
         with transaction.atomic():
-            row = (PushOutbox.objects.select_for_update(skip_locked=True, of=("self",)).select_related("notification", "push_token")
-                   .filter(pk=pk, state=OutboxState.PENDING).first())
+            row = (
+                PushOutbox.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("notification", "push_token")
+                .filter(pk=pk, state=OutboxState.PENDING)
+                .first()
+            )
             if row is None:
                 continue  # another worker has it
             if row.push_token is None:
@@ -46,8 +53,10 @@ def drain_outbox(*, now: datetime | None = None, sender: PushSender | None = Non
                 result.dropped += 1
                 continue
             # Only the id and kind travel: the app fetches the rest over its authenticated API.
-            outcome = sender.send(token=row.push_token.token,
-                                  data={"notification_id": str(row.notification_id), "kind": row.notification.kind})
+            outcome = sender.send(
+                token=row.push_token.token,
+                data={"notification_id": str(row.notification_id), "kind": row.notification.kind},
+            )
             row.attempts += 1
             if outcome.ok:
                 row.state, row.message_id, row.last_error = OutboxState.SENT, outcome.message_id, ""

@@ -20,13 +20,19 @@ def holders_of(event: Event) -> set[int]:
 
 
 def dispatchers_of(event: Event) -> set[int]:
-    return set(RoleAssignment.objects.filter(role=Role.DISPATCHER, street_id=event.street_id).values_list("user_id", flat=True))
+    return set(
+        RoleAssignment.objects.filter(role=Role.DISPATCHER, street_id=event.street_id).values_list("user_id", flat=True)
+    )
 
 
 def answerable_at_level(event: Event) -> set[int]:
     """Who answers for the event at its current level."""
     if event.level == Level.COMMUNITY:
-        return set(RoleAssignment.objects.filter(role=Role.SECRETARY, community_id=event.community_id).values_list("user_id", flat=True))
+        return set(
+            RoleAssignment.objects.filter(role=Role.SECRETARY, community_id=event.community_id).values_list(
+                "user_id", flat=True
+            )
+        )
     if event.level == Level.DISTRICT:
         return set(RoleAssignment.objects.filter(role=Role.COMMANDER).values_list("user_id", flat=True))
     return dispatchers_of(event)

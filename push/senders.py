@@ -67,7 +67,10 @@ class FirebaseSender:
             token=token,
             data=data,
             android=messaging.AndroidConfig(priority="high"),
-            apns=messaging.APNSConfig(headers={"apns-priority": "10"}, payload=messaging.APNSPayload(aps=messaging.Aps(content_available=True))),
+            apns=messaging.APNSConfig(
+                headers={"apns-priority": "10"},
+                payload=messaging.APNSPayload(aps=messaging.Aps(content_available=True)),
+            ),
         )
 
     def send(self, *, token: str, data: dict[str, str]) -> SendResult:

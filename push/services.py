@@ -27,8 +27,12 @@ def street_group(street_id: int) -> str:
 
 def notification_payload(notification: Notification) -> dict:
     return {
-        "id": notification.pk, "seq": notification.seq, "kind": notification.kind, "title": notification.title,
-        "body": notification.body, "data": notification.data,
+        "id": notification.pk,
+        "seq": notification.seq,
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "data": notification.data,
         "event_id": str(notification.event_id) if notification.event_id else None,
         "created_at": notification.created_at.isoformat(),
     }
@@ -40,8 +44,16 @@ def _next_seq(user_id: int) -> int:
     return NotificationCounter.objects.select_for_update().values_list("last", flat=True).get(user_id=user_id)
 
 
-def notify(*, users: Iterable[int | None], kind: str, title: str, body: str = "", event=None, data: dict | None = None,
-           now: datetime | None = None) -> list[Notification]:
+def notify(
+    *,
+    users: Iterable[int | None],
+    kind: str,
+    title: str,
+    body: str = "",
+    event=None,
+    data: dict | None = None,
+    now: datetime | None = None,
+) -> list[Notification]:
     """One notification per recipient, in the current transaction; FCM sends for
     assignments and urges go to the outbox; websocket delivery runs on commit."""
     now = now or timezone.now()
@@ -49,15 +61,20 @@ def notify(*, users: Iterable[int | None], kind: str, title: str, body: str = ""
     with transaction.atomic():
         for user_id in sorted({u for u in users if u}):
             notification = Notification.objects.create(
-                user_id=user_id, seq=_next_seq(user_id), kind=kind, title=title[:100], body=body[:300], event=event,
+                user_id=user_id,
+                seq=_next_seq(user_id),
+                kind=kind,
+                title=title[:100],
+                body=body[:300],
+                event=event,
                 data=data or {},
             )
             made.append(notification)
             if kind in PUSHED_KINDS:
                 tokens = PushToken.objects.filter(device__user_id=user_id, device__revoked_at__isnull=True)
-                PushOutbox.objects.bulk_create([
-                    PushOutbox(notification=notification, push_token=token, next_attempt_at=now) for token in tokens
-                ])
+                PushOutbox.objects.bulk_create(
+                    [PushOutbox(notification=notification, push_token=token, next_attempt_at=now) for token in tokens]
+                )
     if made:
         payloads = [(n.user_id, notification_payload(n)) for n in made]
         transaction.on_commit(lambda: deliver_live(payloads))
@@ -87,11 +104,21 @@ def broadcast_event_changes(events) -> None:
     batch of reports); each connection still receives one ``event.changed`` per event."""
     by_street: dict[int, list[dict]] = {}
     for event in events:
-        by_street.setdefault(event.street_id, []).append({
-            "id": str(event.pk), "number": event.number, "state": event.state, "level": event.level,
-            "overdue": event.overdue, "category": event.category.name, "grid_id": event.grid_id,
-        })
-    messages = [(street_group(street_id), {"type": "events.changed", "events": changed}) for street_id, changed in by_street.items()]
+        by_street.setdefault(event.street_id, []).append(
+            {
+                "id": str(event.pk),
+                "number": event.number,
+                "state": event.state,
+                "level": event.level,
+                "overdue": event.overdue,
+                "category": event.category.name,
+                "grid_id": event.grid_id,
+            }
+        )
+    messages = [
+        (street_group(street_id), {"type": "events.changed", "events": changed})
+        for street_id, changed in by_street.items()
+    ]
     transaction.on_commit(lambda: group_send_many(messages))
 
 

@@ -10,24 +10,26 @@ can only land *after* every cursor already handed out, never behind one.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import connection, models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from tqdm import tqdm
 
-from backend.core.bulk import insert_rows
+from backend.fastpath.bulk import insert_rows
 from backend.territory.models import Community, Grid
 from sync.entities import KIND_OF_MODEL, KINDS, Kind, bucket_row
 from sync.models import Change, StampRound, SyncClock
 
 CHUNK = 2000
 CHANGE_COLUMNS = ("stamp", "bucket", "kind", "entity_id", "deleted")
-CLOCK_SQL = (f"SELECT id, stamp, epoch, horizon, EXISTS (SELECT 1 FROM {Change._meta.db_table} WHERE stamp IS NULL) "
-             f"FROM {SyncClock._meta.db_table} WHERE id = 1")
+CLOCK_SQL = (
+    f"SELECT id, stamp, epoch, horizon, EXISTS (SELECT 1 FROM {Change._meta.db_table} WHERE stamp IS NULL) "
+    f"FROM {SyncClock._meta.db_table} WHERE id = 1"
+)
 
 
 def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool = False) -> None:
@@ -39,7 +41,9 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
     previous: dict[str, set[str]] = defaultdict(set)
     if not created:
         stale = []
-        for pk, entity_id, bucket in Change.objects.filter(kind=kind.name, entity_id__in=ids).values_list("id", "entity_id", "bucket"):
+        for pk, entity_id, bucket in Change.objects.filter(kind=kind.name, entity_id__in=ids).values_list(
+            "id", "entity_id", "bucket"
+        ):
             previous[entity_id].add(bucket)
             stale.append(pk)
         if stale:
@@ -51,7 +55,7 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
         new.extend((None, bucket, name, entity_id, False) for bucket in buckets)
         new.extend((None, bucket, name, entity_id, True) for bucket in previous[entity_id] - buckets)
     for start in range(0, len(new), CHUNK):
-        insert_rows(Change, CHANGE_COLUMNS, new[start:start + CHUNK])
+        insert_rows(Change, CHANGE_COLUMNS, new[start : start + CHUNK])
 
 
 def track_instances(instances: Iterable[models.Model], *, created: bool = False) -> None:
@@ -70,7 +74,10 @@ def _on_save(sender, instance, created: bool = False, raw: bool = False, **kwarg
     if sender is Grid:
         # A grid joining or leaving decides which buckets its community and street are in.
         track(KINDS["community"], [{"id": instance.community_id}])
-        track(KINDS["street"], [{"id": Community.objects.filter(pk=instance.community_id).values_list("street_id", flat=True).first()}])
+        track(
+            KINDS["street"],
+            [{"id": Community.objects.filter(pk=instance.community_id).values_list("street_id", flat=True).first()}],
+        )
 
 
 def _on_delete(sender, instance, **kwargs) -> None:
@@ -112,7 +119,12 @@ def purge_tombstones(*, older_than: timedelta) -> int:
     """Delete tombstones stamped before ``older_than`` ago. Cursors from before the new
     horizon answer ``expired_cursor`` and resync; an up-to-date phone never does
     (its cursor moves on even when nothing of its scope changes)."""
-    horizon = StampRound.objects.filter(at__lt=timezone.now() - older_than).order_by("-stamp").values_list("stamp", flat=True).first()
+    horizon = (
+        StampRound.objects.filter(at__lt=timezone.now() - older_than)
+        .order_by("-stamp")
+        .values_list("stamp", flat=True)
+        .first()
+    )
     if horizon is None:
         return 0
     with transaction.atomic():
@@ -147,4 +159,3 @@ def rebuild_log(*, progress: bool = False) -> int:
             bar.close()
     stamp_changes()
     return written
-

@@ -104,9 +104,18 @@ def _now() -> str:
 class Phone:
     """One phone of one user. ``sleep`` and ``clock`` are injectable for tests."""
 
-    def __init__(self, transport: Transport, store: str = ":memory:", *, device_id: str | None = None,
-                 attempts: int = 6, backoff_s: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], str] = _now, rng: random.Random | None = None):
+    def __init__(
+        self,
+        transport: Transport,
+        store: str = ":memory:",
+        *,
+        device_id: str | None = None,
+        attempts: int = 6,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], str] = _now,
+        rng: random.Random | None = None,
+    ):
         self.transport = transport
         self.db = sqlite3.connect(store, check_same_thread=False)  # one phone, whichever thread drives it
         self.db.executescript(SCHEMA)
@@ -132,14 +141,24 @@ class Phone:
         return self.meta("device_id")
 
     def entities(self, kind: str) -> dict[str, dict]:
-        return {row[0]: json.loads(row[1]) for row in self.db.execute("SELECT id, data FROM entity WHERE kind = ?", (kind,))}
+        return {
+            row[0]: json.loads(row[1]) for row in self.db.execute("SELECT id, data FROM entity WHERE kind = ?", (kind,))
+        }
 
     def snapshot(self) -> dict[tuple[str, str], dict]:
-        return {(kind, entity_id): json.loads(data) for kind, entity_id, data in self.db.execute("SELECT kind, id, data FROM entity")}
+        return {
+            (kind, entity_id): json.loads(data)
+            for kind, entity_id, data in self.db.execute("SELECT kind, id, data FROM entity")
+        }
 
     def pending(self) -> list[dict]:
-        rows = self.db.execute("SELECT id, name, args, base_version, client_time FROM outbox WHERE status = 'pending' ORDER BY id")
-        return [{"id": r[0], "name": r[1], "args": json.loads(r[2]), "base_version": r[3], "client_time": r[4]} for r in rows]
+        rows = self.db.execute(
+            "SELECT id, name, args, base_version, client_time FROM outbox WHERE status = 'pending' ORDER BY id"
+        )
+        return [
+            {"id": r[0], "name": r[1], "args": json.loads(r[2]), "base_version": r[3], "client_time": r[4]}
+            for r in rows
+        ]
 
     def results(self) -> dict[int, dict]:
         rows = self.db.execute("SELECT id, result FROM outbox WHERE status = 'done'")
@@ -151,15 +170,37 @@ class Phone:
         with self.db:
             last = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
             mutation_id = max(last, int(self.meta("last_mutation_id", "0"))) + 1
-            self.db.execute("INSERT INTO outbox (id, name, args, base_version, client_time) VALUES (?, ?, ?, ?, ?)",
-                            (mutation_id, name, json.dumps(args, ensure_ascii=False), base_version, self.clock()))
+            self.db.execute(
+                "INSERT INTO outbox (id, name, args, base_version, client_time) VALUES (?, ?, ?, ?, ?)",
+                (mutation_id, name, json.dumps(args, ensure_ascii=False), base_version, self.clock()),
+            )
         return mutation_id
 
-    def report(self, *, category: str, description: str, lat: float | None = None, lng: float | None = None,
-               crs: str = "wgs84", source: str = "grid_patrol", **extra) -> str:
+    def report(
+        self,
+        *,
+        category: str,
+        description: str,
+        lat: float | None = None,
+        lng: float | None = None,
+        crs: str = "wgs84",
+        source: str = "grid_patrol",
+        **extra,
+    ) -> str:
         event_id = str(uuid.uuid4())
-        self.record("event.report", {"id": event_id, "source": source, "category": category, "description": description,
-                                     "lat": lat, "lng": lng, "crs": crs, **extra})
+        self.record(
+            "event.report",
+            {
+                "id": event_id,
+                "source": source,
+                "category": category,
+                "description": description,
+                "lat": lat,
+                "lng": lng,
+                "crs": crs,
+                **extra,
+            },
+        )
         return event_id
 
     def step(self, name: str, event_id: str, **args) -> int:
@@ -168,8 +209,11 @@ class Phone:
     def edit(self, event_id: str, **fields) -> int:
         """Change editable fields; the base version is the event as this phone last saw it."""
         event = self.entities("event").get(event_id)
-        return self.record("event.update_fields", {"event_id": event_id, "fields": fields},
-                           base_version=event["version"] if event else None)
+        return self.record(
+            "event.update_fields",
+            {"event_id": event_id, "fields": fields},
+            base_version=event["version"] if event else None,
+        )
 
     # -- talking to the server -----------------------------------------------------
     def call(self, path: str, body: dict, *, auth: bool = True) -> dict:
@@ -190,18 +234,29 @@ class Phone:
                 continue
             if status is not None and status not in RETRYABLE:
                 raise SyncError(status, answer)
-            self.sleep(self.backoff_s * (2 ** attempt) * (0.5 + self.rng.random()))
+            self.sleep(self.backoff_s * (2**attempt) * (0.5 + self.rng.random()))
         raise TransportError(f"{path}: no answer after {self.attempts} attempts")
 
     def login(self, username: str, password: str) -> dict:
-        answer = self.call("/auth/login", {"username": username, "password": password, "device_id": self.device_id,
-                                          "platform": "android", "app_version": "reference-client"}, auth=False)
+        answer = self.call(
+            "/auth/login",
+            {
+                "username": username,
+                "password": password,
+                "device_id": self.device_id,
+                "platform": "android",
+                "app_version": "reference-client",
+            },
+            auth=False,
+        )
         self._keep_tokens(answer)
         self.set_meta("username", username)
         return answer
 
     def _refresh(self) -> None:
-        answer = self.call("/auth/refresh", {"refresh_token": self.meta("refresh_token"), "device_id": self.device_id}, auth=False)
+        answer = self.call(
+            "/auth/refresh", {"refresh_token": self.meta("refresh_token"), "device_id": self.device_id}, auth=False
+        )
         self._keep_tokens(answer)
 
     def _keep_tokens(self, answer: dict) -> None:
@@ -212,15 +267,23 @@ class Phone:
         """Send everything pending, in id order, a batch at a time."""
         answered = []
         while pending := self.pending()[:PUSH_BATCH]:
-            body = {"device_id": self.device_id, "protocol_version": PROTOCOL_VERSION, "client_time": self.clock(),
-                    "mutations": [{k: v for k, v in m.items() if v is not None} for m in pending]}
+            body = {
+                "device_id": self.device_id,
+                "protocol_version": PROTOCOL_VERSION,
+                "client_time": self.clock(),
+                "mutations": [{k: v for k, v in m.items() if v is not None} for m in pending],
+            }
             answer = self.call("/sync/push", body)
             with self.db:
                 for result in answer["results"]:
-                    self.db.execute("UPDATE outbox SET status = 'done', result = ? WHERE id = ?",
-                                    (json.dumps(result, ensure_ascii=False), result["id"]))
-                self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_mutation_id', ?)",
-                                (str(answer["last_mutation_id"]),))
+                    self.db.execute(
+                        "UPDATE outbox SET status = 'done', result = ? WHERE id = ?",
+                        (json.dumps(result, ensure_ascii=False), result["id"]),
+                    )
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_mutation_id', ?)",
+                    (str(answer["last_mutation_id"]),),
+                )
             answered.extend(answer["results"])
         return answered
 
@@ -231,8 +294,13 @@ class Phone:
         while True:
             cursor = self.meta("cursor")
             pending = self.pending()
-            body = {"device_id": self.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": cursor, "limit": limit,
-                    "pending_mutation_id": pending[-1]["id"] if pending else 0}
+            body = {
+                "device_id": self.device_id,
+                "protocol_version": PROTOCOL_VERSION,
+                "cursor": cursor,
+                "limit": limit,
+                "pending_mutation_id": pending[-1]["id"] if pending else 0,
+            }
             if cursor is None and self.meta("resync") != "1":
                 with self.db:  # a full resync: mark everything, sweep what is not sent again
                     self.db.execute("UPDATE entity SET seen = 0")
@@ -253,8 +321,10 @@ class Phone:
             with self.db:
                 for change in page["changes"]:
                     if change["op"] == "upsert":
-                        self.db.execute("INSERT OR REPLACE INTO entity (kind, id, data, seen) VALUES (?, ?, ?, 1)",
-                                        (change["kind"], change["id"], json.dumps(change["data"], ensure_ascii=False)))
+                        self.db.execute(
+                            "INSERT OR REPLACE INTO entity (kind, id, data, seen) VALUES (?, ?, ?, 1)",
+                            (change["kind"], change["id"], json.dumps(change["data"], ensure_ascii=False)),
+                        )
                     else:
                         self.db.execute("DELETE FROM entity WHERE kind = ? AND id = ?", (change["kind"], change["id"]))
                 for drop in page["drop"]:
@@ -273,13 +343,18 @@ class Phone:
         pulled = self.pull()
         pushed = self.push()
         pulled += self.pull()
-        return {"pulled": pulled, "pushed": len(pushed),
-                "rejected": [r for r in pushed if r["status"] == "rejected"],
-                "conflicts": [r for r in pushed if r["status"] == "conflict"]}
+        return {
+            "pulled": pulled,
+            "pushed": len(pushed),
+            "rejected": [r for r in pushed if r["status"] == "rejected"],
+            "conflicts": [r for r in pushed if r["status"] == "conflict"],
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sync.client", description="参考手机客户端 A reference phone for the sync protocol")
+    parser = argparse.ArgumentParser(
+        prog="python -m sync.client", description="参考手机客户端 A reference phone for the sync protocol"
+    )
     parser.add_argument("--server", help="e.g. http://127.0.0.1:8000 (remembered in the store)")
     parser.add_argument("--store", default="phone.db", help="the phone's local SQLite file (default phone.db)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -321,8 +396,14 @@ def main(argv: list[str] | None = None) -> int:
             phone.login(args.username, args.password)
             print(f"已登录 logged in as {args.username}, device {phone.device_id}")
         elif args.command == "report":
-            event_id = phone.report(category=args.category, description=args.description, lat=args.lat, lng=args.lng,
-                                    crs=args.crs, source=args.source)
+            event_id = phone.report(
+                category=args.category,
+                description=args.description,
+                lat=args.lat,
+                lng=args.lng,
+                crs=args.crs,
+                source=args.source,
+            )
             print(f"已记录，待同步 queued event {event_id}")
         elif args.command == "step":
             extra = {"note": args.note}
@@ -339,12 +420,25 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(outcome, ensure_ascii=False, indent=2))
         elif args.command == "status":
             counts = dict(phone.db.execute("SELECT kind, COUNT(*) FROM entity GROUP BY kind").fetchall())
-            print(json.dumps({"user": phone.meta("username"), "device": phone.device_id, "entities": counts,
-                              "pending": len(phone.pending()), "cursor": bool(phone.meta("cursor"))}, ensure_ascii=False, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "user": phone.meta("username"),
+                        "device": phone.device_id,
+                        "entities": counts,
+                        "pending": len(phone.pending()),
+                        "cursor": bool(phone.meta("cursor")),
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
         elif args.command == "events":
-            rows = sorted(phone.entities("event").values(), key=lambda e: e["reported_at"], reverse=True)[:args.limit]
+            rows = sorted(phone.entities("event").values(), key=lambda e: e["reported_at"], reverse=True)[: args.limit]
             for event in rows:
-                print(f"{event['number']}  {event['state']:<12} v{event['version']:<3} {event['description'][:40]}  {event['id']}")
+                print(
+                    f"{event['number']}  {event['state']:<12} v{event['version']:<3} {event['description'][:40]}  {event['id']}"
+                )
     except SyncError as error:
         print(f"服务器拒绝 refused: {error}", file=sys.stderr)
         return 1

@@ -132,7 +132,12 @@ class Command:
 
 
 def _note_of(args) -> tuple[str, Photos]:
-    note = getattr(args, "note", "") or getattr(args, "reason", "") or getattr(args, "result_note", "") or getattr(args, "comment", "")
+    note = (
+        getattr(args, "note", "")
+        or getattr(args, "reason", "")
+        or getattr(args, "result_note", "")
+        or getattr(args, "comment", "")
+    )
     if getattr(args, "fields", None):
         note = "离线修改未能应用 edit not applied: " + json.dumps(args.fields, ensure_ascii=False, default=str)
     return note, Photos(list(getattr(args, "before_photos", [])), list(getattr(args, "after_photos", [])))
@@ -143,25 +148,43 @@ def event_data(event: Event) -> dict:
 
 
 def _expect_photos(event: Event, actor: Actor, args) -> None:
-    photos_expect(event=event, user=actor.user, references={"before": list(getattr(args, "before_photos", [])),
-                                                            "after": list(getattr(args, "after_photos", []))})
+    photos_expect(
+        event=event,
+        user=actor.user,
+        references={
+            "before": list(getattr(args, "before_photos", [])),
+            "after": list(getattr(args, "after_photos", [])),
+        },
+    )
 
 
 def _on_event(service: Callable[[Event, Actor, Any], Event]) -> Callable[[Any, Actor, Context], Outcome]:
     """A workflow step on an existing event, fetched and locked through the user's scope."""
+
     def run(args, actor: Actor, context: Context) -> Outcome:
         event = service(access_event(actor.user, args.event_id, lock=True), actor, args)
         _expect_photos(event, actor, args)
         return "applied", event_data(event)
+
     return run
 
 
 def report_fields(args: ReportArgs) -> dict:
     """``event.report`` arguments as the fields of ``event_report`` / ``prepare_report``."""
-    return dict(source=args.source, category_code=args.category, description=args.description, lat=args.lat,
-                lng=args.lng, crs=args.crs, address_text=args.address_text, grid_id=args.grid_id, event_id=args.id,
-                photos=Photos(args.before_photos, args.after_photos), handled_on_spot=args.handled_on_spot,
-                result_note=args.result_note)
+    return dict(
+        source=args.source,
+        category_code=args.category,
+        description=args.description,
+        lat=args.lat,
+        lng=args.lng,
+        crs=args.crs,
+        address_text=args.address_text,
+        grid_id=args.grid_id,
+        event_id=args.id,
+        photos=Photos(args.before_photos, args.after_photos),
+        handled_on_spot=args.handled_on_spot,
+        result_note=args.result_note,
+    )
 
 
 def _report(args: ReportArgs, actor: Actor, context: Context) -> Outcome:
@@ -172,43 +195,99 @@ def _report(args: ReportArgs, actor: Actor, context: Context) -> Outcome:
 
 def _update_fields(args: UpdateFieldsArgs, actor: Actor, context: Context) -> Outcome:
     event = access_event(actor.user, args.event_id, lock=True)
-    merged = event_update_fields(event=event, actor=actor, fields=args.fields, base_version=context.base_version,
-                                 mutation_id=context.mutation_id)
+    merged = event_update_fields(
+        event=event, actor=actor, fields=args.fields, base_version=context.base_version, mutation_id=context.mutation_id
+    )
     return merged["status"], merged["data"]
 
 
 def _patrol(args: PatrolArgs, actor: Actor, context: Context) -> Outcome:
-    patrol = patrol_log(actor=actor, patrol_id=args.id, started_at=args.started_at, ended_at=args.ended_at,
-                        points=[(p.lat, p.lng, p.at) for p in args.points], crs=args.crs, note=args.note,
-                        clock_offset_ms=context.clock_offset_ms)
+    patrol = patrol_log(
+        actor=actor,
+        patrol_id=args.id,
+        started_at=args.started_at,
+        ended_at=args.ended_at,
+        points=[(p.lat, p.lng, p.at) for p in args.points],
+        crs=args.crs,
+        note=args.note,
+        clock_offset_ms=context.clock_offset_ms,
+    )
     return "applied", {"patrol_id": str(patrol.pk), "point_count": patrol.point_count, "distance_m": patrol.distance_m}
 
 
 def _visit(args: VisitArgs, actor: Actor, context: Context) -> Outcome:
-    visit, _ = visit_record(actor=actor, visit_id=args.id, subject_id=args.subject_id, visited_at=args.visited_at,
-                            finding=args.finding, note=args.note, photos=args.photos, lat=args.lat, lng=args.lng,
-                            crs=args.crs, patrol_id=args.patrol_id)
+    visit, _ = visit_record(
+        actor=actor,
+        visit_id=args.id,
+        subject_id=args.subject_id,
+        visited_at=args.visited_at,
+        finding=args.finding,
+        note=args.note,
+        photos=args.photos,
+        lat=args.lat,
+        lng=args.lng,
+        crs=args.crs,
+        patrol_id=args.patrol_id,
+    )
     return "applied", {"visit_id": str(visit.pk), "subject_id": visit.subject_id}
 
 
 COMMANDS: dict[str, Command] = {
     "event.report": Command(ReportArgs, None, _report),
-    "event.accept": Command(StepArgs, "accept", _on_event(lambda e, a, x: services.event_accept(event=e, actor=a, note=x.note))),
-    "event.reject": Command(ReasonArgs, "reject", _on_event(lambda e, a, x: services.event_reject(event=e, actor=a, reason=x.reason))),
-    "event.sign": Command(StepArgs, "sign", _on_event(lambda e, a, x: services.event_sign(event=e, actor=a, note=x.note))),
-    "event.return": Command(ReasonArgs, "return", _on_event(lambda e, a, x: services.event_return(event=e, actor=a, reason=x.reason))),
-    "event.handle": Command(HandleArgs, "handle", _on_event(lambda e, a, x: services.event_handle(
-        event=e, actor=a, result_note=x.result_note, photos=Photos(x.before_photos, x.after_photos)))),
-    "event.request_extension": Command(ExtensionArgs, "request_extension", _on_event(
-        lambda e, a, x: services.event_request_extension(event=e, actor=a, until=x.until, reason=x.reason))),
-    "event.approve": Command(StepArgs, "approve", _on_event(lambda e, a, x: services.event_approve(event=e, actor=a, note=x.note))),
-    "event.rework": Command(ReasonArgs, "rework", _on_event(lambda e, a, x: services.event_rework(event=e, actor=a, reason=x.reason))),
-    "event.evaluate": Command(EvaluateArgs, "evaluate", _on_event(lambda e, a, x: services.event_evaluate(
-        event=e, actor=a, satisfaction=x.satisfaction, comment=x.comment))),
-    "event.urge": Command(StepArgs, "urge", _on_event(lambda e, a, x: services.event_urge(event=e, actor=a, note=x.note))),
-    "event.escalate": Command(ReasonArgs, "escalate", _on_event(lambda e, a, x: services.event_escalate(event=e, actor=a, reason=x.reason))),
-    "event.comment": Command(CommentArgs, "comment", _on_event(lambda e, a, x: services.event_comment(
-        event=e, actor=a, note=x.note, photos=Photos(x.before_photos, x.after_photos)))),
+    "event.accept": Command(
+        StepArgs, "accept", _on_event(lambda e, a, x: services.event_accept(event=e, actor=a, note=x.note))
+    ),
+    "event.reject": Command(
+        ReasonArgs, "reject", _on_event(lambda e, a, x: services.event_reject(event=e, actor=a, reason=x.reason))
+    ),
+    "event.sign": Command(
+        StepArgs, "sign", _on_event(lambda e, a, x: services.event_sign(event=e, actor=a, note=x.note))
+    ),
+    "event.return": Command(
+        ReasonArgs, "return", _on_event(lambda e, a, x: services.event_return(event=e, actor=a, reason=x.reason))
+    ),
+    "event.handle": Command(
+        HandleArgs,
+        "handle",
+        _on_event(
+            lambda e, a, x: services.event_handle(
+                event=e, actor=a, result_note=x.result_note, photos=Photos(x.before_photos, x.after_photos)
+            )
+        ),
+    ),
+    "event.request_extension": Command(
+        ExtensionArgs,
+        "request_extension",
+        _on_event(lambda e, a, x: services.event_request_extension(event=e, actor=a, until=x.until, reason=x.reason)),
+    ),
+    "event.approve": Command(
+        StepArgs, "approve", _on_event(lambda e, a, x: services.event_approve(event=e, actor=a, note=x.note))
+    ),
+    "event.rework": Command(
+        ReasonArgs, "rework", _on_event(lambda e, a, x: services.event_rework(event=e, actor=a, reason=x.reason))
+    ),
+    "event.evaluate": Command(
+        EvaluateArgs,
+        "evaluate",
+        _on_event(
+            lambda e, a, x: services.event_evaluate(event=e, actor=a, satisfaction=x.satisfaction, comment=x.comment)
+        ),
+    ),
+    "event.urge": Command(
+        StepArgs, "urge", _on_event(lambda e, a, x: services.event_urge(event=e, actor=a, note=x.note))
+    ),
+    "event.escalate": Command(
+        ReasonArgs, "escalate", _on_event(lambda e, a, x: services.event_escalate(event=e, actor=a, reason=x.reason))
+    ),
+    "event.comment": Command(
+        CommentArgs,
+        "comment",
+        _on_event(
+            lambda e, a, x: services.event_comment(
+                event=e, actor=a, note=x.note, photos=Photos(x.before_photos, x.after_photos)
+            )
+        ),
+    ),
     "event.update_fields": Command(UpdateFieldsArgs, "edit", _update_fields),
     "patrol.log": Command(PatrolArgs, None, _patrol),
     "visit.record": Command(VisitArgs, None, _visit),
@@ -236,7 +315,9 @@ def keep_unapplied(command: Command, args: Args, actor: Actor, error: ApiError) 
         return None
     note, photos = _note_of(args)
     if note or photos.before or photos.after:
-        services.record_unapplied_step(event=event, actor=actor, step=command.step, note=note, photos=photos, reason=error.code)
+        services.record_unapplied_step(
+            event=event, actor=actor, step=command.step, note=note, photos=photos, reason=error.code
+        )
     from backend.accounts.scope import scope_of
     from backend.events.workflow import allowed_steps
 

@@ -18,16 +18,27 @@ from push.models import Kind
 from push.recipients import dispatchers_of
 from sync.models import Conflict, ConflictStatus
 
-register("base_version_required", 422, "离线修改须注明所依据的版本", "An offline edit must say which version it was made on")
+register(
+    "base_version_required", 422, "离线修改须注明所依据的版本", "An offline edit must say which version it was made on"
+)
 register("invalid_base_version", 422, "所依据的版本无效", "The base version is not a version of this event")
 register("conflict_resolved", 409, "该冲突已处理", "This conflict has been resolved already")
-register("conflicts_forbidden", 403, "仅调度员、社区书记和区指挥中心处理冲突", "Only dispatchers, secretaries and the command centre resolve conflicts")
+register(
+    "conflicts_forbidden",
+    403,
+    "仅调度员、社区书记和区指挥中心处理冲突",
+    "Only dispatchers, secretaries and the command centre resolve conflicts",
+)
 
 
 def fields_changed_since(event: Event, base_version: int) -> dict[str, object]:
     """Fields edited after ``base_version``, each with its value at that version."""
     changed: dict[str, object] = {}
-    edits = EventAction.objects.filter(event=event, seq__gt=base_version, action="edit").order_by("seq").values_list("data", flat=True)
+    edits = (
+        EventAction.objects.filter(event=event, seq__gt=base_version, action="edit")
+        .order_by("seq")
+        .values_list("data", flat=True)
+    )
     for data in edits:
         for name, (old, _new) in data.get("fields", {}).items():
             changed.setdefault(name, old)
@@ -35,12 +46,15 @@ def fields_changed_since(event: Event, base_version: int) -> dict[str, object]:
 
 
 def resolvers_of(event: Event) -> set[int]:
-    secretaries = RoleAssignment.objects.filter(role=Role.SECRETARY, community_id=event.community_id).values_list("user_id", flat=True)
+    secretaries = RoleAssignment.objects.filter(role=Role.SECRETARY, community_id=event.community_id).values_list(
+        "user_id", flat=True
+    )
     return dispatchers_of(event) | set(secretaries)
 
 
-def event_update_fields(*, event: Event, actor: Actor, fields: dict, base_version: int | None,
-                        mutation_id: int | None = None) -> dict:
+def event_update_fields(
+    *, event: Event, actor: Actor, fields: dict, base_version: int | None, mutation_id: int | None = None
+) -> dict:
     """Merge a phone's edit. Returns the result's status (``applied``: nothing changed
     since its base; ``merged``: others changed other fields meanwhile; ``conflict``) and data."""
     check_editable(fields)
@@ -58,8 +72,19 @@ def event_update_fields(*, event: Event, actor: Actor, fields: dict, base_versio
         if value == current:
             continue
         if name in since:
-            conflicts.append(Conflict(event=event, field=name, base_version=base, base_value=since[name], server_value=current,
-                                      phone_value=value, user=actor.user, device=actor.device, mutation_id=mutation_id))
+            conflicts.append(
+                Conflict(
+                    event=event,
+                    field=name,
+                    base_version=base,
+                    base_value=since[name],
+                    server_value=current,
+                    phone_value=value,
+                    user=actor.user,
+                    device=actor.device,
+                    mutation_id=mutation_id,
+                )
+            )
         else:
             apply[name] = value
     if apply:
@@ -68,10 +93,16 @@ def event_update_fields(*, event: Event, actor: Actor, fields: dict, base_versio
         Conflict.objects.bulk_create(conflicts)
         tell_about(event, Kind.CONFLICT, resolvers_of(event), "离线修改冲突待处理")
     status = "conflict" if conflicts else ("merged" if base < version else "applied")
-    return {"status": status, "data": {
-        "event_id": str(event.pk), "version": event.action_count, "applied_fields": sorted(apply),
-        "conflict_ids": [c.pk for c in conflicts], "conflicts": [{"id": c.pk, "field": c.field} for c in conflicts],
-    }}
+    return {
+        "status": status,
+        "data": {
+            "event_id": str(event.pk),
+            "version": event.action_count,
+            "applied_fields": sorted(apply),
+            "conflict_ids": [c.pk for c in conflicts],
+            "conflicts": [{"id": c.pk, "field": c.field} for c in conflicts],
+        },
+    }
 
 
 def q_conflicts(user: User) -> Q:
@@ -89,7 +120,9 @@ def q_conflicts(user: User) -> Q:
 
 
 def conflicts_visible_to(user: User, status: str | None) -> QuerySet[Conflict]:
-    conflicts = Conflict.objects.filter(q_conflicts(user)).select_related("event", "user").order_by("-created_at", "-pk")
+    conflicts = (
+        Conflict.objects.filter(q_conflicts(user)).select_related("event", "user").order_by("-created_at", "-pk")
+    )
     return conflicts if status is None else conflicts.filter(status=status)
 
 
@@ -113,8 +146,14 @@ def conflict_resolve(*, conflict: Conflict, actor: Actor, keep: str, value=None,
     event = Event.objects.select_for_update().select_related("category", "grid").get(pk=conflict.event_id)
     final = {"server": getattr(event, conflict.field), "phone": conflict.phone_value, "value": value}[keep]
     check_editable({conflict.field: final})
-    event_edit(event=event, actor=actor, fields={conflict.field: final}, note=note, check=False,
-               data={"conflict_id": conflict.pk, "resolution": keep})
+    event_edit(
+        event=event,
+        actor=actor,
+        fields={conflict.field: final},
+        note=note,
+        check=False,
+        data={"conflict_id": conflict.pk, "resolution": keep},
+    )
     conflict.status = ConflictStatus.RESOLVED
     conflict.resolution = keep
     conflict.resolved_value = final
@@ -123,5 +162,3 @@ def conflict_resolve(*, conflict: Conflict, actor: Actor, keep: str, value=None,
     conflict.save(update_fields=["status", "resolution", "resolved_value", "resolved_by", "resolved_at"])
     tell_about(event, Kind.CONFLICT, {conflict.user_id}, "离线修改冲突已处理")
     return conflict
-
-

@@ -86,21 +86,26 @@ def sync_event_visible(scope: Scope) -> Callable[[dict], bool]:
 
     def visible(row: dict) -> bool:
         return (
-            row["reporter_id"] == me or row["holder_user_id"] == me or row["grid_id"] in grids
+            row["reporter_id"] == me
+            or row["holder_user_id"] == me
+            or row["grid_id"] in grids
             or (row["community_id"] in communities and row["state"] == State.HANDLED)
             or (handler and (row["holder_platform_id"] in platforms or row["holder_department_id"] in departments))
         )
+
     return visible
 
 
 def _grid_buckets_of(field: str) -> Callable[[list[dict]], list[set[str]]]:
     """Territory above the grid goes to the bucket of each of its grids."""
+
     def buckets(rows: list[dict]) -> list[set[str]]:
         ids = [row["id"] for row in rows]
         grids: dict[int, set[str]] = {}
         for grid_id, owner in Grid.objects.filter(**{f"{field}__in": ids}).values_list("id", field):
             grids.setdefault(owner, set()).add(f"grid:{grid_id}")
         return [grids.get(row["id"], set()) for row in rows]
+
     return buckets
 
 
@@ -112,8 +117,8 @@ def _grid_ids(scope: Scope) -> frozenset[int]:
 class Kind:
     name: str
     model: type[models.Model]
-    fields: tuple[str, ...]          # what a phone receives (``values()`` names)
-    bucket_fields: tuple[str, ...]   # what ``buckets`` reads
+    fields: tuple[str, ...]  # what a phone receives (``values()`` names)
+    bucket_fields: tuple[str, ...]  # what ``buckets`` reads
     buckets: Callable[[list[dict]], list[set[str]]]
     visible: Callable[[Scope], Q]
     rename: tuple[tuple[str, str], ...] = ()  # values() name -> name sent
@@ -122,43 +127,129 @@ class Kind:
 
 
 EVENT_FIELDS = (
-    "id", "number", "action_count", "state", "level", "source", "category__code", "description", "address_text",
-    "lat", "lng", "grid_id", "community_id", "street_id", "severity", "reporter_id", "holder_user_id",
-    "holder_platform_id", "holder_department_id", "deadline_at", "overdue", "handled_on_spot", "result_note", "photos",
-    "satisfaction", "reported_at", "device_reported_at", "signed_at", "handled_at", "closed_at", "updated_at",
+    "id",
+    "number",
+    "action_count",
+    "state",
+    "level",
+    "source",
+    "category__code",
+    "description",
+    "address_text",
+    "lat",
+    "lng",
+    "grid_id",
+    "community_id",
+    "street_id",
+    "severity",
+    "reporter_id",
+    "holder_user_id",
+    "holder_platform_id",
+    "holder_department_id",
+    "deadline_at",
+    "overdue",
+    "handled_on_spot",
+    "result_note",
+    "photos",
+    "satisfaction",
+    "reported_at",
+    "device_reported_at",
+    "signed_at",
+    "handled_at",
+    "closed_at",
+    "updated_at",
 )
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in [
-        Kind("category", Category,
-             ("id", "code", "name", "parent__code", "platform_kind", "severity", "grid_admissible",
-              "before_photos_required", "after_photos_required", "active"),
-             ("id",), lambda rows: [{"catalogue"} for _ in rows], lambda scope: Q(),
-             rename=(("parent__code", "parent_code"),)),
-        Kind("street", Street, ("id", "code", "name"), ("id",), _grid_buckets_of("community__street_id"),
-             lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community__street_id"))),
-        Kind("community", Community, ("id", "code", "name", "street_id"), ("id",), _grid_buckets_of("community_id"),
-             lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community_id"))),
-        Kind("grid", Grid, ("id", "code", "name", "community_id", "polygon"), ("id",),
-             lambda rows: [{f"grid:{row['id']}"} for row in rows], lambda scope: Q(pk__in=_grid_ids(scope))),
-        Kind("event", Event, EVENT_FIELDS,
-             ("id", "grid_id", "community_id", "state", "reporter_id", "holder_user_id", "holder_platform_id",
-              "holder_department_id"),
-             _event_buckets, q_sync_events,
-             rename=(("action_count", "version"), ("category__code", "category_code")), visible_row=sync_event_visible),
-        Kind("key_subject", KeySubject,
-             ("id", "grid_id", "kind", "name", "address_text", "attention", "visit_every_days", "note", "active"),
-             ("id", "grid_id"), lambda rows: [{f"grid:{row['grid_id']}"} for row in rows],
-             lambda scope: Q(grid_id__in=_grid_ids(scope))),
-        Kind("patrol", PatrolSession,
-             ("id", "grid_id", "started_at", "ended_at", "point_count", "distance_m", "note", "received_at"),
-             ("id", "user_id"), lambda rows: [{f"user:{row['user_id']}"} for row in rows],
-             lambda scope: Q(user_id=scope.user_id)),
-        Kind("visit", Visit,
-             ("id", "subject_id", "patrol_id", "visited_at", "finding", "note", "photos", "lat", "lng", "received_at"),
-             ("id", "user_id"), lambda rows: [{f"user:{row['user_id']}"} for row in rows],
-             lambda scope: Q(user_id=scope.user_id)),
+        Kind(
+            "category",
+            Category,
+            (
+                "id",
+                "code",
+                "name",
+                "parent__code",
+                "platform_kind",
+                "severity",
+                "grid_admissible",
+                "before_photos_required",
+                "after_photos_required",
+                "active",
+            ),
+            ("id",),
+            lambda rows: [{"catalogue"} for _ in rows],
+            lambda scope: Q(),
+            rename=(("parent__code", "parent_code"),),
+        ),
+        Kind(
+            "street",
+            Street,
+            ("id", "code", "name"),
+            ("id",),
+            _grid_buckets_of("community__street_id"),
+            lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community__street_id")),
+        ),
+        Kind(
+            "community",
+            Community,
+            ("id", "code", "name", "street_id"),
+            ("id",),
+            _grid_buckets_of("community_id"),
+            lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community_id")),
+        ),
+        Kind(
+            "grid",
+            Grid,
+            ("id", "code", "name", "community_id", "polygon"),
+            ("id",),
+            lambda rows: [{f"grid:{row['id']}"} for row in rows],
+            lambda scope: Q(pk__in=_grid_ids(scope)),
+        ),
+        Kind(
+            "event",
+            Event,
+            EVENT_FIELDS,
+            (
+                "id",
+                "grid_id",
+                "community_id",
+                "state",
+                "reporter_id",
+                "holder_user_id",
+                "holder_platform_id",
+                "holder_department_id",
+            ),
+            _event_buckets,
+            q_sync_events,
+            rename=(("action_count", "version"), ("category__code", "category_code")),
+            visible_row=sync_event_visible,
+        ),
+        Kind(
+            "key_subject",
+            KeySubject,
+            ("id", "grid_id", "kind", "name", "address_text", "attention", "visit_every_days", "note", "active"),
+            ("id", "grid_id"),
+            lambda rows: [{f"grid:{row['grid_id']}"} for row in rows],
+            lambda scope: Q(grid_id__in=_grid_ids(scope)),
+        ),
+        Kind(
+            "patrol",
+            PatrolSession,
+            ("id", "grid_id", "started_at", "ended_at", "point_count", "distance_m", "note", "received_at"),
+            ("id", "user_id"),
+            lambda rows: [{f"user:{row['user_id']}"} for row in rows],
+            lambda scope: Q(user_id=scope.user_id),
+        ),
+        Kind(
+            "visit",
+            Visit,
+            ("id", "subject_id", "patrol_id", "visited_at", "finding", "note", "photos", "lat", "lng", "received_at"),
+            ("id", "user_id"),
+            lambda rows: [{f"user:{row['user_id']}"} for row in rows],
+            lambda scope: Q(user_id=scope.user_id),
+        ),
     ]
 }
 

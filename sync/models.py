@@ -14,7 +14,9 @@ class SyncDevice(models.Model):
     device = models.OneToOneField("accounts.Device", on_delete=models.CASCADE, related_name="sync_state")
     last_mutation_id = models.PositiveBigIntegerField(default=0)
     protocol_version = models.PositiveSmallIntegerField(default=0)
-    clock_offset_ms = models.BigIntegerField(null=True, blank=True, help_text="server time minus the device's clock at its last push")
+    clock_offset_ms = models.BigIntegerField(
+        null=True, blank=True, help_text="server time minus the device's clock at its last push"
+    )
     last_push_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -25,8 +27,9 @@ class LedgerEntry(models.Model):
     # No index of its own: the unique (device, mutation_id) index leads with it. No
     # database constraint: devices are never deleted by the application (revoked
     # instead), and Django's CASCADE still removes the rows with a deleted user.
-    device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="+", db_index=False,
-                               db_constraint=False)
+    device = models.ForeignKey(
+        "accounts.Device", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     mutation_id = models.PositiveBigIntegerField()
     name = models.CharField(max_length=48)
     args = models.JSONField(help_text="what the phone sent: nothing recorded on a phone is lost, even if rejected")
@@ -55,7 +58,9 @@ class Change(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "同步变更"
         # The unique index leads with (kind, entity_id): it also finds an entity's rows.
-        constraints = [models.UniqueConstraint(fields=["kind", "entity_id", "bucket"], name="one_change_per_entity_bucket")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "entity_id", "bucket"], name="one_change_per_entity_bucket")
+        ]
         indexes = [
             models.Index(fields=["bucket", "stamp", "id"], name="change_bucket_order"),
             models.Index(fields=["id"], name="change_unstamped", condition=models.Q(stamp__isnull=True)),

@@ -25,12 +25,12 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, User
 from backend.accounts.scope import Scope, scope_of
+from backend.fastpath.canonical import canonical_bytes
+from backend.fastpath.rows import reader
+from backend.fastpath.statements import run_prepared
 from sync.changes import stamp_changes
 from sync.entities import KINDS, buckets_for
 from sync.models import Change, SyncDevice
-from backend.core.canonical import canonical_bytes
-from backend.core.statements import run_prepared
-from sync.rows import reader
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
@@ -46,7 +46,7 @@ class Cursor:
     buckets: list[str]
     stamp: int = 0
     id: int = 0
-    full_start: int | None = None           # set while a full resync runs
+    full_start: int | None = None  # set while a full resync runs
     backfill: dict | None = field(default=None)  # {"buckets", "stamp", "id", "until_stamp", "until_id"}
 
     def encode(self) -> str:
@@ -75,8 +75,15 @@ def decode_cursor(token: str, *, user: User, epoch: str, last_stamp: int, horizo
     return cursor
 
 
-def _page_rows(buckets: list[str], after: tuple[int, int], limit: int, *, until: tuple[int, int] | None = None,
-               live_only: bool = False, tombstones_after: int | None = None) -> list[tuple]:
+def _page_rows(
+    buckets: list[str],
+    after: tuple[int, int],
+    limit: int,
+    *,
+    until: tuple[int, int] | None = None,
+    live_only: bool = False,
+    tombstones_after: int | None = None,
+) -> list[tuple]:
     """(stamp, id, kind, entity id) of the log rows after ``after`` in these buckets,
     in server order, at most ``limit + 1``.
 
@@ -103,12 +110,17 @@ def _page_rows(buckets: list[str], after: tuple[int, int], limit: int, *, until:
             # Planning costs about 0.1 ms a branch (5 ms for a street's 45 grids), more than
             # the page when nothing is new: first ask whether anything lies after the cursor.
             # (Not during a full resync or a backfill: those read toward rows that exist.)
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE bucket IN ({', '.join(['%s'] * len(buckets))}) "
-                           "AND (stamp, id) > (%s, %s))", [*buckets, *after])
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {table} WHERE bucket IN ({', '.join(['%s'] * len(buckets))}) "
+                "AND (stamp, id) > (%s, %s))",
+                [*buckets, *after],
+            )
             if not cursor.fetchone()[0]:
                 return []
-    return run_prepared(_merged_sql(len(buckets), where),
-                        [value for bucket in buckets for value in (bucket, *tail, limit + 1)] + [limit + 1])
+    return run_prepared(
+        _merged_sql(len(buckets), where),
+        [value for bucket in buckets for value in (bucket, *tail, limit + 1)] + [limit + 1],
+    )
 
 
 def _merged_in_process(buckets: list[str], where: list[str], tail: list, limit: int) -> list[tuple]:
@@ -119,8 +131,10 @@ def _merged_in_process(buckets: list[str], where: list[str], tail: list, limit: 
     Each branch's statement text differs (a numbered comment): Python's sqlite3 reuses
     a cached compiled statement only when no open cursor is using it, so fifty open
     cursors on one text compiled it afresh forty-nine times a page."""
-    sql = (f"SELECT stamp, id, kind, entity_id FROM {Change._meta.db_table} WHERE {' AND '.join(where)} "
-           "ORDER BY stamp, id LIMIT %s /* branch {} */")
+    sql = (
+        f"SELECT stamp, id, kind, entity_id FROM {Change._meta.db_table} WHERE {' AND '.join(where)} "
+        "ORDER BY stamp, id LIMIT %s /* branch {} */"
+    )
     cursors = []
     try:
         for branch, bucket in enumerate(buckets):
@@ -133,8 +147,10 @@ def _merged_in_process(buckets: list[str], where: list[str], tail: list, limit: 
 
 
 def _merged_sql(count: int, where: list[str]) -> str:
-    branch = (f"SELECT * FROM (SELECT stamp, id, kind, entity_id FROM {Change._meta.db_table} "
-              f"WHERE {' AND '.join(where)} ORDER BY stamp, id LIMIT %s) AS b{{}}")
+    branch = (
+        f"SELECT * FROM (SELECT stamp, id, kind, entity_id FROM {Change._meta.db_table} "
+        f"WHERE {' AND '.join(where)} ORDER BY stamp, id LIMIT %s) AS b{{}}"
+    )
     return " UNION ALL ".join(branch.format(n) for n in range(count)) + " ORDER BY stamp, id LIMIT %s"
 
 
@@ -147,7 +163,10 @@ def read_entities(scope: Scope, touched: list[tuple[str, str]]) -> list[dict]:
     for kind_name, ids in by_kind.items():
         kind = KINDS[kind_name]
         if kind.visible_row is None:  # small kinds: the scope filter in SQL picks the ids
-            ids = [str(pk) for pk in kind.model.objects.filter(kind.visible(scope), pk__in=ids).values_list("pk", flat=True)]
+            ids = [
+                str(pk)
+                for pk in kind.model.objects.filter(kind.visible(scope), pk__in=ids).values_list("pk", flat=True)
+            ]
             visible = None
         else:
             visible = kind.visible_row(scope)
@@ -160,8 +179,10 @@ def read_entities(scope: Scope, touched: list[tuple[str, str]]) -> list[dict]:
         for row in rows:
             entity_id = row["id"] if text_ids else str(row["id"])
             upserts[entity_id] = {"data": row, "id": entity_id, "kind": kind_name, "op": "upsert"}
-    return [found[kind_name].get(entity_id) or {"id": entity_id, "kind": kind_name, "op": "delete"}
-            for kind_name, entity_id in touched]
+    return [
+        found[kind_name].get(entity_id) or {"id": entity_id, "kind": kind_name, "op": "delete"}
+        for kind_name, entity_id in touched
+    ]
 
 
 def drop_list(scope: Scope, removed: list[str]) -> list[dict]:
@@ -174,14 +195,23 @@ def drop_list(scope: Scope, removed: list[str]) -> list[dict]:
     drops = []
     for kind_name, ids in sorted(candidates.items()):
         kind = KINDS[kind_name]
-        still = {str(pk) for pk in kind.model.objects.filter(kind.visible(scope), pk__in=ids).values_list("pk", flat=True)}
+        still = {
+            str(pk) for pk in kind.model.objects.filter(kind.visible(scope), pk__in=ids).values_list("pk", flat=True)
+        }
         drops.extend({"kind": kind_name, "id": entity_id} for entity_id in sorted(ids - still))
     return drops
 
 
 def _answer(**fields) -> dict:
-    base = {"changes": [], "cursor": None, "has_more": False, "reset": None, "drop": [], "push_first": False,
-            "server_time": timezone.now().isoformat()}
+    base = {
+        "changes": [],
+        "cursor": None,
+        "has_more": False,
+        "reset": None,
+        "drop": [],
+        "push_first": False,
+        "server_time": timezone.now().isoformat(),
+    }
     base.update(fields)
     return base
 
@@ -206,8 +236,9 @@ def render_page(page: dict, protocol_version: int = 2) -> bytes:
     return b'{"changes":' + changes + b"," + canonical_bytes(rest)[1:]
 
 
-def sync_pull(*, user: User, device: Device, cursor: str | None, limit: int = DEFAULT_PAGE,
-              pending_mutation_id: int = 0) -> dict:
+def sync_pull(
+    *, user: User, device: Device, cursor: str | None, limit: int = DEFAULT_PAGE, pending_mutation_id: int = 0
+) -> dict:
     limit = max(1, min(limit, MAX_PAGE))
     state = stamp_changes()
     last_stamp = state.stamp
@@ -233,16 +264,26 @@ def sync_pull(*, user: User, device: Device, cursor: str | None, limit: int = DE
             drops = drop_list(scope, removed)
         if added:
             earlier = position.backfill["buckets"] if position.backfill else []
-            position.backfill = {"buckets": sorted(set(added) | (set(earlier) & set(buckets))), "stamp": 0, "id": 0,
-                                 "until_stamp": position.stamp, "until_id": position.id}
+            position.backfill = {
+                "buckets": sorted(set(added) | (set(earlier) & set(buckets))),
+                "stamp": 0,
+                "id": 0,
+                "until_stamp": position.stamp,
+                "until_id": position.id,
+            }
         elif position.backfill:
             position.backfill["buckets"] = sorted(set(position.backfill["buckets"]) & set(buckets))
         position.buckets = buckets
 
     fill = position.backfill
     if fill:
-        rows = _page_rows(fill["buckets"], (fill["stamp"], fill["id"]), limit, until=(fill["until_stamp"], fill["until_id"]),
-                          live_only=True)
+        rows = _page_rows(
+            fill["buckets"],
+            (fill["stamp"], fill["id"]),
+            limit,
+            until=(fill["until_stamp"], fill["until_id"]),
+            live_only=True,
+        )
     elif (position.stamp, position.id) >= (last_stamp, SKIP_AHEAD_ID):
         rows = []  # at the end of the newest complete round: nothing can lie after it (an idle phone's poll)
     else:

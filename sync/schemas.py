@@ -46,9 +46,13 @@ class PushOut(Schema):
 class PullIn(Schema):
     device_id: str = Field(..., min_length=4, max_length=128)
     protocol_version: int = Field(..., ge=0, le=PROTOCOL_MAX)
-    cursor: str | None = Field(None, max_length=4096, description="null: start a full resync; otherwise the last page's cursor")
+    cursor: str | None = Field(
+        None, max_length=4096, description="null: start a full resync; otherwise the last page's cursor"
+    )
     limit: int = Field(500, ge=1, le=1000, description="log rows per page")
-    pending_mutation_id: int = Field(0, ge=0, le=BIGINT_MAX, description="the highest mutation id still queued on the phone (0: none)")
+    pending_mutation_id: int = Field(
+        0, ge=0, le=BIGINT_MAX, description="the highest mutation id still queued on the phone (0: none)"
+    )
 
 
 class ChangeOut(Schema):
@@ -67,8 +71,12 @@ class PullOut(Schema):
     changes: list[ChangeOut]
     cursor: str | None = Field(..., description="send it with the next pull; null together with reset")
     has_more: bool
-    checksum: str = Field(..., description="of the canonical JSON of changes: crc32:<8 hex> (protocol 2), SHA-256 hex (protocol 1)")
-    reset: str | None = Field(None, description="unknown_cursor | foreign_cursor | expired_cursor: drop the cursor and pull from null")
+    checksum: str = Field(
+        ..., description="of the canonical JSON of changes: crc32:<8 hex> (protocol 2), SHA-256 hex (protocol 1)"
+    )
+    reset: str | None = Field(
+        None, description="unknown_cursor | foreign_cursor | expired_cursor: drop the cursor and pull from null"
+    )
     drop: list[DropOut] = Field(default_factory=list, description="entities to forget: the scope shrank")
     push_first: bool = Field(False, description="push the pending mutations, then pull again")
     server_time: datetime
@@ -112,6 +120,10 @@ class ConflictPage(Schema):
 
 
 class ResolveIn(Schema):
-    keep: str = Field(..., pattern="^(server|phone|value)$", description="server: keep the server's value; phone: take the phone's; value: a third value")
+    keep: str = Field(
+        ...,
+        pattern="^(server|phone|value)$",
+        description="server: keep the server's value; phone: take the phone's; value: a third value",
+    )
     value: Any = Field(None, description="with keep=value")
     note: str = Field("", max_length=2000)

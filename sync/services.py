@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from backend.accounts.models import Device
 from backend.core.errors import ApiError, register
-from backend.core.bulk import insert_rows, present
 from backend.events.models import Event
 from backend.events.services import Actor, Lookups, event_report_many, prepare_report
+from backend.fastpath.bulk import insert_rows, present
 from media.services import photos_expect_many
 from sync.commands import Context, event_data, keep_unapplied, parse, report_fields
 from sync.models import LedgerEntry, SyncDevice
@@ -54,14 +54,17 @@ def _rejected(mutation_id: int, error: ApiError, extra: dict | None = None) -> d
 def check_client(*, device: Device, device_id: str, protocol_version: int) -> None:
     """A too-old app gets a clear upgrade answer; a device id must be the token's."""
     if protocol_version < MIN_PROTOCOL_VERSION:
-        raise ApiError("upgrade_required", detail={"min_protocol_version": MIN_PROTOCOL_VERSION,
-                                                   "protocol_version": PROTOCOL_VERSION})
+        raise ApiError(
+            "upgrade_required",
+            detail={"min_protocol_version": MIN_PROTOCOL_VERSION, "protocol_version": PROTOCOL_VERSION},
+        )
     if device_id != device.device_id:
         raise ApiError("foreign_device")
 
 
-def sync_push(*, device: Device, device_id: str, protocol_version: int, client_time: datetime,
-              mutations: list[MutationIn]) -> tuple[list[dict], dict]:
+def sync_push(
+    *, device: Device, device_id: str, protocol_version: int, client_time: datetime, mutations: list[MutationIn]
+) -> tuple[list[dict], dict]:
     """The results, and the device's state after them (``last_mutation_id``,
     ``clock_offset_ms``)."""
     check_client(device=device, device_id=device_id, protocol_version=protocol_version)
@@ -70,11 +73,15 @@ def sync_push(*, device: Device, device_id: str, protocol_version: int, client_t
     now = timezone.now()
     offset_ms = round((now - client_time).total_seconds() * 1000)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {DEVICES} SET clock_offset_ms = %s, protocol_version = %s, last_push_at = %s WHERE device_id = %s",
-                       [offset_ms, protocol_version, connection.ops.adapt_datetimefield_value(now), device.pk])
+        cursor.execute(
+            f"UPDATE {DEVICES} SET clock_offset_ms = %s, protocol_version = %s, last_push_at = %s WHERE device_id = %s",
+            [offset_ms, protocol_version, connection.ops.adapt_datetimefield_value(now), device.pk],
+        )
         if not cursor.rowcount:  # the device's first push
-            SyncDevice.objects.update_or_create(device=device, defaults=dict(
-                clock_offset_ms=offset_ms, protocol_version=protocol_version, last_push_at=now))
+            SyncDevice.objects.update_or_create(
+                device=device,
+                defaults=dict(clock_offset_ms=offset_ms, protocol_version=protocol_version, last_push_at=now),
+            )
     results = []
     position = 0
     while position < len(mutations):
@@ -108,8 +115,11 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
     with transaction.atomic():
         applied = _locked_last_mutation_id(device)
         replayed = present(LedgerEntry, "mutation_id", {m.id for m in run}, device_id=device.pk)
-        answered = ({e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=replayed)}
-                    if replayed else {})
+        answered = (
+            {e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=replayed)}
+            if replayed
+            else {}
+        )
         parsed = {}
         for mutation in run:
             if mutation.id not in answered and mutation.id not in parsed:
@@ -119,11 +129,25 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                     parsed[mutation.id] = error
         wanted_ids = [args.id for args in parsed.values() if not isinstance(args, ApiError)]
         taken = present(Event, "id", wanted_ids)
-        existing = ({e.pk: e for e in Event.objects.filter(pk__in=taken).only("id", "number", "state", "reporter_id", "action_count")}
-                    if taken else {})
+        existing = (
+            {
+                e.pk: e
+                for e in Event.objects.filter(pk__in=taken).only("id", "number", "state", "reporter_id", "action_count")
+            }
+            if taken
+            else {}
+        )
         lookups = Lookups()
-        lookups.prelocate([(args.lat, args.lng, args.crs) for args in parsed.values() if not isinstance(args, ApiError)
-                           and args.grid_id is None and args.lat is not None and args.lng is not None])
+        lookups.prelocate(
+            [
+                (args.lat, args.lng, args.crs)
+                for args in parsed.values()
+                if not isinstance(args, ApiError)
+                and args.grid_id is None
+                and args.lat is not None
+                and args.lng is not None
+            ]
+        )
         results: dict[int, dict] = {}
         new_rows, prepared_by_mutation, made_here, same_as = [], {}, {}, {}
         last = applied
@@ -132,7 +156,9 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                 continue  # in the ledger already, or sent twice in this batch: one answer
             args = parsed[mutation.id]
             if mutation.id <= last:
-                result = _rejected(mutation.id, ApiError("mutation_id_not_increasing", detail={"last_mutation_id": last}))
+                result = _rejected(
+                    mutation.id, ApiError("mutation_id_not_increasing", detail={"last_mutation_id": last})
+                )
             elif isinstance(args, ApiError):
                 result = _rejected(mutation.id, args)
             elif args.id in made_here:  # the same event id twice in one batch: the second finds the first
@@ -140,8 +166,11 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
                 result = None
             elif args.id in existing:
                 event = existing[args.id]
-                result = ({"id": mutation.id, "status": "applied", "data": event_data(event)} if event.reporter_id == user.pk
-                          else _rejected(mutation.id, ApiError("event_id_taken")))
+                result = (
+                    {"id": mutation.id, "status": "applied", "data": event_data(event)}
+                    if event.reporter_id == user.pk
+                    else _rejected(mutation.id, ApiError("event_id_taken"))
+                )
             else:
                 actor = Actor(user=user, device=device, device_at=mutation.client_time)
                 try:
@@ -163,8 +192,17 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
         for mutation in run:
             if mutation.id not in answered:  # one ledger row per id, the first occurrence's
                 answered[mutation.id] = results[mutation.id]
-                new_rows.append((device.pk, mutation.id, mutation.name, mutation.args, results[mutation.id],
-                                 mutation.client_time, now))
+                new_rows.append(
+                    (
+                        device.pk,
+                        mutation.id,
+                        mutation.name,
+                        mutation.args,
+                        results[mutation.id],
+                        mutation.client_time,
+                        now,
+                    )
+                )
         insert_rows(LedgerEntry, LEDGER_COLUMNS, new_rows)
         if last != applied:
             with connection.cursor() as cursor:
@@ -182,14 +220,21 @@ def _apply_one(device: Device, mutation: MutationIn) -> dict:
             return entry.result  # exactly once: the same answer, nothing applied again
         advance = mutation.id > state.last_mutation_id
         if not advance:
-            result = _rejected(mutation.id, ApiError("mutation_id_not_increasing",
-                                                     detail={"last_mutation_id": state.last_mutation_id}))
+            result = _rejected(
+                mutation.id, ApiError("mutation_id_not_increasing", detail={"last_mutation_id": state.last_mutation_id})
+            )
         else:
             result = _run(mutation, actor, state.clock_offset_ms)
             state.last_mutation_id = mutation.id
             state.save(update_fields=["last_mutation_id"])
-        LedgerEntry.objects.create(device=device, mutation_id=mutation.id, name=mutation.name, args=mutation.args,
-                                   result=result, device_time=mutation.client_time)
+        LedgerEntry.objects.create(
+            device=device,
+            mutation_id=mutation.id,
+            name=mutation.name,
+            args=mutation.args,
+            result=result,
+            device_time=mutation.client_time,
+        )
         return result
 
 

@@ -29,8 +29,11 @@ def department_id(code: str = "police") -> int:
 def report(client, *, category="06.01", source="public_tip", grid=GRID_A, **extra):
     lat, lng = centre_of(grid)
     body = {
-        "source": source, "category": category, "description": "小区门口有一堆暴露垃圾",
-        "location": {"lat": lat, "lng": lng, "crs": "wgs84"}, "before_photos": [f"sha256:{uuid.uuid4().hex}"],
+        "source": source,
+        "category": category,
+        "description": "小区门口有一堆暴露垃圾",
+        "location": {"lat": lat, "lng": lng, "crs": "wgs84"},
+        "before_photos": [f"sha256:{uuid.uuid4().hex}"],
     }
     body.update(extra)
     return client.post("/events", body)

@@ -71,7 +71,10 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     assert closed["state"] == "closed" and closed["closed_at"]
 
     # 评价: unsatisfied lets the dispatcher reopen it.
-    assert step(resident, event_id, "evaluate", {"satisfaction": "unsatisfied", "comment": "第二天又有了"}).json()["state"] == "evaluated"
+    assert (
+        step(resident, event_id, "evaluate", {"satisfaction": "unsatisfied", "comment": "第二天又有了"}).json()["state"]
+        == "evaluated"
+    )
     reopened = step(dispatcher, event_id, "reopen").json()
     assert reopened["state"] == "accepted" and reopened["reopen_count"] == 1
     step(dispatcher, event_id, "dispatch", {"platform_id": platform_id})
@@ -85,12 +88,33 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     history = resident.get(f"/events/{event_id}/history").json()
     actions = [row["action"] for row in history]
     assert actions == [
-        "report", "accept", "dispatch", "return", "dispatch", "sign", "request_extension", "approve_extension",
-        "handle", "rework", "handle", "approve", "evaluate", "reopen", "dispatch", "sign", "handle", "approve", "evaluate",
+        "report",
+        "accept",
+        "dispatch",
+        "return",
+        "dispatch",
+        "sign",
+        "request_extension",
+        "approve_extension",
+        "handle",
+        "rework",
+        "handle",
+        "approve",
+        "evaluate",
+        "reopen",
+        "dispatch",
+        "sign",
+        "handle",
+        "approve",
+        "evaluate",
     ]
     assert [row["seq"] for row in history] == list(range(1, len(history) + 1))
     assert all(history[i]["prev_hash"] == history[i - 1]["hash"] for i in range(1, len(history)))
-    assert history[3]["note"] == "需要执法力量" and history[3]["from_state"] == "dispatched" and history[3]["to_state"] == "returned"
+    assert (
+        history[3]["note"] == "需要执法力量"
+        and history[3]["from_state"] == "dispatched"
+        and history[3]["to_state"] == "returned"
+    )
     assert verify_chain(Event.objects.get(pk=event_id)) == []
 
 
@@ -98,8 +122,14 @@ def test_it_takes_a_small_matter_fixed_on_the_spot_straight_to_approval(as_perso
     worker = as_persona("demo_grid_worker")
     secretary = as_persona("demo_secretary")
     created = report(
-        worker, source="grid_patrol", category="07.02", id=str(uuid.uuid4()), handled_on_spot=True,
-        result_note="已将单车摆放整齐", after_photos=["sha256:after"], device_time="2026-11-28T08:00:00+08:00",
+        worker,
+        source="grid_patrol",
+        category="07.02",
+        id=str(uuid.uuid4()),
+        handled_on_spot=True,
+        result_note="已将单车摆放整齐",
+        after_photos=["sha256:after"],
+        device_time="2026-11-28T08:00:00+08:00",
     )
     assert created.status_code == 201, created.content
     event = created.json()

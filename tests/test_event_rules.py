@@ -13,21 +13,51 @@ from django.utils import timezone
 from backend.events.models import Event, EventAction
 from conftest import PERSONAS
 from tests import matrix_registry
-from tests.events_helpers import GRID_A, GRID_B, department_id, governance_platform_id, report, step
+from tests.events_helpers import GRID_B, department_id, governance_platform_id, report, step
 
 matrix_registry.cover(
-    "/api/v1/events", "/api/v1/events/{event_id}", "/api/v1/events/{event_id}/history", "/api/v1/catalogue/categories",
-    *[f"/api/v1/events/{{event_id}}/{name}" for name in (
-        "accept", "reject", "merge", "dispatch", "sign", "return", "handle", "extension", "extension/approve",
-        "extension/refuse", "park", "park/approve", "park/refuse", "unpark", "approve", "rework", "evaluate", "reopen",
-        "urge", "escalate", "comment",
-    )],
+    "/api/v1/events",
+    "/api/v1/events/{event_id}",
+    "/api/v1/events/{event_id}/history",
+    "/api/v1/catalogue/categories",
+    *[
+        f"/api/v1/events/{{event_id}}/{name}"
+        for name in (
+            "accept",
+            "reject",
+            "merge",
+            "dispatch",
+            "sign",
+            "return",
+            "handle",
+            "extension",
+            "extension/approve",
+            "extension/refuse",
+            "park",
+            "park/approve",
+            "park/refuse",
+            "unpark",
+            "approve",
+            "rework",
+            "evaluate",
+            "reopen",
+            "urge",
+            "escalate",
+            "comment",
+        )
+    ],
 )
 
 # Who sees a grid-A tip reported by the resident and dispatched to the governance platform.
 VISIBLE = {
-    "demo_grid_worker": True, "demo_grid_worker_b": False, "demo_secretary": True, "demo_dispatcher": True,
-    "demo_handler": True, "demo_commander": True, "demo_resident": True, "demo_admin": True,
+    "demo_grid_worker": True,
+    "demo_grid_worker_b": False,
+    "demo_secretary": True,
+    "demo_dispatcher": True,
+    "demo_handler": True,
+    "demo_commander": True,
+    "demo_resident": True,
+    "demo_admin": True,
 }
 
 
@@ -97,8 +127,14 @@ def test_it_keeps_grid_workers_to_the_admission_list(as_persona, persona_user):
     step(dispatcher, event_id, "accept")
     response = step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
     assert response.status_code == 422 and response.json()["code"] == "not_on_admission_list"
-    on_spot = report(as_persona("demo_grid_worker"), source="grid_patrol", category="06.06", handled_on_spot=True,
-                     result_note="拆了", after_photos=["a"])
+    on_spot = report(
+        as_persona("demo_grid_worker"),
+        source="grid_patrol",
+        category="06.06",
+        handled_on_spot=True,
+        result_note="拆了",
+        after_photos=["a"],
+    )
     assert on_spot.json()["code"] == "not_on_admission_list"
 
 
@@ -206,7 +242,10 @@ def test_it_escalates_manually_up_to_the_district(as_persona, persona_user):
     assert to_district["level"] == 3
     # At district level the street no longer triages; the district dispatches to a department.
     assert step(dispatcher, event_id, "dispatch", {"department_id": department_id()}).status_code == 403
-    assert step(commander, event_id, "dispatch", {"department_id": department_id()}).json()["holder_department_id"] == department_id()
+    assert (
+        step(commander, event_id, "dispatch", {"department_id": department_id()}).json()["holder_department_id"]
+        == department_id()
+    )
 
 
 def test_history_rows_cannot_be_edited():
@@ -252,7 +291,9 @@ def test_two_dispatchers_at_once_one_wins(db):
     from backend.accounts.models import Device
     from conftest import login_as
 
-    resident, first, second = (in_thread(lambda u=u: login_as(u)) for u in ("demo_resident", "demo_dispatcher", "demo_dispatcher"))
+    resident, first, second = (
+        in_thread(lambda u=u: login_as(u)) for u in ("demo_resident", "demo_dispatcher", "demo_dispatcher")
+    )
     event_id = in_thread(lambda: report(resident).json()["id"])
     barrier = threading.Barrier(2)
     results = []
@@ -273,10 +314,13 @@ def test_two_dispatchers_at_once_one_wins(db):
         assert sorted(results) == [200, 409]
         assert in_thread(lambda: EventAction.objects.filter(event_id=event_id, action="accept").count()) == 1
     finally:
+
         def clean():
             EventAction.objects.filter(event_id=event_id)._raw_delete(EventAction.objects.db)
             Event.objects.filter(pk=event_id).delete()
-            Device.objects.filter(device_id__startswith="test-", user__username__in=["demo_resident", "demo_dispatcher"]).delete()
+            Device.objects.filter(
+                device_id__startswith="test-", user__username__in=["demo_resident", "demo_dispatcher"]
+            ).delete()
 
         in_thread(clean)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.accounts.models import Device, User
+from backend.accounts.models import Device
 from backend.api import api
-from backend.territory.models import Community, Grid
+from backend.territory.models import Grid
 from conftest import PERSONAS
 
 GRID_A_CODE = "330102001001001"
@@ -23,7 +23,10 @@ def ids() -> dict:
         "grid_a": grid_a.pk,
         "grid_b": Grid.objects.get(code=GRID_B_CODE).pk,
         "other_street_grid": Grid.objects.get(code=OTHER_STREET_GRID_CODE).pk,
-        "other_community_grid": Grid.objects.filter(community__street=grid_a.community.street).exclude(community=grid_a.community).first().pk,
+        "other_community_grid": Grid.objects.filter(community__street=grid_a.community.street)
+        .exclude(community=grid_a.community)
+        .first()
+        .pk,
     }
 
 
@@ -63,8 +66,14 @@ def test_it_lists_only_grids_in_scope(as_persona, persona):
             break
         page += 1
     expected = {
-        "demo_grid_worker": 1, "demo_grid_worker_b": 1, "demo_secretary": 5, "demo_dispatcher": 45,
-        "demo_handler": 45, "demo_commander": 260, "demo_resident": 0, "demo_admin": 260,
+        "demo_grid_worker": 1,
+        "demo_grid_worker_b": 1,
+        "demo_secretary": 5,
+        "demo_dispatcher": 45,
+        "demo_handler": 45,
+        "demo_commander": 260,
+        "demo_resident": 0,
+        "demo_admin": 260,
     }[persona]
     assert len(listed) == len(set(listed)) == expected
     known = ids()
@@ -76,8 +85,14 @@ def test_it_lists_only_grids_in_scope(as_persona, persona):
 def test_it_lists_only_communities_in_scope(as_persona, persona):
     names = [c["name"] for c in as_persona(persona).get("/territory/communities").json()]
     expected = {
-        "demo_grid_worker": 1, "demo_grid_worker_b": 1, "demo_secretary": 1, "demo_dispatcher": 9,
-        "demo_handler": 9, "demo_commander": 54, "demo_resident": 0, "demo_admin": 54,
+        "demo_grid_worker": 1,
+        "demo_grid_worker_b": 1,
+        "demo_secretary": 1,
+        "demo_dispatcher": 9,
+        "demo_handler": 9,
+        "demo_commander": 54,
+        "demo_resident": 0,
+        "demo_admin": 54,
     }[persona]
     assert len(names) == expected
     if expected:
@@ -109,9 +124,16 @@ def test_it_refuses_anonymous_callers(anonymous, path):
 
 
 COVERED_ROUTES = {
-    "/api/v1/health", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/me",
-    "/api/v1/devices", "/api/v1/devices/{device_pk}/revoke", "/api/v1/territory/communities",
-    "/api/v1/territory/grids", "/api/v1/territory/grids/{grid_id}",
+    "/api/v1/health",
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/logout",
+    "/api/v1/me",
+    "/api/v1/devices",
+    "/api/v1/devices/{device_pk}/revoke",
+    "/api/v1/territory/communities",
+    "/api/v1/territory/grids",
+    "/api/v1/territory/grids/{grid_id}",
 }
 
 

@@ -47,8 +47,13 @@ def postgres_admin() -> psycopg.Connection:
 
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings", "DJANGO_ENV": "development", "DEBUG": "false",
-           "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "backend.settings",
+        "DJANGO_ENV": "development",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     env.pop("DB_POOL_SIZE", None)  # what backend/asgi.py chooses is under test
     postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
     database = f"grid_e2e_{os.getpid()}"
@@ -78,8 +83,14 @@ def daphne(server_env):
 
     def start() -> str:
         port = free_port()
-        process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"],
-                                   cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"],
+            cwd=ROOT,
+            env=server_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         started.append(process)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -89,7 +100,7 @@ def daphne(server_env):
                     return Server(base, process.pid)
             except OSError:
                 if process.poll() is not None:
-                    raise RuntimeError(process.stderr.read().decode()[-2000:])
+                    raise RuntimeError(process.stderr.read().decode()[-2000:]) from None
                 time.sleep(0.2)
         raise RuntimeError("daphne did not start")
 
@@ -103,13 +114,17 @@ def call(base: str, path: str, body: dict | None = None, token: str | None = Non
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(f"{base}/api/v1{path}", json.dumps(body).encode() if body is not None else None, headers)
+    request = urllib.request.Request(
+        f"{base}/api/v1{path}", json.dumps(body).encode() if body is not None else None, headers
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def login(base: str, username: str) -> str:
-    return call(base, "/auth/login", {"username": username, "password": PASSWORD, "device_id": f"e2e-{username}"})["access_token"]
+    return call(base, "/auth/login", {"username": username, "password": PASSWORD, "device_id": f"e2e-{username}"})[
+        "access_token"
+    ]
 
 
 def dispatch_and_listen(http_base: str, ws_base: str) -> dict:
@@ -128,9 +143,18 @@ def dispatch_and_listen(http_base: str, ws_base: str) -> dict:
             grid = call(http_base, "/territory/grids", token=dispatcher)["items"][0]
             polygon = call(http_base, f"/territory/grids/{grid['id']}", token=dispatcher)["polygon"]["coordinates"][0]
             lat, lng = (polygon[0][1] + polygon[2][1]) / 2, (polygon[0][0] + polygon[2][0]) / 2
-            event = call(http_base, "/events", {"source": "public_tip", "category": "06.01", "description": "e2e",
-                                                "location": {"lat": lat, "lng": lng, "crs": "wgs84"},
-                                                "before_photos": ["sha256:e2e"]}, token=resident)
+            event = call(
+                http_base,
+                "/events",
+                {
+                    "source": "public_tip",
+                    "category": "06.01",
+                    "description": "e2e",
+                    "location": {"lat": lat, "lng": lng, "crs": "wgs84"},
+                    "before_photos": ["sha256:e2e"],
+                },
+                token=resident,
+            )
             call(http_base, f"/events/{event['id']}/accept", {}, token=dispatcher)
             sent_at = time.monotonic()
             call(http_base, f"/events/{event['id']}/dispatch", {"grid_worker_id": worker_id}, token=dispatcher)
@@ -164,8 +188,9 @@ def database_connections(env: dict, pid: int) -> int:
     url = env["DATABASE_URL"]
     if url.startswith("postgres"):
         with postgres_admin() as admin:
-            return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                                 [url.rsplit("/", 1)[1]]).fetchone()[0]
+            return admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [url.rsplit("/", 1)[1]]
+            ).fetchone()[0]
     path = os.path.realpath(url.removeprefix("sqlite:///"))
     descriptors = Path(f"/proc/{pid}/fd")
     return sum(1 for fd in descriptors.iterdir() if os.path.realpath(fd) == path)

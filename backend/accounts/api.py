@@ -36,7 +36,12 @@ def login(request: HttpRequest, payload: schemas.LoginIn):
     return _token_out(pair)
 
 
-@router.post("/auth/refresh", auth=None, response={200: schemas.TokenOut, **ERRORS}, summary="轮换刷新令牌 Rotate the refresh token")
+@router.post(
+    "/auth/refresh",
+    auth=None,
+    response={200: schemas.TokenOut, **ERRORS},
+    summary="轮换刷新令牌 Rotate the refresh token",
+)
 def refresh(request: HttpRequest, payload: schemas.RefreshIn):
     return _token_out(auth_refresh(refresh_token=payload.refresh_token, device_id=payload.device_id))
 
@@ -68,12 +73,22 @@ def me(request: HttpRequest):
     }
 
 
-@router.get("/devices", response={200: list[schemas.DeviceOut], **ERRORS}, summary="我的设备 My devices (admin: all)", tags=["accounts"])
+@router.get(
+    "/devices",
+    response={200: list[schemas.DeviceOut], **ERRORS},
+    summary="我的设备 My devices (admin: all)",
+    tags=["accounts"],
+)
 def device_list(request: HttpRequest):
     return list(devices_visible_to(request.auth)[:500])
 
 
-@router.post("/devices/{device_pk}/revoke", response={200: schemas.DeviceOut, **ERRORS}, summary="吊销设备 Revoke a device", tags=["accounts"])
+@router.post(
+    "/devices/{device_pk}/revoke",
+    response={200: schemas.DeviceOut, **ERRORS},
+    summary="吊销设备 Revoke a device",
+    tags=["accounts"],
+)
 def device_revoke_route(request: HttpRequest, device_pk: int):
     device = access_device(request.auth, device_pk)
     return device_revoke(device=device)

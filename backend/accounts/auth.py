@@ -8,7 +8,7 @@ from ninja.security import HttpBearer
 from backend.accounts.models import Device, User
 from backend.accounts.tokens import decode_access_token
 from backend.core.errors import ApiError
-from backend.core.statements import Select
+from backend.fastpath.statements import Select
 
 # Every authenticated request asks this: a statement written once, not compiled each time.
 DEVICE_WITH_USER = Select(Device, User, joins=["{1}.id = {0}.user_id"], where="{0}.id = %s AND {0}.user_id = %s")

@@ -11,7 +11,11 @@ DEFAULT_PASSWORD = "demo-pass-2026"
 
 def demo_personas(district: District) -> list[tuple[str, str, str, dict]]:
     """(username, display name, role, unit) for every demo account."""
-    grids = list(Grid.objects.filter(community__street__district=district).select_related("community__street").order_by("code")[:2])
+    grids = list(
+        Grid.objects.filter(community__street__district=district)
+        .select_related("community__street")
+        .order_by("code")[:2]
+    )
     grid_a, grid_b = grids
     community = grid_a.community
     street = community.street

@@ -86,7 +86,9 @@ def _load_roles(user: User) -> dict:
             {
                 "role": assignment.role,
                 "role_label": assignment.get_role_display(),
-                "unit": None if unit is None else {"kind": kind, "id": unit.pk, "code": getattr(unit, "code", ""), "name": str(unit)},
+                "unit": None
+                if unit is None
+                else {"kind": kind, "id": unit.pk, "code": getattr(unit, "code", ""), "name": str(unit)},
                 "platform_street_id": assignment.platform.street_id if assignment.platform_id else None,
             }
         )

@@ -21,5 +21,3 @@ def access_device(user: User, device_pk: int) -> Device:
     if device is None:
         raise ApiError("not_found")
     return device
-
-

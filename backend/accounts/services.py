@@ -39,8 +39,16 @@ def _issue_pair(*, user: User, device: Device, family: uuid.UUID) -> TokenPair:
     return TokenPair(access, lifetime, secret, row.expires_at, device)
 
 
-def auth_login(*, username: str, password: str, device_id: str, device_description: str = "",
-               platform: str = "", app_version: str = "", address: str) -> TokenPair:
+def auth_login(
+    *,
+    username: str,
+    password: str,
+    device_id: str,
+    device_description: str = "",
+    platform: str = "",
+    app_version: str = "",
+    address: str,
+) -> TokenPair:
     """Check the password (rate-limited per account and address), register or update
     the device, and start a new refresh-token family bound to it."""
     guard_login(username=username, address=address)

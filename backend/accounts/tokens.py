@@ -75,8 +75,12 @@ def decode_access_token(token: str) -> AccessClaims:
     except jwt.PyJWTError:
         raise ApiError("token_invalid") from None
     try:
-        return AccessClaims(user_id=int(claims["sub"]), device_pk=int(claims["dev"]), generation=int(claims["gen"]),
-                            expires_at=float(claims["exp"]))
+        return AccessClaims(
+            user_id=int(claims["sub"]),
+            device_pk=int(claims["dev"]),
+            generation=int(claims["gen"]),
+            expires_at=float(claims["exp"]),
+        )
     except (KeyError, TypeError, ValueError):
         raise ApiError("token_invalid") from None
 

@@ -50,14 +50,27 @@ def demo_rows(*, buildings: int = BUILDINGS, units: int = UNITS, seed: int = 762
                         line += 1
                         room = f"{floor}{door:02d}"
                         row = {
-                            "road": road, "number": str(number * 2 + int(grid.code[-3:]) * 100), "estate": estate,
-                            "building": f"{number}幢", "unit": unit, "floor": floor, "room": room, "lng": lng, "lat": lat,
+                            "road": road,
+                            "number": str(number * 2 + int(grid.code[-3:]) * 100),
+                            "estate": estate,
+                            "building": f"{number}幢",
+                            "unit": unit,
+                            "floor": floor,
+                            "room": room,
+                            "lng": lng,
+                            "lat": lat,
                         }
                         if rng.random() < ALIAS_SHARE:
                             if rng.random() < 0.5:
-                                row.update(alias_source="power", alias_text=f"上城区{road}{row['number']}号{number}-{unit}-{room}")
+                                row.update(
+                                    alias_source="power",
+                                    alias_text=f"上城区{road}{row['number']}号{number}-{unit}-{room}",
+                                )
                             else:
-                                row.update(alias_source="housing", alias_text=f"{estate}{int_to_chinese(number)}栋{unit}单元{room}房")
+                                row.update(
+                                    alias_source="housing",
+                                    alias_text=f"{estate}{int_to_chinese(number)}栋{unit}单元{room}房",
+                                )
                         yield line, row
 
 

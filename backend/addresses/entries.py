@@ -7,8 +7,22 @@ from functools import lru_cache
 
 from backend.addresses.normalize import normalize
 
-ENTRY_COLUMNS = ("kind", "building_id", "unit_id", "alias_id", "grid_id", "community_id", "street_id", "code", "text",
-                 "standard", "lat", "lng", "source", "normalized")
+ENTRY_COLUMNS = (
+    "kind",
+    "building_id",
+    "unit_id",
+    "alias_id",
+    "grid_id",
+    "community_id",
+    "street_id",
+    "code",
+    "text",
+    "standard",
+    "lat",
+    "lng",
+    "source",
+    "normalized",
+)
 
 
 @lru_cache(maxsize=1)
@@ -26,7 +40,7 @@ def search_key(text: str) -> str:
     for _ in range(2):  # a street, then a community
         for name in territory_names():
             if key.startswith(name) and len(key) > len(name):
-                key = key[len(name):]
+                key = key[len(name) :]
                 break
     return key
 
@@ -36,14 +50,57 @@ def unit_text(standard_building: str, unit: int, room: str) -> str:
 
 
 def building_entry(*, building_id, grid, code, standard, lat, lng) -> tuple:
-    return ("building", building_id, None, None, grid[0], grid[1], grid[2], code, standard, standard, lat, lng, "",
-            normalize(standard))
+    return (
+        "building",
+        building_id,
+        None,
+        None,
+        grid[0],
+        grid[1],
+        grid[2],
+        code,
+        standard,
+        standard,
+        lat,
+        lng,
+        "",
+        normalize(standard),
+    )
 
 
 def unit_entry(*, building_id, unit_id, grid, code, text, lat, lng) -> tuple:
-    return ("unit", building_id, unit_id, None, grid[0], grid[1], grid[2], code, text, text, lat, lng, "", normalize(text))
+    return (
+        "unit",
+        building_id,
+        unit_id,
+        None,
+        grid[0],
+        grid[1],
+        grid[2],
+        code,
+        text,
+        text,
+        lat,
+        lng,
+        "",
+        normalize(text),
+    )
 
 
 def alias_entry(*, building_id, unit_id, alias_id, grid, code, text, standard, source, lat, lng) -> tuple:
-    return ("alias", building_id, unit_id, alias_id, grid[0], grid[1], grid[2], code, text, standard, lat, lng, source,
-            search_key(text))
+    return (
+        "alias",
+        building_id,
+        unit_id,
+        alias_id,
+        grid[0],
+        grid[1],
+        grid[2],
+        code,
+        text,
+        standard,
+        lat,
+        lng,
+        source,
+        search_key(text),
+    )

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from backend.addresses.entries import ENTRY_COLUMNS, alias_entry, building_entry, unit_entry, unit_text
 from backend.addresses.models import AddressAlias, AddressEntry, AliasSource, Building, UnitAddress
 from backend.addresses.normalize import normalize
-from backend.core.bulk import insert_rows
+from backend.fastpath.bulk import insert_rows
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
 from backend.territory.models import Grid
@@ -155,8 +155,20 @@ def parse(row: dict) -> Parsed:
     code = values["building_code"]
     if code and not re.fullmatch(r"\d{19}", code):
         raise Rejected(f"unparseable: building_code {code!r} must be 19 digits")
-    return Parsed(values["road"], number, values["estate"], building, unit, floor, room, lat, lng, code, source,
-                  values["alias_text"])
+    return Parsed(
+        values["road"],
+        number,
+        values["estate"],
+        building,
+        unit,
+        floor,
+        room,
+        lat,
+        lng,
+        code,
+        source,
+        values["alias_text"],
+    )
 
 
 class Library:
@@ -170,11 +182,15 @@ class Library:
         for building in self.buildings.values():
             number = int(building.code[15:])
             self.next_number[building.grid_id] = max(self.next_number.get(building.grid_id, 0), number)
-        self.grids = {g.pk: (g.pk, g.community_id, g.community.street_id, g.code) for g in Grid.objects.select_related("community")}
+        self.grids = {
+            g.pk: (g.pk, g.community_id, g.community.street_id, g.code)
+            for g in Grid.objects.select_related("community")
+        }
 
 
-def import_addresses(rows: Iterable[tuple[int, dict]], *, dry_run: bool = False, progress: bool = False,
-                     total: int | None = None) -> ImportReport:
+def import_addresses(
+    rows: Iterable[tuple[int, dict]], *, dry_run: bool = False, progress: bool = False, total: int | None = None
+) -> ImportReport:
     report = ImportReport()
     library = Library()
     bar = tqdm(total=total, desc="addresses 地址", unit="row", disable=not progress, mininterval=0.5)
@@ -214,7 +230,9 @@ def _import_batch(batch: list[tuple[int, dict]], library: Library, report: Impor
                 report.units_unchanged += 1
                 seen_in_batch.add(code)
         else:
-            new_units.append(UnitAddress(building=building, code=code, unit=item.unit, floor=item.floor, room=item.room))
+            new_units.append(
+                UnitAddress(building=building, code=code, unit=item.unit, floor=item.floor, room=item.room)
+            )
             seen_in_batch.add(code)
         if item.alias_text:
             wanted_aliases.append((code, item, building))
@@ -223,8 +241,17 @@ def _import_batch(batch: list[tuple[int, dict]], library: Library, report: Impor
     for unit in new_units:
         units[unit.code] = unit
         building = unit.building
-        entries.append(unit_entry(building_id=building.pk, unit_id=unit.pk, grid=library.grids[building.grid_id][:3], code=unit.code,
-                                  text=unit_text(building.standard_address, unit.unit, unit.room), lat=building.lat, lng=building.lng))
+        entries.append(
+            unit_entry(
+                building_id=building.pk,
+                unit_id=unit.pk,
+                grid=library.grids[building.grid_id][:3],
+                code=unit.code,
+                text=unit_text(building.standard_address, unit.unit, unit.room),
+                lat=building.lat,
+                lng=building.lng,
+            )
+        )
 
     if wanted_aliases:
         unit_ids = {units[code].pk for code, _, _ in wanted_aliases}
@@ -236,16 +263,27 @@ def _import_batch(batch: list[tuple[int, dict]], library: Library, report: Impor
                 report.aliases_unchanged += 1
                 continue
             existing.add(key)
-            new_aliases.append((AddressAlias(unit=units[code], source=item.alias_source, text=item.alias_text), building))
+            new_aliases.append(
+                (AddressAlias(unit=units[code], source=item.alias_source, text=item.alias_text), building)
+            )
         AddressAlias.objects.bulk_create([alias for alias, _ in new_aliases], batch_size=1000)
         report.aliases_added += len(new_aliases)
         for alias, building in new_aliases:
             unit = alias.unit
-            entries.append(alias_entry(
-                building_id=building.pk, unit_id=unit.pk, alias_id=alias.pk, grid=library.grids[building.grid_id][:3],
-                code=unit.code, text=alias.text, standard=unit_text(building.standard_address, unit.unit, unit.room),
-                source=alias.source, lat=building.lat, lng=building.lng,
-            ))
+            entries.append(
+                alias_entry(
+                    building_id=building.pk,
+                    unit_id=unit.pk,
+                    alias_id=alias.pk,
+                    grid=library.grids[building.grid_id][:3],
+                    code=unit.code,
+                    text=alias.text,
+                    standard=unit_text(building.standard_address, unit.unit, unit.room),
+                    source=alias.source,
+                    lat=building.lat,
+                    lng=building.lng,
+                )
+            )
     if entries:
         insert_rows(AddressEntry, ENTRY_COLUMNS, entries)
 
@@ -263,18 +301,38 @@ def _resolve_building(item: Parsed, library: Library, report: ImportReport) -> B
         if building is not None and building.code != item.building_code:
             raise Rejected(f"duplicate code: this building already has code {building.code}")
         if not item.building_code.startswith(library.grids[grid_id][3]):
-            raise Rejected(f"building_code {item.building_code} does not extend its grid's code {library.grids[grid_id][3]}")
+            raise Rejected(
+                f"building_code {item.building_code} does not extend its grid's code {library.grids[grid_id][3]}"
+            )
     if building is None:
         code = item.building_code or _next_code(grid_id, library)
         building = Building.objects.create(
-            code=code, name=item.building, road=item.road, number=item.number, estate=item.estate, lat=item.lat,
-            lng=item.lng, grid_id=grid_id, natural_key=key,
+            code=code,
+            name=item.building,
+            road=item.road,
+            number=item.number,
+            estate=item.estate,
+            lat=item.lat,
+            lng=item.lng,
+            grid_id=grid_id,
+            natural_key=key,
         )
         library.buildings[key] = building
         library.codes[code] = key
-        insert_rows(AddressEntry, ENTRY_COLUMNS, [building_entry(
-            building_id=building.pk, grid=library.grids[grid_id][:3], code=code, standard=building.standard_address,
-            lat=building.lat, lng=building.lng)])
+        insert_rows(
+            AddressEntry,
+            ENTRY_COLUMNS,
+            [
+                building_entry(
+                    building_id=building.pk,
+                    grid=library.grids[grid_id][:3],
+                    code=code,
+                    standard=building.standard_address,
+                    lat=building.lat,
+                    lng=building.lng,
+                )
+            ],
+        )
         report.buildings_added += 1
         building._counted = True
     elif not getattr(building, "_counted", False):
@@ -283,8 +341,13 @@ def _resolve_building(item: Parsed, library: Library, report: ImportReport) -> B
             # The code stays: a building that moved (a survey correction) keeps its identity.
             building.lat, building.lng, building.grid_id = item.lat, item.lng, grid_id
             building.save(update_fields=["lat", "lng", "grid"])
-            AddressEntry.objects.filter(building=building).update(lat=item.lat, lng=item.lng, grid_id=grid_id,
-                                                                  community_id=library.grids[grid_id][1], street_id=library.grids[grid_id][2])
+            AddressEntry.objects.filter(building=building).update(
+                lat=item.lat,
+                lng=item.lng,
+                grid_id=grid_id,
+                community_id=library.grids[grid_id][1],
+                street_id=library.grids[grid_id][2],
+            )
             report.buildings_updated += 1
         else:
             report.buildings_unchanged += 1

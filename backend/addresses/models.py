@@ -20,8 +20,12 @@ class Building(models.Model):
     lat = models.FloatField("纬度 (WGS-84)")
     lng = models.FloatField("经度 (WGS-84)")
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="buildings", verbose_name="网格")
-    natural_key = models.CharField(max_length=200, unique=True, editable=False,
-                                   help_text="normalised road+number+estate+building: how a re-import finds it")
+    natural_key = models.CharField(
+        max_length=200,
+        unique=True,
+        editable=False,
+        help_text="normalised road+number+estate+building: how a re-import finds it",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "楼幢"

@@ -47,10 +47,10 @@ def normalize(text: str, *, strip_names: tuple[str, ...] = ()) -> str:
     value = PUNCTUATION.sub("", value)
     for prefix in ADMIN_PREFIXES:
         if value.startswith(prefix):
-            value = value[len(prefix):]
+            value = value[len(prefix) :]
     for name in strip_names:
         if name and value.startswith(name):
-            value = value[len(name):]
+            value = value[len(name) :]
     value = _numerals(value)
     value = DASHED.sub(r"\1幢\2单元\3", value)
     value = BUILDING_WORDS.sub(r"\1幢", value)

@@ -40,7 +40,9 @@ def entries_visible_to(user: User) -> QuerySet[AddressEntry]:
 def _containing(entries: QuerySet[AddressEntry], part: str) -> QuerySet[AddressEntry]:
     """Entries whose key contains ``part``, through each database's trigram index."""
     if connection.vendor == "sqlite" and len(part) >= 3:
-        return entries.filter(id__in=RawSQL("SELECT rowid FROM addresses_entry_fts WHERE normalized LIKE %s", (f"%{part}%",)))
+        return entries.filter(
+            id__in=RawSQL("SELECT rowid FROM addresses_entry_fts WHERE normalized LIKE %s", (f"%{part}%",))
+        )
     return entries.filter(normalized__contains=part)
 
 
@@ -56,8 +58,12 @@ def search_addresses(user: User, query: str, *, limit: int = 20) -> list[Address
     ranking = dict(
         exact=Case(When(normalized=key, then=Value(0)), default=Value(1), output_field=IntegerField()),
         prefix=Case(When(normalized__startswith=key, then=Value(0)), default=Value(1), output_field=IntegerField()),
-        kind_rank=Case(When(kind=EntryKind.UNIT, then=Value(0)), When(kind=EntryKind.BUILDING, then=Value(1)),
-                       default=Value(2), output_field=IntegerField()),
+        kind_rank=Case(
+            When(kind=EntryKind.UNIT, then=Value(0)),
+            When(kind=EntryKind.BUILDING, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        ),
         key_length=Length("normalized"),
     )
     order = ("exact", "kind_rank", "prefix", "key_length", "code")
@@ -88,7 +94,12 @@ def locate(*, lat: float, lng: float, crs: str) -> dict:
     ).only("code", "name", "road", "number", "estate", "lat", "lng")
     nearest = sorted(((distance_m(lat, lng, b.lat, b.lng), b) for b in nearby), key=lambda pair: pair[0])[:NEAREST]
     answer = {
-        "lat": lat, "lng": lng, "inside": grid_id is not None, "grid": None, "community": None, "street": None,
+        "lat": lat,
+        "lng": lng,
+        "inside": grid_id is not None,
+        "grid": None,
+        "community": None,
+        "street": None,
         "message": "" if grid_id is not None else "该位置不在本区任何网格内 (outside every grid of the district)",
         "nearest_buildings": [
             {"code": b.code, "address": b.standard_address, "lat": b.lat, "lng": b.lng, "distance_m": round(d, 1)}

@@ -24,7 +24,11 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "token_invalid": (401, "令牌无效", "The token is invalid"),
     "token_expired": (401, "令牌已过期", "The token has expired"),
     "token_revoked": (401, "令牌已被吊销", "The token has been revoked"),
-    "refresh_reused": (401, "刷新令牌被重复使用，该设备的登录已全部注销", "A rotated refresh token was reused; the whole token family is revoked"),
+    "refresh_reused": (
+        401,
+        "刷新令牌被重复使用，该设备的登录已全部注销",
+        "A rotated refresh token was reused; the whole token family is revoked",
+    ),
     "rate_limited": (429, "尝试次数过多，请稍后再试", "Too many attempts; try again later"),
     "forbidden": (403, "无权执行此操作", "You may not do this"),
     "not_found": (404, "未找到", "Not found"),
@@ -40,8 +44,16 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
 class ApiError(Exception):
     """Raise anywhere below a route; the API's exception handler renders it."""
 
-    def __init__(self, code: str, *, status: int | None = None, message: str | None = None,
-                 message_en: str | None = None, detail: Any = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        code: str,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        message_en: str | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
         if code not in CATALOGUE and status is None:
             raise ValueError(f"unknown error code {code!r}: add it to CATALOGUE or pass status")
         default_status, default_zh, default_en = CATALOGUE.get(code, (status, code, code))

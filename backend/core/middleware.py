@@ -8,8 +8,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from backend.core.errors import ApiError
 
 STATUS_CODES = {
-    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited",
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
 }
 
 
@@ -24,7 +29,9 @@ class ApiErrorShapeMiddleware:
             and request.path.startswith("/api/")
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            code = STATUS_CODES.get(response.status_code, "internal_error" if response.status_code >= 500 else "bad_request")
+            code = STATUS_CODES.get(
+                response.status_code, "internal_error" if response.status_code >= 500 else "bad_request"
+            )
             error = ApiError(code, status=response.status_code)
             shaped = JsonResponse(error.body(), status=response.status_code, json_dumps_params={"ensure_ascii": False})
             if response.has_header("Allow"):

@@ -10,8 +10,8 @@ later. Urgent categories count natural hours.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -36,7 +36,9 @@ def is_workday(day: date) -> bool:
 
 def daily_working_time(periods=None) -> timedelta:
     periods = periods or settings.WORKING_HOURS
-    return sum((datetime.combine(date.min, end) - datetime.combine(date.min, start) for start, end in periods), timedelta())
+    return sum(
+        (datetime.combine(date.min, end) - datetime.combine(date.min, start) for start, end in periods), timedelta()
+    )
 
 
 def add_working_time(start: datetime, duration: timedelta, periods=None) -> datetime:

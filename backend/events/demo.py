@@ -20,17 +20,30 @@ from tqdm import tqdm
 
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.events.deadlines import compute_deadline
-from backend.core.bulk import insert_instances, insert_rows
 from backend.events.history import content_hash
-from backend.events.models import Category, Event, EventAction, EventCounter, HandlerKind, Level, Satisfaction, Source, State
+from backend.events.models import (
+    Category,
+    Event,
+    EventAction,
+    EventCounter,
+    HandlerKind,
+    Level,
+    Satisfaction,
+    Source,
+    State,
+)
 from backend.events.services import NUMBER_PREFIX
+from backend.fastpath.bulk import insert_instances, insert_rows
 from backend.territory.demo import cell_centre
 from backend.territory.models import Community, Department, Grid, Platform, Street
 from sync.changes import track_instances
 
 SOURCE_WEIGHTS = [
-    (Source.GRID_PATROL, 0.605), (Source.PUBLIC_TIP, 0.235), (Source.VIDEO_ALERT, 0.09),
-    (Source.POWER_ALERT, 0.02), (Source.DEPARTMENT_REFERRAL, 0.05),
+    (Source.GRID_PATROL, 0.605),
+    (Source.PUBLIC_TIP, 0.235),
+    (Source.VIDEO_ALERT, 0.09),
+    (Source.POWER_ALERT, 0.02),
+    (Source.DEPARTMENT_REFERRAL, 0.05),
 ]
 OPEN_SHARE = 0.003
 RETURN_SHARE = 0.04
@@ -40,7 +53,7 @@ ON_THE_SPOT_SHARE = 0.45  # of admissible patrol reports
 BATCH = 2000
 RESIDENTS = 2000
 SEED_PASSWORD = make_password(None)
- # unusable: seeded staff cannot log in
+# unusable: seeded staff cannot log in
 
 
 @dataclass
@@ -56,8 +69,12 @@ class Cast:
 
 
 def _ensure_cast() -> Cast:
-    existing = {a.role + ":" + str(a.unit().pk): a.user_id for a in RoleAssignment.objects.select_related(
-        "grid", "community", "street", "platform", "department").exclude(role__in=[Role.RESIDENT, Role.ADMIN, Role.COMMANDER])}
+    existing = {
+        a.role + ":" + str(a.unit().pk): a.user_id
+        for a in RoleAssignment.objects.select_related("grid", "community", "street", "platform", "department").exclude(
+            role__in=[Role.RESIDENT, Role.ADMIN, Role.COMMANDER]
+        )
+    }
     units = [
         (Role.GRID_WORKER, "grid", Grid.objects.all(), "gw"),
         (Role.SECRETARY, "community", Community.objects.all(), "sec"),
@@ -70,28 +87,42 @@ def _ensure_cast() -> Cast:
         for unit in queryset:
             if f"{role}:{unit.pk}" in existing:
                 continue
-            user = User(username=f"seed_{prefix}_{unit.pk}", password=SEED_PASSWORD, display_name=f"{unit}{Role(role).label}")
+            user = User(
+                username=f"seed_{prefix}_{unit.pk}", password=SEED_PASSWORD, display_name=f"{unit}{Role(role).label}"
+            )
             new_users.append(user)
             new_roles.append((user, role, field, unit))
     User.objects.bulk_create(new_users, ignore_conflicts=True)
     by_name = dict(User.objects.filter(username__in=[u.username for u in new_users]).values_list("username", "pk"))
-    RoleAssignment.objects.bulk_create([
-        RoleAssignment(user_id=by_name[user.username], role=role, **{field: unit}) for user, role, field, unit in new_roles
-    ], ignore_conflicts=True)
+    RoleAssignment.objects.bulk_create(
+        [
+            RoleAssignment(user_id=by_name[user.username], role=role, **{field: unit})
+            for user, role, field, unit in new_roles
+        ],
+        ignore_conflicts=True,
+    )
     residents = list(User.objects.filter(username__startswith="seed_resident_").values_list("pk", flat=True))
     if len(residents) < RESIDENTS:
-        User.objects.bulk_create([
-            User(username=f"seed_resident_{i:05d}", password=SEED_PASSWORD) for i in range(len(residents), RESIDENTS)
-        ], ignore_conflicts=True)
+        User.objects.bulk_create(
+            [User(username=f"seed_resident_{i:05d}", password=SEED_PASSWORD) for i in range(len(residents), RESIDENTS)],
+            ignore_conflicts=True,
+        )
         new = User.objects.filter(username__startswith="seed_resident_").exclude(pk__in=residents)
         RoleAssignment.objects.bulk_create([RoleAssignment(user=u, role=Role.RESIDENT) for u in new])
         residents = list(User.objects.filter(username__startswith="seed_resident_").values_list("pk", flat=True))
 
     cast = Cast({}, {}, {}, {}, {}, residents)
-    table = {"grid": cast.grid_worker, "community": cast.secretary, "street": cast.dispatcher,
-             "platform": cast.handler_platform, "department": cast.handler_department}
+    table = {
+        "grid": cast.grid_worker,
+        "community": cast.secretary,
+        "street": cast.dispatcher,
+        "platform": cast.handler_platform,
+        "department": cast.handler_department,
+    }
     # The demo personas take their own units' work (ordering puts them first).
-    for assignment in RoleAssignment.objects.exclude(role__in=[Role.RESIDENT, Role.ADMIN, Role.COMMANDER]).order_by("-user__username"):
+    for assignment in RoleAssignment.objects.exclude(role__in=[Role.RESIDENT, Role.ADMIN, Role.COMMANDER]).order_by(
+        "-user__username"
+    ):
         for field, mapping in table.items():
             unit_id = getattr(assignment, f"{field}_id")
             if unit_id is not None:
@@ -132,20 +163,36 @@ class Generator:
         lng, lat = cell_centre(grid_index)
         worker = self.cast.grid_worker.get(grid.pk)
         reporter = {Source.GRID_PATROL: worker, Source.PUBLIC_TIP: rng.choice(self.cast.residents)}.get(
-            source, self.cast.dispatcher.get(grid.community.street_id))
+            source, self.cast.dispatcher.get(grid.community.street_id)
+        )
         event = Event(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4), number=self.number(reported_at), source=source,
-            category=category, description=f"{category.name}：{grid.name}附近", lat=lat + rng.uniform(-0.001, 0.001),
-            lng=lng + rng.uniform(-0.0015, 0.0015), address_text=f"{grid.community.name}{rng.randint(1, 120)}号",
-            grid=grid, community_id=grid.community_id, street_id=grid.community.street_id, severity=category.severity,
-            reporter_id=reporter, state=State.REPORTED, level=Level.STREET, reported_at=reported_at,
+            id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            number=self.number(reported_at),
+            source=source,
+            category=category,
+            description=f"{category.name}：{grid.name}附近",
+            lat=lat + rng.uniform(-0.001, 0.001),
+            lng=lng + rng.uniform(-0.0015, 0.0015),
+            address_text=f"{grid.community.name}{rng.randint(1, 120)}号",
+            grid=grid,
+            community_id=grid.community_id,
+            street_id=grid.community.street_id,
+            severity=category.severity,
+            reporter_id=reporter,
+            state=State.REPORTED,
+            level=Level.STREET,
+            reported_at=reported_at,
             device_reported_at=reported_at - timedelta(seconds=rng.randint(0, 600)),
             photos={"before": [f"sha256:{rng.getrandbits(128):032x}"] * category.before_photos_required, "after": []},
         )
         event.updated_at = self.now
         history = _History(event, self)
         on_the_spot = source == Source.GRID_PATROL and category.grid_admissible and rng.random() < ON_THE_SPOT_SHARE
-        stop_at = rng.choice(["reported", "accepted", "dispatched", "in_progress", "handled", "returned"]) if rng.random() < OPEN_SHARE else None
+        stop_at = (
+            rng.choice(["reported", "accepted", "dispatched", "in_progress", "handled", "returned"])
+            if rng.random() < OPEN_SHARE
+            else None
+        )
         if on_the_spot:
             history.on_the_spot(worker)
             if stop_at is None:
@@ -167,20 +214,51 @@ class _History:
         self.rows: list[dict] = []
 
     def report(self) -> None:
-        role = Role.RESIDENT if self.event.source == Source.PUBLIC_TIP else Role.GRID_WORKER if self.event.source == Source.GRID_PATROL else Role.DISPATCHER
-        self.add("report", self.event.reporter_id, role, "", data={"source": self.event.source, "category": self.event.category.code})
+        role = (
+            Role.RESIDENT
+            if self.event.source == Source.PUBLIC_TIP
+            else Role.GRID_WORKER
+            if self.event.source == Source.GRID_PATROL
+            else Role.DISPATCHER
+        )
+        self.add(
+            "report",
+            self.event.reporter_id,
+            role,
+            "",
+            data={"source": self.event.source, "category": self.event.category.code},
+        )
 
     def later(self, low_minutes: float, high_minutes: float) -> datetime:
         self.clock = min(self.clock + timedelta(minutes=self.rng.uniform(low_minutes, high_minutes)), self.g.now)
         return self.clock
 
-    def add(self, action: str, actor_id: int | None, role: str, from_state: str, *, note: str = "", data: dict | None = None,
-            at: datetime | None = None) -> None:
+    def add(
+        self,
+        action: str,
+        actor_id: int | None,
+        role: str,
+        from_state: str,
+        *,
+        note: str = "",
+        data: dict | None = None,
+        at: datetime | None = None,
+    ) -> None:
         event = self.event
         values = {
-            "event_id": event.id, "seq": event.action_count + 1, "action": action, "actor_id": actor_id, "actor_role": role,
-            "device_ref": "seed" if actor_id else "", "from_state": from_state, "to_state": event.state, "note": note,
-            "data": data or {}, "server_at": at or self.clock, "device_at": None, "prev_hash": event.last_action_hash,
+            "event_id": event.id,
+            "seq": event.action_count + 1,
+            "action": action,
+            "actor_id": actor_id,
+            "actor_role": role,
+            "device_ref": "seed" if actor_id else "",
+            "from_state": from_state,
+            "to_state": event.state,
+            "note": note,
+            "data": data or {},
+            "server_at": at or self.clock,
+            "device_at": None,
+            "prev_hash": event.last_action_hash,
         }
         values["hash"] = content_hash(values)
         event.action_count, event.last_action_hash = values["seq"], values["hash"]
@@ -197,7 +275,10 @@ class _History:
         e.holder_user_id = e.signed_by_id = worker
         e.signed_at = e.handled_at = e.reported_at
         e.result_note = "现场处置完毕"
-        e.photos = {**e.photos, "after": [f"sha256:{self.rng.getrandbits(128):032x}"] * e.category.after_photos_required}
+        e.photos = {
+            **e.photos,
+            "after": [f"sha256:{self.rng.getrandbits(128):032x}"] * e.category.after_photos_required,
+        }
         self.add("report", e.reporter_id, Role.GRID_WORKER, "", note=e.result_note, data={"handled_on_spot": True})
 
     def dispatch(self, dispatcher: int | None) -> None:
@@ -211,7 +292,9 @@ class _History:
             e.holder_platform_id = self.g.platforms[(e.street_id, category.platform_kind)]
         e.dispatched_at = self.later(5, 60)
         e.deadline_at = compute_deadline(e.dispatched_at, unit=category.deadline_unit, amount=category.deadline_amount)
-        self.move("dispatch", State.DISPATCHED, dispatcher, Role.DISPATCHER, data={"deadline_at": e.deadline_at.isoformat()})
+        self.move(
+            "dispatch", State.DISPATCHED, dispatcher, Role.DISPATCHER, data={"deadline_at": e.deadline_at.isoformat()}
+        )
 
     def holder(self) -> int | None:
         e = self.event
@@ -256,7 +339,11 @@ class _History:
             self.late_check()
             return
         late = rng.random() < LATE_SHARE
-        target = e.deadline_at + timedelta(hours=rng.uniform(1, 30)) if late else e.signed_at + (e.deadline_at - e.signed_at) * rng.uniform(0.1, 0.95)
+        target = (
+            e.deadline_at + timedelta(hours=rng.uniform(1, 30))
+            if late
+            else e.signed_at + (e.deadline_at - e.signed_at) * rng.uniform(0.1, 0.95)
+        )
         if late:
             self.mark_overdue()
         self.clock = min(max(target, self.clock), self.g.now)
@@ -264,7 +351,13 @@ class _History:
         if rng.random() < REWORK_SHARE:
             self.later(60, 600)
             e.rework_count += 1
-            self.move("rework", State.IN_PROGRESS, self.g.cast.secretary.get(e.community_id), Role.SECRETARY, note="照片不清晰，请补充")
+            self.move(
+                "rework",
+                State.IN_PROGRESS,
+                self.g.cast.secretary.get(e.community_id),
+                Role.SECRETARY,
+                note="照片不清晰，请补充",
+            )
             self.later(60, 600)
             self.handle()
         if stop_at == "handled":
@@ -285,7 +378,10 @@ class _History:
         e = self.event
         e.handled_at = self.clock
         e.result_note = "已处置完毕"
-        e.photos = {**e.photos, "after": [f"sha256:{self.rng.getrandbits(128):032x}"] * e.category.after_photos_required}
+        e.photos = {
+            **e.photos,
+            "after": [f"sha256:{self.rng.getrandbits(128):032x}"] * e.category.after_photos_required,
+        }
         self.move("handle", State.HANDLED, self.holder(), Role.HANDLER, note=e.result_note)
 
     def approve(self) -> None:
@@ -295,12 +391,28 @@ class _History:
         self.move("approve", State.CLOSED, self.g.cast.secretary.get(e.community_id), Role.SECRETARY)
         if e.source == Source.PUBLIC_TIP and rng.random() < 0.85:
             e.evaluated_at = self.later(60, 4320)
-            e.satisfaction = rng.choices([Satisfaction.SATISFIED, Satisfaction.BASIC, Satisfaction.UNSATISFIED], [0.82, 0.15, 0.03])[0]
+            e.satisfaction = rng.choices(
+                [Satisfaction.SATISFIED, Satisfaction.BASIC, Satisfaction.UNSATISFIED], [0.82, 0.15, 0.03]
+            )[0]
             self.move("evaluate", State.EVALUATED, e.reporter_id, "", data={"satisfaction": e.satisfaction})
 
 
-ACTION_COLUMNS = ("event_id", "seq", "action", "actor_id", "actor_role", "device_ref", "from_state", "to_state", "note",
-                  "data", "server_at", "device_at", "prev_hash", "hash")
+ACTION_COLUMNS = (
+    "event_id",
+    "seq",
+    "action",
+    "actor_id",
+    "actor_role",
+    "device_ref",
+    "from_state",
+    "to_state",
+    "note",
+    "data",
+    "server_at",
+    "device_at",
+    "prev_hash",
+    "hash",
+)
 
 
 def seed_events(total: int, *, seed: int = 2020, progress: bool = True) -> int:
@@ -320,7 +432,7 @@ def seed_events(total: int, *, seed: int = 2020, progress: bool = True) -> int:
     bar = tqdm(total=missing, desc="events 事件", unit="ev", disable=not progress, mininterval=0.5)
     for start in range(0, missing, BATCH):
         events, actions = [], []
-        for moment in moments[start:start + BATCH]:
+        for moment in moments[start : start + BATCH]:
             event, rows = generator.event(moment)
             events.append(event)
             actions.extend(rows)

@@ -12,8 +12,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from backend.core.bulk import make
 from backend.events.models import Event, EventAction
+from backend.fastpath.bulk import make
 
 
 def _when(moment: datetime | None) -> str:
@@ -22,16 +22,37 @@ def _when(moment: datetime | None) -> str:
 
 # The fields a hash covers, in order; bulk writers (the demo history) use it too.
 HASHED_FIELDS = (
-    "event_id", "seq", "action", "actor_id", "actor_role", "device_ref", "from_state", "to_state", "note", "data",
-    "server_at", "device_at", "prev_hash",
+    "event_id",
+    "seq",
+    "action",
+    "actor_id",
+    "actor_role",
+    "device_ref",
+    "from_state",
+    "to_state",
+    "note",
+    "data",
+    "server_at",
+    "device_at",
+    "prev_hash",
 )
 
 
 def content_hash(values: dict) -> str:
     content = [
-        str(values["event_id"]), values["seq"], values["action"], values["actor_id"], values["actor_role"],
-        values["device_ref"], values["from_state"], values["to_state"], values["note"], values["data"],
-        _when(values["server_at"]), _when(values["device_at"]), values["prev_hash"],
+        str(values["event_id"]),
+        values["seq"],
+        values["action"],
+        values["actor_id"],
+        values["actor_role"],
+        values["device_ref"],
+        values["from_state"],
+        values["to_state"],
+        values["note"],
+        values["data"],
+        _when(values["server_at"]),
+        _when(values["device_at"]),
+        values["prev_hash"],
     ]
     canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -35,12 +35,18 @@ class Category(models.Model):
 
     code = models.CharField("编码", max_length=16, unique=True)
     name = models.CharField("名称", max_length=64)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name="大类")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name="大类"
+    )
     platform_kind = models.CharField("所属平台", max_length=16, choices=PlatformKind.choices)
-    default_handler = models.CharField("默认处置", max_length=16, choices=HandlerKind.choices, default=HandlerKind.PLATFORM)
+    default_handler = models.CharField(
+        "默认处置", max_length=16, choices=HandlerKind.choices, default=HandlerKind.PLATFORM
+    )
     default_department_code = models.CharField("默认部门编码", max_length=32, blank=True)
     severity = models.CharField("严重程度", max_length=16, choices=Severity.choices, default=Severity.NORMAL)
-    deadline_unit = models.CharField("时限单位", max_length=16, choices=DeadlineUnit.choices, default=DeadlineUnit.WORKING_DAYS)
+    deadline_unit = models.CharField(
+        "时限单位", max_length=16, choices=DeadlineUnit.choices, default=DeadlineUnit.WORKING_DAYS
+    )
     deadline_amount = models.PositiveIntegerField("处置时限", default=3)
     grid_admissible = models.BooleanField("网格事务准入清单", default=False)
     before_photos_required = models.PositiveSmallIntegerField("结案需处置前照片数", default=1)
@@ -93,7 +99,9 @@ class Satisfaction(models.TextChoices):
 
 
 class Event(models.Model):
-    id = models.UUIDField("标识", primary_key=True, default=uuid.uuid4, help_text="phones create events offline with their own UUID")
+    id = models.UUIDField(
+        "标识", primary_key=True, default=uuid.uuid4, help_text="phones create events offline with their own UUID"
+    )
     number = models.CharField("事件编号", max_length=20)  # unique: see Meta (no LIKE index)
     source = models.CharField("来源", max_length=24, choices=Source.choices)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="events", verbose_name="分类")
@@ -107,20 +115,80 @@ class Event(models.Model):
     # grid's constraint holds it, and territory is never deleted under a grid (each
     # level protects the one below). A constraint would be checked again at every
     # commit of every report.
-    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="events", verbose_name="社区", db_index=False,
-                                  db_constraint=False)
-    street = models.ForeignKey(Street, on_delete=models.PROTECT, related_name="events", verbose_name="街道", db_index=False,
-                               db_constraint=False)
+    community = models.ForeignKey(
+        Community,
+        on_delete=models.PROTECT,
+        related_name="events",
+        verbose_name="社区",
+        db_index=False,
+        db_constraint=False,
+    )
+    street = models.ForeignKey(
+        Street,
+        on_delete=models.PROTECT,
+        related_name="events",
+        verbose_name="街道",
+        db_index=False,
+        db_constraint=False,
+    )
     severity = models.CharField("严重程度", max_length=16, choices=Severity.choices)
-    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_events", verbose_name="上报人", db_index=False)
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reported_events",
+        verbose_name="上报人",
+        db_index=False,
+    )
     state = models.CharField("状态", max_length=16, choices=State.choices, default=State.REPORTED)
     level = models.PositiveSmallIntegerField("责任层级", choices=Level.choices, default=Level.STREET)
 
-    holder_platform = models.ForeignKey(Platform, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办平台", db_index=False)
-    holder_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="承办部门", db_index=False)
-    holder_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="held_events", verbose_name="承办人", db_index=False)
-    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="签收人", db_index=False)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates", verbose_name="合并至", db_index=False)
+    holder_platform = models.ForeignKey(
+        Platform,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="承办平台",
+        db_index=False,
+    )
+    holder_department = models.ForeignKey(
+        Department,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="承办部门",
+        db_index=False,
+    )
+    holder_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="held_events",
+        verbose_name="承办人",
+        db_index=False,
+    )
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="签收人",
+        db_index=False,
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="duplicates",
+        verbose_name="合并至",
+        db_index=False,
+    )
 
     deadline_at = models.DateTimeField("处置时限", null=True, blank=True)
     overdue = models.BooleanField("已超期", default=False)
@@ -170,16 +238,27 @@ class Event(models.Model):
             models.Index(fields=["street", "state", "reported_at"], name="event_street_queue"),
             models.Index(fields=["community", "state", "reported_at"], name="event_community_queue"),
             models.Index(fields=["grid", "state", "reported_at"], name="event_grid_queue"),
-            models.Index(fields=["holder_platform", "state", "reported_at"], name="event_platform_queue",
-                         condition=Q(holder_platform__isnull=False)),
-            models.Index(fields=["holder_department", "state", "reported_at"], name="event_department_queue",
-                         condition=Q(holder_department__isnull=False)),
-            models.Index(fields=["holder_user", "state", "reported_at"], name="event_holder_queue",
-                         condition=Q(holder_user__isnull=False)),
+            models.Index(
+                fields=["holder_platform", "state", "reported_at"],
+                name="event_platform_queue",
+                condition=Q(holder_platform__isnull=False),
+            ),
+            models.Index(
+                fields=["holder_department", "state", "reported_at"],
+                name="event_department_queue",
+                condition=Q(holder_department__isnull=False),
+            ),
+            models.Index(
+                fields=["holder_user", "state", "reported_at"],
+                name="event_holder_queue",
+                condition=Q(holder_user__isnull=False),
+            ),
             models.Index(fields=["reporter", "reported_at"], name="event_reporter"),
             models.Index(fields=["street", "reported_at"], name="event_overdue", condition=Q(overdue=True)),
             models.Index(fields=["street", "satisfaction", "reported_at"], name="event_street_satisfaction"),
-            models.Index(fields=["state", "deadline_at"], name="event_deadline", condition=Q(deadline_at__isnull=False)),
+            models.Index(
+                fields=["state", "deadline_at"], name="event_deadline", condition=Q(deadline_at__isnull=False)
+            ),
             models.Index(fields=["reported_at"], name="event_reported_at"),
             models.Index(fields=["signed_by"], name="event_signed_by", condition=Q(signed_by__isnull=False)),
             models.Index(fields=["merged_into"], name="event_merged_into", condition=Q(merged_into__isnull=False)),
@@ -203,17 +282,34 @@ class EventAction(models.Model):
     """One step of an event's history. Append-only: rows are never updated; each row
     stores the hash of the previous one, so an edit anywhere breaks the chain."""
 
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="actions", db_index=False)  # one_action_per_seq (event, seq) serves it
+    event = models.ForeignKey(
+        Event, on_delete=models.PROTECT, related_name="actions", db_index=False
+    )  # one_action_per_seq (event, seq) serves it
     seq = models.PositiveIntegerField("序号")
     action = models.CharField("操作", max_length=32)
     # Who and which phone: no database constraint and no index (see "Writing at volume"
     # in docs/architecture.md). Users and devices are never deleted by the application
     # (accounts are deactivated, devices revoked); Django's PROTECT still guards a delete.
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="操作人",
-                              db_constraint=False, db_index=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="操作人",
+        db_constraint=False,
+        db_index=False,
+    )
     actor_role = models.CharField("操作角色", max_length=16, blank=True)
-    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                               db_constraint=False, db_index=False)
+    device = models.ForeignKey(
+        "accounts.Device",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     device_ref = models.CharField("设备标识", max_length=128, blank=True)
     from_state = models.CharField("原状态", max_length=16, blank=True)
     to_state = models.CharField("新状态", max_length=16, blank=True)

@@ -100,8 +100,15 @@ def queue_condition(queue: str, scope: Scope) -> Q:
 
 
 def event_queue(
-    user: User, *, queue: str, state: str | None = None, category: str | None = None, grid_id: int | None = None,
-    reported_from: datetime | None = None, reported_to: datetime | None = None, overdue: bool | None = None,
+    user: User,
+    *,
+    queue: str,
+    state: str | None = None,
+    category: str | None = None,
+    grid_id: int | None = None,
+    reported_from: datetime | None = None,
+    reported_to: datetime | None = None,
+    overdue: bool | None = None,
 ) -> QuerySet[Event]:
     scope = scope_of(user)
     events = Event.objects.filter(q_events(scope)).filter(queue_condition(queue, scope))

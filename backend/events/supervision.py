@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backend.events.models import Event, Level, State
-from backend.events.services import tell_about, grace_period, system_record
+from backend.events.services import grace_period, system_record, tell_about
 from push.models import Kind
 from push.recipients import answerable_at_level, holders_of
 
@@ -48,8 +48,14 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                     continue  # changed since we listed it
                 event.overdue = True
                 event.overdue_at = now
-                system_record(event, action="overdue", now=now, note="已超过处置时限", fields=("overdue", "overdue_at"),
-                              data={"deadline_at": event.deadline_at.isoformat()})
+                system_record(
+                    event,
+                    action="overdue",
+                    now=now,
+                    note="已超过处置时限",
+                    fields=("overdue", "overdue_at"),
+                    data={"deadline_at": event.deadline_at.isoformat()},
+                )
                 event.urge_count += 1
                 system_record(event, action="urge", now=now, note="系统自动催办：事件已超期", fields=("urge_count",))
                 tell_about(event, Kind.URGE, holders_of(event), "超期催办")
@@ -73,9 +79,14 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                 event.level += 1
                 event.auto_escalations += 1
                 event.last_escalated_at = now
-                system_record(event, action="escalate", now=now, note="超期未办结，自动升级",
-                              data={"from_level": from_level, "to_level": event.level, "automatic": True},
-                              fields=("level", "auto_escalations", "last_escalated_at"))
+                system_record(
+                    event,
+                    action="escalate",
+                    now=now,
+                    note="超期未办结，自动升级",
+                    data={"from_level": from_level, "to_level": event.level, "automatic": True},
+                    fields=("level", "auto_escalations", "last_escalated_at"),
+                )
                 tell_about(event, Kind.ESCALATION, answerable_at_level(event), "超期自动升级")
                 result.escalated += 1
     return result

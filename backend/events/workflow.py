@@ -50,23 +50,41 @@ RELATIONS = {
         Relation("commander", "区指挥中心", Role.COMMANDER, lambda scope, event: Role.COMMANDER in scope.roles),
         Relation("holder", "当前承办人（平台/部门处置人员或被派遣的网格员）", Role.HANDLER, _is_holder),
         Relation(
-            "community_secretary", "事件所在社区的书记（区级事件除外）", Role.SECRETARY,
-            lambda scope, event: Role.SECRETARY in scope.roles and event.community_id in scope.community_ids and event.level < Level.DISTRICT,
+            "community_secretary",
+            "事件所在社区的书记（区级事件除外）",
+            Role.SECRETARY,
+            lambda scope, event: Role.SECRETARY in scope.roles
+            and event.community_id in scope.community_ids
+            and event.level < Level.DISTRICT,
         ),
         Relation(
-            "district_approver", "区指挥中心（区级事件）", Role.COMMANDER,
+            "district_approver",
+            "区指挥中心（区级事件）",
+            Role.COMMANDER,
             lambda scope, event: Role.COMMANDER in scope.roles and event.level == Level.DISTRICT,
         ),
         Relation("reporter", "上报人", "", lambda scope, event: event.reporter_id == scope.user_id),
-        Relation("staff_reporter", "上报人（工作人员；居民爆料提交后不再修改）", "",
-                 lambda scope, event: event.reporter_id == scope.user_id and scope.is_staff_role),
         Relation(
-            "grid_worker", "事件所在网格的网格员（网格层级）", Role.GRID_WORKER,
-            lambda scope, event: Role.GRID_WORKER in scope.roles and event.grid_id in scope.grid_ids and event.level == Level.GRID,
+            "staff_reporter",
+            "上报人（工作人员；居民爆料提交后不再修改）",
+            "",
+            lambda scope, event: event.reporter_id == scope.user_id and scope.is_staff_role,
         ),
         Relation(
-            "secretary_below_street", "事件所在社区的书记（社区层级及以下）", Role.SECRETARY,
-            lambda scope, event: Role.SECRETARY in scope.roles and event.community_id in scope.community_ids and event.level <= Level.COMMUNITY,
+            "grid_worker",
+            "事件所在网格的网格员（网格层级）",
+            Role.GRID_WORKER,
+            lambda scope, event: Role.GRID_WORKER in scope.roles
+            and event.grid_id in scope.grid_ids
+            and event.level == Level.GRID,
+        ),
+        Relation(
+            "secretary_below_street",
+            "事件所在社区的书记（社区层级及以下）",
+            Role.SECRETARY,
+            lambda scope, event: Role.SECRETARY in scope.roles
+            and event.community_id in scope.community_ids
+            and event.level <= Level.COMMUNITY,
         ),
     ]
 }
@@ -100,47 +118,102 @@ STEPS: dict[str, Step] = {
         Step("return", "退回（需说明理由）", (S.DISPATCHED,), S.RETURNED, ("holder",)),
         Step("handle", "处置完毕（附结果与处置后照片）", (S.IN_PROGRESS,), S.HANDLED, ("holder",)),
         Step(
-            "request_extension", "申请延期", (S.IN_PROGRESS,), None, ("holder",),
-            lambda e: e.extension_requested_until is None, "无待审批的延期申请",
+            "request_extension",
+            "申请延期",
+            (S.IN_PROGRESS,),
+            None,
+            ("holder",),
+            lambda e: e.extension_requested_until is None,
+            "无待审批的延期申请",
         ),
         Step(
-            "approve_extension", "批准延期", (S.IN_PROGRESS,), None, TRIAGE,
-            lambda e: e.extension_requested_until is not None, "有待审批的延期申请",
+            "approve_extension",
+            "批准延期",
+            (S.IN_PROGRESS,),
+            None,
+            TRIAGE,
+            lambda e: e.extension_requested_until is not None,
+            "有待审批的延期申请",
         ),
         Step(
-            "refuse_extension", "不批准延期", (S.IN_PROGRESS,), None, TRIAGE,
-            lambda e: e.extension_requested_until is not None, "有待审批的延期申请",
+            "refuse_extension",
+            "不批准延期",
+            (S.IN_PROGRESS,),
+            None,
+            TRIAGE,
+            lambda e: e.extension_requested_until is not None,
+            "有待审批的延期申请",
         ),
         Step(
-            "request_park", "申请挂账", (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS), None, ("street_dispatcher",),
-            lambda e: not e.park_requested, "无待审批的挂账申请",
+            "request_park",
+            "申请挂账",
+            (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
+            None,
+            ("street_dispatcher",),
+            lambda e: not e.park_requested,
+            "无待审批的挂账申请",
         ),
         Step(
-            "approve_park", "批准挂账", (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS), S.PARKED, ("commander",),
-            lambda e: e.park_requested, "有待审批的挂账申请",
+            "approve_park",
+            "批准挂账",
+            (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
+            S.PARKED,
+            ("commander",),
+            lambda e: e.park_requested,
+            "有待审批的挂账申请",
         ),
         Step(
-            "refuse_park", "不批准挂账", (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS), None, ("commander",),
-            lambda e: e.park_requested, "有待审批的挂账申请",
+            "refuse_park",
+            "不批准挂账",
+            (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
+            None,
+            ("commander",),
+            lambda e: e.park_requested,
+            "有待审批的挂账申请",
         ),
         Step("unpark", "解除挂账，重新受理", (S.PARKED,), S.ACCEPTED, TRIAGE),
         Step("approve", "结案审核通过", (S.HANDLED,), S.CLOSED, ("community_secretary", "district_approver")),
-        Step("rework", "退回返工（需说明理由）", (S.HANDLED,), S.IN_PROGRESS, ("community_secretary", "district_approver")),
+        Step(
+            "rework",
+            "退回返工（需说明理由）",
+            (S.HANDLED,),
+            S.IN_PROGRESS,
+            ("community_secretary", "district_approver"),
+        ),
         Step("evaluate", "评价（满意/基本满意/不满意）", (S.CLOSED,), S.EVALUATED, ("reporter",)),
         Step(
-            "reopen", "不满意重启", (S.EVALUATED,), S.ACCEPTED, TRIAGE,
-            lambda e: e.satisfaction == Satisfaction.UNSATISFIED, "评价为不满意",
+            "reopen",
+            "不满意重启",
+            (S.EVALUATED,),
+            S.ACCEPTED,
+            TRIAGE,
+            lambda e: e.satisfaction == Satisfaction.UNSATISFIED,
+            "评价为不满意",
         ),
         Step("urge", "催办", (S.DISPATCHED, S.IN_PROGRESS, S.RETURNED), None, TRIAGE),
         Step(
-            "escalate", "报上一级（需说明理由）", OPEN_STATES, None,
+            "escalate",
+            "报上一级（需说明理由）",
+            OPEN_STATES,
+            None,
             ("grid_worker", "holder", "secretary_below_street", "street_dispatcher"),
-            lambda e: e.level < Level.DISTRICT, "尚未到区级",
+            lambda e: e.level < Level.DISTRICT,
+            "尚未到区级",
         ),
-        Step("edit", "修改描述、地址、严重程度（不改变状态）", (*OPEN_STATES, S.HANDLED, S.PARKED), None,
-             ("street_dispatcher", "commander", "holder", "community_secretary", "staff_reporter", "grid_worker")),
-        Step("comment", "补充说明（不改变状态）", tuple(S.values), None,
-             ("street_dispatcher", "commander", "holder", "community_secretary", "reporter", "grid_worker")),
+        Step(
+            "edit",
+            "修改描述、地址、严重程度（不改变状态）",
+            (*OPEN_STATES, S.HANDLED, S.PARKED),
+            None,
+            ("street_dispatcher", "commander", "holder", "community_secretary", "staff_reporter", "grid_worker"),
+        ),
+        Step(
+            "comment",
+            "补充说明（不改变状态）",
+            tuple(S.values),
+            None,
+            ("street_dispatcher", "commander", "holder", "community_secretary", "reporter", "grid_worker"),
+        ),
     ]
 }
 
@@ -179,7 +252,11 @@ def workflow_markdown() -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for step in STEPS.values():
-        sources = ", ".join(f"`{s}` {labels[s]}" for s in step.from_states) if len(step.from_states) < len(S.values) else "any"
+        sources = (
+            ", ".join(f"`{s}` {labels[s]}" for s in step.from_states)
+            if len(step.from_states) < len(S.values)
+            else "any"
+        )
         target = f"`{step.to_state}` {labels[step.to_state]}" if step.to_state else "unchanged"
         who = "; ".join(RELATIONS[r].label for r in step.relations)
         lines.append(f"| `{step.name}` | {step.label} | {sources} | {target} | {who} | {step.condition_label or '—'} |")

@@ -29,8 +29,12 @@ def seed_key_subjects(*, per_kind: int = 2, seed: int = 7) -> int:
                 else:
                     name = f"{grid.name}{rng.choice(PLACES)}{number + 1}号"
                 KeySubject.objects.create(
-                    grid=grid, kind=kind, name=name, address_text=f"{grid.name}{rng.randint(1, 40)}幢",
-                    attention=rng.choice(list(Attention)), visit_every_days=rng.choice([7, 15, 30]),
+                    grid=grid,
+                    kind=kind,
+                    name=name,
+                    address_text=f"{grid.name}{rng.randint(1, 40)}幢",
+                    attention=rng.choice(list(Attention)),
+                    visit_every_days=rng.choice([7, 15, 30]),
                     note=rng.choice(CONCERNS[kind]),
                 )
                 created += 1

@@ -54,12 +54,18 @@ class PatrolSession(models.Model):
     the device's measured offset when the last part arrived."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, help_text="the phone's UUID")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="patrols", verbose_name="网格员")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="patrols", verbose_name="网格员"
+    )
     device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.PROTECT, related_name="patrols", verbose_name="网格")
+    grid = models.ForeignKey(
+        Grid, null=True, blank=True, on_delete=models.PROTECT, related_name="patrols", verbose_name="网格"
+    )
     started_at = models.DateTimeField("开始（设备时间）")
     ended_at = models.DateTimeField("结束（设备时间）", null=True, blank=True)
-    points = models.JSONField("轨迹点", default=list, help_text="[[lat, lng, device time ISO], …] in WGS-84, time-ordered")
+    points = models.JSONField(
+        "轨迹点", default=list, help_text="[[lat, lng, device time ISO], …] in WGS-84, time-ordered"
+    )
     point_count = models.PositiveIntegerField("轨迹点数", default=0)
     distance_m = models.FloatField("里程（米）", default=0)
     note = models.TextField("说明", blank=True)
@@ -77,7 +83,9 @@ class Visit(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, help_text="the phone's UUID")
     subject = models.ForeignKey(KeySubject, on_delete=models.PROTECT, related_name="visits", verbose_name="走访对象")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visits", verbose_name="走访人")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="visits", verbose_name="走访人"
+    )
     device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     patrol = models.ForeignKey(PatrolSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="visits")
     visited_at = models.DateTimeField("走访时间（设备时间）")
@@ -90,5 +98,7 @@ class Visit(models.Model):
 
     class Meta:
         verbose_name = verbose_name_plural = "走访记录"
-        indexes = [models.Index(fields=["subject", "visited_at"], name="visit_subject"),
-                   models.Index(fields=["user", "visited_at"], name="visit_user")]
+        indexes = [
+            models.Index(fields=["subject", "visited_at"], name="visit_subject"),
+            models.Index(fields=["user", "visited_at"], name="visit_user"),
+        ]

@@ -9,10 +9,10 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from backend.accounts.actor import Actor
 from backend.accounts.models import Role
 from backend.addresses.selectors import distance_m
 from backend.core.errors import ApiError, register
-from backend.events.services import Actor
 from backend.patrols.models import Finding, KeySubject, PatrolSession, Visit
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
@@ -23,7 +23,9 @@ MAX_POINTS_PER_PART = 2_000
 register("patrol_not_yours", 409, "该巡查标识属于其他人员", "This patrol id belongs to someone else")
 register("visit_id_taken", 409, "该走访标识已被占用", "This visit id is already used")
 register("key_subject_not_found", 404, "走访对象不存在", "Key person or place not found")
-register("too_many_points", 422, f"一次巡查最多 {MAX_POINTS} 个轨迹点", f"A patrol holds at most {MAX_POINTS} track points")
+register(
+    "too_many_points", 422, f"一次巡查最多 {MAX_POINTS} 个轨迹点", f"A patrol holds at most {MAX_POINTS} track points"
+)
 register("grid_worker_only", 403, "仅网格员可记录巡查与走访", "Only grid workers record patrols and visits")
 
 
@@ -37,9 +39,17 @@ def track_distance_m(points: list[list]) -> float:
     return sum(distance_m(a[0], a[1], b[0], b[1]) for a, b in zip(points, points[1:]))
 
 
-def patrol_log(*, actor: Actor, patrol_id: uuid.UUID, started_at: datetime, ended_at: datetime | None,
-               points: list[tuple[float, float, datetime]], crs: str = "wgs84", note: str = "",
-               clock_offset_ms: int | None = None) -> PatrolSession:
+def patrol_log(
+    *,
+    actor: Actor,
+    patrol_id: uuid.UUID,
+    started_at: datetime,
+    ended_at: datetime | None,
+    points: list[tuple[float, float, datetime]],
+    crs: str = "wgs84",
+    note: str = "",
+    clock_offset_ms: int | None = None,
+) -> PatrolSession:
     """Create the patrol or add a part of its track: points are merged by device time
     (a part sent twice adds nothing), the distance recomputed, the end moved on."""
     _require_grid_worker(actor)
@@ -52,7 +62,9 @@ def patrol_log(*, actor: Actor, patrol_id: uuid.UUID, started_at: datetime, ende
     patrol = PatrolSession.objects.select_for_update().filter(pk=patrol_id).first()
     now = timezone.now()
     if patrol is None:
-        patrol = PatrolSession(id=patrol_id, user=actor.user, device=actor.device, started_at=started_at, received_at=now)
+        patrol = PatrolSession(
+            id=patrol_id, user=actor.user, device=actor.device, started_at=started_at, received_at=now
+        )
         merged = {}
     else:
         if patrol.user_id != actor.user.pk:
@@ -88,9 +100,20 @@ def access_subject(actor: Actor, subject_id: int) -> KeySubject:
     return subject
 
 
-def visit_record(*, actor: Actor, visit_id: uuid.UUID, subject_id: int, visited_at: datetime, finding: str,
-                 note: str = "", photos: list[str] | None = None, lat: float | None = None, lng: float | None = None,
-                 crs: str = "wgs84", patrol_id: uuid.UUID | None = None) -> tuple[Visit, bool]:
+def visit_record(
+    *,
+    actor: Actor,
+    visit_id: uuid.UUID,
+    subject_id: int,
+    visited_at: datetime,
+    finding: str,
+    note: str = "",
+    photos: list[str] | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
+    crs: str = "wgs84",
+    patrol_id: uuid.UUID | None = None,
+) -> tuple[Visit, bool]:
     """走访记录. Returns (visit, created); the same id from the same worker returns the visit kept."""
     _require_grid_worker(actor)
     existing = Visit.objects.filter(pk=visit_id).first()
@@ -106,7 +129,17 @@ def visit_record(*, actor: Actor, visit_id: uuid.UUID, subject_id: int, visited_
     if patrol_id is not None:
         patrol = PatrolSession.objects.filter(pk=patrol_id, user=actor.user).first()
     visit = Visit.objects.create(
-        id=visit_id, subject=subject, user=actor.user, device=actor.device, patrol=patrol, visited_at=visited_at,
-        finding=finding, note=note, photos=list(photos or []), lat=lat, lng=lng, received_at=timezone.now(),
+        id=visit_id,
+        subject=subject,
+        user=actor.user,
+        device=actor.device,
+        patrol=patrol,
+        visited_at=visited_at,
+        finding=finding,
+        note=note,
+        photos=list(photos or []),
+        lat=lat,
+        lng=lng,
+        received_at=timezone.now(),
     )
     return visit, True

@@ -10,7 +10,9 @@ router = Router(tags=["territory"])
 ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-@router.get("/communities", response={200: list[schemas.CommunityOut], **ERRORS}, summary="辖区内社区 Communities in scope")
+@router.get(
+    "/communities", response={200: list[schemas.CommunityOut], **ERRORS}, summary="辖区内社区 Communities in scope"
+)
 def community_list(request: HttpRequest):
     return list(communities_visible_to(request.auth))
 

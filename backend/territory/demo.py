@@ -11,17 +11,71 @@ from backend.territory.models import Community, Department, District, Grid, Plat
 DISTRICT = ("330102", "上城区")
 STREETS = ["清波街道", "湖滨街道", "小营街道", "南星街道", "紫阳街道", "望江街道"]
 COMMUNITY_STEMS = [
-    "清波门", "柳翠井巷", "劳动路", "河坊街", "大井巷", "定安路", "吴山", "荷花池", "清河坊",
-    "东坡路", "岳王路", "青年路", "涌金门", "湖滨晴雨", "学士", "吴山路", "龙翔桥", "东平巷",
-    "小营巷", "葵巷", "茅廊巷", "长寿桥", "西牌楼", "马市街", "大学路", "金钱巷", "姚园寺",
-    "复兴", "馒头山", "海潮", "凤凰山", "美政桥", "江城", "梵天寺", "水澄桥", "南星桥",
-    "紫阳", "十五奎巷", "察院前", "春江", "近江", "华家池", "新工", "甬江", "婺江",
-    "望江", "始版桥", "近江东园", "金鸡岭", "清泰", "秋涛", "三堡", "机神", "新塘",
+    "清波门",
+    "柳翠井巷",
+    "劳动路",
+    "河坊街",
+    "大井巷",
+    "定安路",
+    "吴山",
+    "荷花池",
+    "清河坊",
+    "东坡路",
+    "岳王路",
+    "青年路",
+    "涌金门",
+    "湖滨晴雨",
+    "学士",
+    "吴山路",
+    "龙翔桥",
+    "东平巷",
+    "小营巷",
+    "葵巷",
+    "茅廊巷",
+    "长寿桥",
+    "西牌楼",
+    "马市街",
+    "大学路",
+    "金钱巷",
+    "姚园寺",
+    "复兴",
+    "馒头山",
+    "海潮",
+    "凤凰山",
+    "美政桥",
+    "江城",
+    "梵天寺",
+    "水澄桥",
+    "南星桥",
+    "紫阳",
+    "十五奎巷",
+    "察院前",
+    "春江",
+    "近江",
+    "华家池",
+    "新工",
+    "甬江",
+    "婺江",
+    "望江",
+    "始版桥",
+    "近江东园",
+    "金鸡岭",
+    "清泰",
+    "秋涛",
+    "三堡",
+    "机神",
+    "新塘",
 ]
 DEPARTMENTS = [
-    ("police", "区公安分局"), ("market", "区市场监管局"), ("enforcement", "区综合行政执法局"),
-    ("housing", "区住建局"), ("civil", "区民政局"), ("health", "区卫健局"),
-    ("environment", "区生态环境分局"), ("fire", "区消防救援大队"), ("justice", "区司法局"),
+    ("police", "区公安分局"),
+    ("market", "区市场监管局"),
+    ("enforcement", "区综合行政执法局"),
+    ("housing", "区住建局"),
+    ("civil", "区民政局"),
+    ("health", "区卫健局"),
+    ("environment", "区生态环境分局"),
+    ("fire", "区消防救援大队"),
+    ("justice", "区司法局"),
 ]
 GRID_COUNT = 260
 COLUMNS = 20
@@ -41,7 +95,10 @@ def cell_polygon(index: int) -> dict:
     south = round(ORIGIN_LAT + row * CELL_LAT, 6)
     east = round(west + CELL_LNG, 6)
     north = round(south + CELL_LAT, 6)
-    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
+    }
 
 
 def cell_centre(index: int) -> tuple[float, float]:
@@ -89,13 +146,18 @@ def seed_territory(tally: Tally) -> District:
     community_index = 0
     cell = 0
     for street_number, street_name in enumerate(STREETS, start=1):
-        street = upsert(Street, tally, {"code": f"{district.code}{street_number:03d}"}, {"name": street_name, "district": district})
+        street = upsert(
+            Street, tally, {"code": f"{district.code}{street_number:03d}"}, {"name": street_name, "district": district}
+        )
         for kind in PlatformKind.values:
             upsert(Platform, tally, {"street": street, "kind": kind}, {})
         for community_number in range(1, communities_per_street[street_number - 1] + 1):
             stem = COMMUNITY_STEMS[community_index]
             community = upsert(
-                Community, tally, {"code": f"{street.code}{community_number:03d}"}, {"name": f"{stem}社区", "street": street}
+                Community,
+                tally,
+                {"code": f"{street.code}{community_number:03d}"},
+                {"name": f"{stem}社区", "street": street},
             )
             for grid_number in range(1, grids_per_community[community_index] + 1):
                 upsert(

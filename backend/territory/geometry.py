@@ -89,7 +89,9 @@ def grid_index() -> GridIndex:
 
             rows = list(Grid.objects.values_list("id", "polygon"))
             polygons = [shape(polygon) for _, polygon in rows]
-            _index = GridIndex(version=version, grid_ids=[pk for pk, _ in rows], tree=STRtree(polygons), polygons=polygons)
+            _index = GridIndex(
+                version=version, grid_ids=[pk for pk, _ in rows], tree=STRtree(polygons), polygons=polygons
+            )
     return _index
 
 

@@ -20,9 +20,7 @@ def communities_visible_to(user: User) -> QuerySet[Community]:
     if not scope.is_staff_role:
         return communities.none()
     # A grid worker sees the community of each of their grids.
-    return communities.filter(
-        scope.q_territory(grid="grids", community="pk", street="street")
-    ).distinct()
+    return communities.filter(scope.q_territory(grid="grids", community="pk", street="street")).distinct()
 
 
 def access_grid(user: User, grid_id: int) -> Grid:

@@ -24,12 +24,19 @@ matrix_registry.cover("/api/v1/events/{event_id}/photos", "/api/v1/photos", "/ap
 
 @pytest.fixture(autouse=True)
 def private_storage(settings, tmp_path):
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
     return tmp_path / "media"
 
 
-def image_bytes(fmt="JPEG", size=(640, 480), *, orientation=None, gps=None, taken=None, offset="+08:00", make="HUAWEI") -> bytes:
+def image_bytes(
+    fmt="JPEG", size=(640, 480), *, orientation=None, gps=None, taken=None, offset="+08:00", make="HUAWEI"
+) -> bytes:
     image = Image.new("RGB", size, (200, 30, 30))
     image.paste((30, 30, 200), (0, 0, size[0] // 2, size[1] // 4))  # a marker to see rotation
     exif = Image.Exif()
@@ -50,8 +57,10 @@ def image_bytes(fmt="JPEG", size=(640, 480), *, orientation=None, gps=None, take
             return (float(degrees), float(minutes), round(seconds, 4))
 
         exif[ExifTags.IFD.GPSInfo] = {
-            ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: dms(lat),
-            ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: dms(lng),
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: dms(lat),
+            ExifTags.GPS.GPSLongitudeRef: "E",
+            ExifTags.GPS.GPSLongitude: dms(lng),
             ExifTags.GPS.GPSHPositioningError: 5.0,
         }
     out = io.BytesIO()
@@ -63,8 +72,12 @@ def image_bytes(fmt="JPEG", size=(640, 480), *, orientation=None, gps=None, take
 def upload(client, event_id, data: bytes, *, phase="before", name="photo.jpg", digest=None, photo_id=None):
     return client.client.post(
         f"/api/v1/events/{event_id}/photos" if event_id else "/api/v1/photos",
-        {"file": _named(data, name), "phase": phase, "photo_id": str(photo_id or uuid.uuid4()),
-         "sha256": digest or hashlib.sha256(data).hexdigest()},
+        {
+            "file": _named(data, name),
+            "phase": phase,
+            "photo_id": str(photo_id or uuid.uuid4()),
+            "sha256": digest or hashlib.sha256(data).hexdigest(),
+        },
         headers={"Authorization": f"Bearer {client.token}"},
     )
 
@@ -101,7 +114,9 @@ def test_it_keeps_the_evidence_metadata_and_flags_nothing_when_consistent(as_per
 
 
 def test_it_flags_a_photo_far_from_the_event_or_older_than_it(as_persona, tip):
-    body = upload(as_persona("demo_resident"), tip, image_bytes(gps=(30.30, 120.30), taken="2020:01:01 08:00:00")).json()
+    body = upload(
+        as_persona("demo_resident"), tip, image_bytes(gps=(30.30, 120.30), taken="2020:01:01 08:00:00")
+    ).json()
     assert set(body["flags"]) == {"far_from_event", "much_older_than_event"}
     future = upload(as_persona("demo_resident"), tip, image_bytes(taken="2099:01:01 08:00:00")).json()
     assert "captured_after_upload" in future["flags"]
@@ -133,7 +148,9 @@ def test_served_copies_are_upright_and_carry_no_metadata(as_persona, tip):
         (image_bytes("GIF"), "anim.gif", "not_an_image"),
     ],
 )
-def test_it_refuses_what_is_not_a_whole_accepted_image_and_keeps_nothing(as_persona, tip, private_storage, data, name, code):
+def test_it_refuses_what_is_not_a_whole_accepted_image_and_keeps_nothing(
+    as_persona, tip, private_storage, data, name, code
+):
     response = upload(as_persona("demo_resident"), tip, data, name=name)
     assert response.status_code == 422 and response.json()["code"] == code
     assert not Photo.objects.exists() and not private_storage.exists()
@@ -174,8 +191,13 @@ def test_a_repeated_upload_returns_the_same_photo(as_persona, tip):
 
 def test_it_refuses_an_oversized_upload_before_reading_it(as_persona, tip, settings):
     client = as_persona("demo_resident")
-    response = client.client.post(f"/api/v1/events/{tip}/photos", b"x", content_type="multipart/form-data; boundary=x",
-                                  headers={"Authorization": f"Bearer {client.token}"}, CONTENT_LENGTH=str(50 * 1024 * 1024))
+    response = client.client.post(
+        f"/api/v1/events/{tip}/photos",
+        b"x",
+        content_type="multipart/form-data; boundary=x",
+        headers={"Authorization": f"Bearer {client.token}"},
+        CONTENT_LENGTH=str(50 * 1024 * 1024),
+    )
     assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
 
 
@@ -269,7 +291,11 @@ def test_decoding_waits_for_a_free_slot_and_says_busy_when_none_frees(settings, 
 def test_uploaded_after_photos_count_toward_closure(as_persona):
     from tests.events_helpers import governance_platform_id
 
-    dispatcher, handler, secretary = as_persona("demo_dispatcher"), as_persona("demo_handler"), as_persona("demo_secretary")
+    dispatcher, handler, secretary = (
+        as_persona("demo_dispatcher"),
+        as_persona("demo_handler"),
+        as_persona("demo_secretary"),
+    )
     event_id = report(as_persona("demo_resident"), before_photos=[]).json()["id"]
     step(dispatcher, event_id, "accept")
     step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})

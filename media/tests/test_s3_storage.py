@@ -34,9 +34,20 @@ def s3(settings, s3_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        "bucket_name": BUCKET, "endpoint_url": s3_endpoint, "region_name": "us-east-1", "default_acl": "private",
-        "file_overwrite": False, "querystring_auth": True}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "default_acl": "private",
+                "file_overwrite": False,
+                "querystring_auth": True,
+            },
+        },
+    }
     yield client
     for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
         client.delete_object(Bucket=BUCKET, Key=item["Key"])
@@ -48,7 +59,11 @@ def test_originals_and_derivatives_live_in_the_private_bucket(as_persona, s3):
     body = upload(as_persona("demo_dispatcher"), tip, data).json()
     digest = hashlib.sha256(data).hexdigest()
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {f"originals/{digest[:2]}/{digest}", f"derivatives/{digest}/thumb.jpg", f"derivatives/{digest}/display.jpg"}
+    assert keys == {
+        f"originals/{digest[:2]}/{digest}",
+        f"derivatives/{digest}/thumb.jpg",
+        f"derivatives/{digest}/display.jpg",
+    }
     assert s3.get_object(Bucket=BUCKET, Key=f"originals/{digest[:2]}/{digest}")["Body"].read() == data
     served = Client().get(body["urls"]["original"])
     assert served.status_code == 200 and b"".join(served.streaming_content) == data

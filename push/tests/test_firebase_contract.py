@@ -47,17 +47,31 @@ class FakeFcm(requests.adapters.HTTPAdapter):
         if self.error is None:
             body = {"name": f"projects/{PROJECT}/messages/0:1500415314455276%31bd1c9631bd1c96"}
         else:
-            status = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
-                      503: "UNAVAILABLE"}[self.status]
-            body = {"error": {"status": status, "message": self.error,
-                              "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": self.error}]}}
+            status = {
+                400: "INVALID_ARGUMENT",
+                403: "PERMISSION_DENIED",
+                404: "NOT_FOUND",
+                429: "RESOURCE_EXHAUSTED",
+                503: "UNAVAILABLE",
+            }[self.status]
+            body = {
+                "error": {
+                    "status": status,
+                    "message": self.error,
+                    "details": [
+                        {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": self.error}
+                    ],
+                }
+            }
         response._content = json.dumps(body).encode()
         return response
 
 
 @pytest.fixture
 def fcm():
-    app = firebase_admin.initialize_app(StaticCredential(), {"projectId": PROJECT, "httpTimeout": 2}, name=f"test-{uuid.uuid4()}")
+    app = firebase_admin.initialize_app(
+        StaticCredential(), {"projectId": PROJECT, "httpTimeout": 2}, name=f"test-{uuid.uuid4()}"
+    )
     service = messaging._get_messaging_service(app)
 
     def mount(status: int = 200, error: str | None = None) -> FakeFcm:
@@ -87,8 +101,13 @@ def test_it_sends_a_high_priority_data_message(fcm):
 
 @pytest.mark.parametrize(
     "status, error, outcome",
-    [(404, "UNREGISTERED", "unregistered"), (403, "SENDER_ID_MISMATCH", "sender_id_mismatch"),
-     (429, "QUOTA_EXCEEDED", "quota"), (503, "UNAVAILABLE", "unavailable"), (400, "INVALID_ARGUMENT", "invalid")],
+    [
+        (404, "UNREGISTERED", "unregistered"),
+        (403, "SENDER_ID_MISMATCH", "sender_id_mismatch"),
+        (429, "QUOTA_EXCEEDED", "quota"),
+        (503, "UNAVAILABLE", "unavailable"),
+        (400, "INVALID_ARGUMENT", "invalid"),
+    ],
 )
 def test_it_maps_each_fcm_answer_to_our_outcome(fcm, status, error, outcome):
     app, mount = fcm

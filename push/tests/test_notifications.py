@@ -1,5 +1,4 @@
 import pytest
-from django.utils import timezone
 
 from backend.accounts.models import Device
 from push.models import Kind, Notification, OutboxState, PushOutbox, PushToken
@@ -95,7 +94,9 @@ def test_the_closed_loop_tells_each_party(as_persona, persona_user):
     step(resident, event_id, "evaluate", {"satisfaction": "unsatisfied"})
 
     def kinds(username):
-        return [n.kind for n in Notification.objects.filter(user=persona_user(username), event_id=event_id).order_by("seq")]
+        return [
+            n.kind for n in Notification.objects.filter(user=persona_user(username), event_id=event_id).order_by("seq")
+        ]
 
     assert kinds("demo_handler") == [Kind.ASSIGNMENT, Kind.URGE, Kind.ASSIGNMENT, Kind.REWORK, Kind.CLOSURE_APPROVED]
     assert kinds("demo_dispatcher") == [Kind.RETURN, Kind.EVALUATION]

@@ -7,7 +7,6 @@ transaction."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import jwt
 import pytest
@@ -23,7 +22,7 @@ from conftest import login_as
 from push.consumers import REPLAY_LIMIT
 from push.models import Kind, Notification
 from push.services import notify
-from tests.events_helpers import GRID_A, centre_of, governance_platform_id
+from tests.events_helpers import GRID_A, centre_of
 
 
 @pytest.fixture(autouse=True)
@@ -59,9 +58,13 @@ def dispatch_to_worker(django_capture_on_commit_callbacks, persona_user) -> Even
     resident = Actor(user=persona_user("demo_resident"))
     lat, lng = centre_of(GRID_A)
     with django_capture_on_commit_callbacks(execute=True):
-        event, _ = event_report(actor=resident, source="public_tip", category_code="06.01", description="垃圾", lat=lat, lng=lng)
+        event, _ = event_report(
+            actor=resident, source="public_tip", category_code="06.01", description="垃圾", lat=lat, lng=lng
+        )
         event = event_accept(event=event, actor=dispatcher)
-        event_dispatch(event=event, actor=dispatcher, to=DispatchTarget(grid_worker_id=persona_user("demo_grid_worker").pk))
+        event_dispatch(
+            event=event, actor=dispatcher, to=DispatchTarget(grid_worker_id=persona_user("demo_grid_worker").pk)
+        )
     return event
 
 
@@ -207,9 +210,9 @@ def test_it_replays_what_was_missed_after_a_reconnect(db, persona_user):
 
 def test_it_asks_for_a_resync_beyond_the_replay_bound(db, persona_user):
     user = persona_user("demo_secretary")
-    Notification.objects.bulk_create([
-        Notification(user=user, seq=seq, kind=Kind.URGE, title="催办") for seq in range(1, REPLAY_LIMIT + 3)
-    ])
+    Notification.objects.bulk_create(
+        [Notification(user=user, seq=seq, kind=Kind.URGE, title="催办") for seq in range(1, REPLAY_LIMIT + 3)]
+    )
     token = token_of("demo_secretary")
 
     async def body():

@@ -8,10 +8,9 @@ import random
 
 from django.test import Client
 
+from conftest import PASSWORD
 from sync.client import Phone, TransportError
 from sync.schemas import PullOut, PushOut
-from conftest import PASSWORD
-
 
 ANSWERS = {"/sync/push": PushOut, "/sync/pull": PullOut}
 
@@ -24,7 +23,9 @@ class DjangoTransport:
     def post(self, path: str, body: dict, token: str | None) -> tuple[int, dict]:
         self.requests += 1
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = self.client.post(f"/api/v1{path}", json.dumps(body), content_type="application/json", headers=headers)
+        response = self.client.post(
+            f"/api/v1{path}", json.dumps(body), content_type="application/json", headers=headers
+        )
         answer = response.json()
         if response.status_code == 200 and path in ANSWERS:  # the routes write these bodies themselves
             ANSWERS[path].model_validate(answer)
@@ -35,8 +36,15 @@ class FlakyTransport(DjangoTransport):
     """Drops requests before the server sees them, loses answers after the server
     committed, sends requests twice, and replays an earlier push later."""
 
-    def __init__(self, rng: random.Random, *, drop: float = 0.15, lose: float = 0.15, duplicate: float = 0.15,
-                 replay: float = 0.1):
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        drop: float = 0.15,
+        lose: float = 0.15,
+        duplicate: float = 0.15,
+        replay: float = 0.1,
+    ):
         super().__init__()
         self.rng = rng
         self.drop, self.lose, self.duplicate, self.replay = drop, lose, duplicate, replay
@@ -73,9 +81,9 @@ def server_state(username: str) -> dict[tuple[str, str], dict]:
     change log), in the shape a pull sends."""
     from backend.accounts.models import User
     from backend.accounts.scope import scope_of
+    from backend.fastpath.canonical import canonical_bytes
+    from backend.fastpath.rows import read_rows
     from sync.entities import KINDS
-    from backend.core.canonical import canonical_bytes
-    from sync.rows import read_rows
 
     scope = scope_of(User.objects.get(username=username))
     state = {}

@@ -24,8 +24,11 @@ def test_twenty_phones_pushing_conflicting_edits_at_once(db):
         pytest.skip("concurrent row locks need PostgreSQL; this runs in CI's second pass")
     from conftest import login_as
 
-    event_ids = in_thread(lambda: [report(login_as("demo_grid_worker"), source="grid_patrol", grid=GRID_A).json()["id"]
-                                   for _ in range(EVENTS)])
+    event_ids = in_thread(
+        lambda: [
+            report(login_as("demo_grid_worker"), source="grid_patrol", grid=GRID_A).json()["id"] for _ in range(EVENTS)
+        ]
+    )
     phones = in_thread(lambda: [phone_of("demo_grid_worker") for _ in range(PHONES)])  # a phone each, one grid
     for index, phone in enumerate(phones):
         in_thread(phone.pull)
@@ -73,6 +76,7 @@ def test_twenty_phones_pushing_conflicting_edits_at_once(db):
 
         in_thread(check)
     finally:
+
         def clean() -> None:
             Conflict.objects.filter(event_id__in=event_ids).delete()
             EventAction.objects.filter(event_id__in=event_ids)._raw_delete(EventAction.objects.db)

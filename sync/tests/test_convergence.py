@@ -27,11 +27,26 @@ from tests.events_helpers import GRID_A, GRID_B, centre_of, report, step
 
 USERS = ["demo_grid_worker", "demo_grid_worker_b", "demo_resident"]
 OPERATIONS = st.lists(
-    st.tuples(st.integers(0, len(USERS) - 1),
-              st.sampled_from(["report", "report", "edit", "comment", "sign", "patrol", "sync", "dispatcher_edit",
-                               "dispatcher_accept", "dispatcher_reject"]),
-              st.integers(0, 10_000)),
-    min_size=3, max_size=30,
+    st.tuples(
+        st.integers(0, len(USERS) - 1),
+        st.sampled_from(
+            [
+                "report",
+                "report",
+                "edit",
+                "comment",
+                "sign",
+                "patrol",
+                "sync",
+                "dispatcher_edit",
+                "dispatcher_accept",
+                "dispatcher_reject",
+            ]
+        ),
+        st.integers(0, 10_000),
+    ),
+    min_size=3,
+    max_size=30,
 )
 
 
@@ -45,7 +60,9 @@ class Recorded:
         self.edits: list[tuple[str, str, str]] = []  # (event id, field, value)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(operations=OPERATIONS, seed=st.integers(0, 2**32 - 1))
 def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, seed):
     rng = random.Random(seed)
@@ -61,8 +78,14 @@ def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, 
         if operation == "report":
             lat, lng = centre_of(grids[index])
             ref = "sha256:" + uuid.uuid4().hex + uuid.uuid4().hex
-            event_id = phone.report(category="06.01", description=f"离线上报 {tag}", lat=lat, lng=lng,
-                                    source="public_tip" if index == 2 else "grid_patrol", before_photos=[ref])
+            event_id = phone.report(
+                category="06.01",
+                description=f"离线上报 {tag}",
+                lat=lat,
+                lng=lng,
+                source="public_tip" if index == 2 else "grid_patrol",
+                before_photos=[ref],
+            )
             mine.reports.append(event_id)
             mine.photo_refs[event_id] = ref[7:]
         elif operation == "edit" and target and index != 2:
@@ -80,9 +103,18 @@ def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, 
         elif operation == "patrol" and index != 2:
             lat, lng = centre_of(grids[index])
             start = timezone.now()
-            phone.record("patrol.log", {"id": str(uuid.uuid4()), "started_at": start.isoformat(), "note": f"巡查 {tag}",
-                                        "points": [{"lat": lat + i / 10_000, "lng": lng, "at": (start + timezone.timedelta(seconds=i)).isoformat()}
-                                                   for i in range(3)]})
+            phone.record(
+                "patrol.log",
+                {
+                    "id": str(uuid.uuid4()),
+                    "started_at": start.isoformat(),
+                    "note": f"巡查 {tag}",
+                    "points": [
+                        {"lat": lat + i / 10_000, "lng": lng, "at": (start + timezone.timedelta(seconds=i)).isoformat()}
+                        for i in range(3)
+                    ],
+                },
+            )
             mine.notes.append(f"巡查 {tag}")
         elif operation == "sync":
             phone.sync()
@@ -104,7 +136,9 @@ def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, 
     for user, phone, mine in zip(USERS, phones, recorded):
         assert phone.snapshot() == server_state(user), f"{user}'s store differs from the server"
         assert not phone.pending()
-        ledger = list(LedgerEntry.objects.filter(device__device_id=phone.device_id).values_list("mutation_id", flat=True))
+        ledger = list(
+            LedgerEntry.objects.filter(device__device_id=phone.device_id).values_list("mutation_id", flat=True)
+        )
         assert sorted(ledger) == sorted(set(ledger)) == sorted(phone.results())
         for event_id in mine.reports:
             assert EventAction.objects.filter(event_id=event_id, action="report").count() == 1
@@ -115,7 +149,13 @@ def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, 
         for event_id, field, value in mine.edits:
             edits = EventAction.objects.filter(event_id=event_id, action="edit").values_list("data", flat=True)
             assert (
-                any(data["fields"].get(field, [None, None])[1] == value for data in edits)  # applied (maybe since overwritten)
-                or Conflict.objects.filter(event_id=event_id, field=field, phone_value=value).exists()  # waits for a person
-                or EventAction.objects.filter(event_id=event_id, action="comment", note__contains=value).exists()  # kept, not applied
+                any(
+                    data["fields"].get(field, [None, None])[1] == value for data in edits
+                )  # applied (maybe since overwritten)
+                or Conflict.objects.filter(
+                    event_id=event_id, field=field, phone_value=value
+                ).exists()  # waits for a person
+                or EventAction.objects.filter(
+                    event_id=event_id, action="comment", note__contains=value
+                ).exists()  # kept, not applied
             ), f"the edit {value!r} of {event_id} is lost"

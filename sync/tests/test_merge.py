@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from conftest import ApiClient
 from backend.events.models import Event, EventAction
+from conftest import ApiClient
 from media.models import ExpectedPhoto, Photo
 from media.tests.test_photos import image_bytes, upload
 from push.models import Notification
@@ -16,7 +16,9 @@ from sync.tests.phones import phone_of
 from tests import matrix_registry
 from tests.events_helpers import GRID_A, centre_of, report, step
 
-matrix_registry.cover("/api/v1/sync/conflicts", "/api/v1/sync/conflicts/{conflict_id}/resolve", "/api/v1/events/{event_id}/edit")
+matrix_registry.cover(
+    "/api/v1/sync/conflicts", "/api/v1/sync/conflicts/{conflict_id}/resolve", "/api/v1/events/{event_id}/edit"
+)
 
 
 def worker_event(as_persona) -> tuple:
@@ -57,7 +59,11 @@ def test_the_same_field_changed_on_both_sides_is_a_conflict_for_a_person(as_pers
     (result,) = phone.push()
     assert result["status"] == "conflict" and result["data"]["applied_fields"] == ["address_text"]
     conflict = Conflict.objects.get(pk=result["data"]["conflict_ids"][0])
-    assert (conflict.field, conflict.server_value, conflict.phone_value) == ("description", "调度员改的描述", "网格员改的描述")
+    assert (conflict.field, conflict.server_value, conflict.phone_value) == (
+        "description",
+        "调度员改的描述",
+        "网格员改的描述",
+    )
     assert conflict.base_value == "小区门口有一堆暴露垃圾"
     assert Event.objects.get(pk=event_id).description == "调度员改的描述"  # nothing overwritten
     assert Notification.objects.filter(user__username="demo_dispatcher", kind="conflict").exists()
@@ -72,7 +78,10 @@ def test_the_same_field_changed_on_both_sides_is_a_conflict_for_a_person(as_pers
     assert resolved.json()["status"] == "resolved"
     assert Event.objects.get(pk=event_id).description == "网格员改的描述"
     assert EventAction.objects.filter(event_id=event_id, action="edit", data__resolution="phone").count() == 1
-    assert dispatcher.post(f"/sync/conflicts/{conflict.pk}/resolve", {"keep": "server"}).json()["code"] == "conflict_resolved"
+    assert (
+        dispatcher.post(f"/sync/conflicts/{conflict.pk}/resolve", {"keep": "server"}).json()["code"]
+        == "conflict_resolved"
+    )
     assert Notification.objects.filter(user__username="demo_grid_worker", kind="conflict").exists()
     assert conflict.pk not in [c["id"] for c in dispatcher.get("/sync/conflicts").json()["items"]]
     assert conflict.pk in [c["id"] for c in dispatcher.get("/sync/conflicts", {"status": "resolved"}).json()["items"]]
@@ -112,8 +121,13 @@ def test_a_photo_referenced_before_it_arrives_is_attached_when_it_does(as_person
     client = ApiClient(phone.meta("access_token"))
     assert upload(client, None, early).status_code == 201  # uploaded before the event reached the server
     lat, lng = centre_of(GRID_A)
-    event_id = phone.report(category="06.01", description="带照片的离线上报", lat=lat, lng=lng,
-                            before_photos=[f"sha256:{digest}", early_digest])
+    event_id = phone.report(
+        category="06.01",
+        description="带照片的离线上报",
+        lat=lat,
+        lng=lng,
+        before_photos=[f"sha256:{digest}", early_digest],
+    )
     (result,) = phone.push()
     assert result["status"] == "applied"
     assert Photo.objects.get(sha256=early_digest).event_id == uuid.UUID(event_id)
@@ -128,10 +142,15 @@ def test_a_photo_referenced_before_it_arrives_is_attached_when_it_does(as_person
 def test_who_may_edit_an_event(as_persona):
     tip = report(as_persona("demo_resident"), grid=GRID_A).json()["id"]
     body = {"fields": {"description": "更正后的描述"}}
-    assert step(as_persona("demo_resident"), tip, "edit", body).json()["code"] == "step_forbidden"  # a tip is not rewritten
+    assert (
+        step(as_persona("demo_resident"), tip, "edit", body).json()["code"] == "step_forbidden"
+    )  # a tip is not rewritten
     assert step(as_persona("demo_grid_worker_b"), tip, "edit", body).status_code == 404  # another grid's event
     edited = step(as_persona("demo_dispatcher"), tip, "edit", body)
     assert edited.status_code == 200 and edited.json()["description"] == "更正后的描述"
-    assert step(as_persona("demo_dispatcher"), tip, "edit", {"fields": {"state": "closed"}}).json()["code"] == "field_not_editable"
+    assert (
+        step(as_persona("demo_dispatcher"), tip, "edit", {"fields": {"state": "closed"}}).json()["code"]
+        == "field_not_editable"
+    )
     assert step(as_persona("demo_dispatcher"), tip, "reject", {"reason": "重复"}).status_code == 200
     assert step(as_persona("demo_dispatcher"), tip, "edit", body).json()["code"] == "illegal_transition"

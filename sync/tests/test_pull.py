@@ -33,7 +33,13 @@ def phone_device(phone) -> Device:
 
 
 def pull_page(phone, cursor=None, **extra) -> dict:
-    body = {"device_id": phone.device_id, "protocol_version": PROTOCOL_VERSION, "cursor": cursor, "limit": 1000, **extra}
+    body = {
+        "device_id": phone.device_id,
+        "protocol_version": PROTOCOL_VERSION,
+        "cursor": cursor,
+        "limit": 1000,
+        **extra,
+    }
     status, page = phone.transport.post("/sync/pull", body, phone.meta("access_token"))
     assert status == 200, page
     PullOut.model_validate(page)
@@ -72,8 +78,15 @@ def test_a_secretary_gets_the_events_awaiting_approval_and_loses_them_once_appro
     phone.pull()
     assert all(e["state"] == State.HANDLED for e in phone.entities("event").values())
     grid_worker = as_persona("demo_grid_worker")
-    lat_lng_event = report(grid_worker, source="grid_patrol", grid=GRID_A, handled_on_spot=True, result_note="已清理",
-                           category="06.01", after_photos=["sha256:" + "a" * 64]).json()
+    lat_lng_event = report(
+        grid_worker,
+        source="grid_patrol",
+        grid=GRID_A,
+        handled_on_spot=True,
+        result_note="已清理",
+        category="06.01",
+        after_photos=["sha256:" + "a" * 64],
+    ).json()
     assert lat_lng_event["state"] == State.HANDLED, lat_lng_event
     phone.pull()
     assert lat_lng_event["id"] in phone.entities("event")
@@ -133,8 +146,11 @@ def test_an_idle_poll_reads_only_the_clock_and_keeps_its_token_yet_misses_nothin
 
 def test_a_full_resync_is_paged_and_can_be_resumed(as_persona):
     phone = phone_of("demo_grid_worker")
-    first = phone.transport.post("/sync/pull", {"device_id": phone.device_id, "protocol_version": 1, "cursor": None, "limit": 7},
-                                 phone.meta("access_token"))[1]
+    first = phone.transport.post(
+        "/sync/pull",
+        {"device_id": phone.device_id, "protocol_version": 1, "cursor": None, "limit": 7},
+        phone.meta("access_token"),
+    )[1]
     assert first["has_more"] and len(first["changes"]) <= 7
     # The phone is interrupted; meanwhile an event of its grid is made and one leaves it.
     report(as_persona("demo_resident"), grid=GRID_A)
@@ -161,8 +177,12 @@ def test_an_unusable_cursor_answers_a_reset_and_the_resync_restores_the_scope(as
     phone = phone_of("demo_grid_worker")
     phone.pull()
     cursor = phone.meta("cursor")
-    expected_reason = {"garbage": "unknown_cursor", "other_user": "foreign_cursor", "rebuilt": "unknown_cursor",
-                       "expired": "expired_cursor"}[tamper]
+    expected_reason = {
+        "garbage": "unknown_cursor",
+        "other_user": "foreign_cursor",
+        "rebuilt": "unknown_cursor",
+        "expired": "expired_cursor",
+    }[tamper]
     if tamper == "garbage":
         cursor = cursor[:-3] + "xyz"
     elif tamper == "other_user":
@@ -177,16 +197,21 @@ def test_an_unusable_cursor_answers_a_reset_and_the_resync_restores_the_scope(as
         cursor = phone.meta("cursor")
         Event.objects.filter(pk=event_id).update(grid=Grid.objects.get(code=GRID_B))
         from sync.changes import track_instances
+
         track_instances([Event.objects.get(pk=event_id)])
         report(as_persona("demo_resident"), grid=GRID_B)  # someone else's change moves the log on
         from sync.changes import stamp_changes
+
         stamp_changes()
         from sync.models import StampRound
+
         StampRound.objects.update(at=timezone.now() - timezone.timedelta(days=60))
         assert purge_tombstones(older_than=timezone.timedelta(days=30)) >= 1
         # the phone's cursor predates the purge only if it is behind the horizon: move it back
         from django.core import signing
+
         from sync.pull import CURSOR_SALT
+
         data = signing.loads(cursor, salt=CURSOR_SALT)
         data["stamp"], data["id"] = 0, 0
         cursor = signing.dumps(data, salt=CURSOR_SALT, compress=True)
@@ -246,24 +271,43 @@ def test_pull_checks_the_device_and_the_protocol(as_persona):
     assert (status, body["code"]) == (403, "foreign_device")
     status, body = phone.transport.post("/sync/pull", {"device_id": phone.device_id, "protocol_version": 0}, token)
     assert (status, body["code"]) == (426, "upgrade_required")
-    status, body = phone.transport.post("/sync/pull", {"device_id": phone.device_id, "protocol_version": 1, "limit": 5000}, token)
+    status, body = phone.transport.post(
+        "/sync/pull", {"device_id": phone.device_id, "protocol_version": 1, "limit": 5000}, token
+    )
     assert status == 422
     status, body = DjangoTransport().post("/sync/pull", {"device_id": phone.device_id, "protocol_version": 1}, None)
     assert status == 401
     assert json.dumps(body)
 
 
-@pytest.mark.parametrize("username", ["demo_grid_worker", "demo_grid_worker_b", "demo_secretary", "demo_dispatcher",
-                                      "demo_handler", "demo_commander", "demo_resident", "demo_admin"])
+@pytest.mark.parametrize(
+    "username",
+    [
+        "demo_grid_worker",
+        "demo_grid_worker_b",
+        "demo_secretary",
+        "demo_dispatcher",
+        "demo_handler",
+        "demo_commander",
+        "demo_resident",
+        "demo_admin",
+    ],
+)
 def test_the_row_test_of_event_scope_equals_its_sql_filter(as_persona, username):
     from backend.accounts.scope import scope_of
+    from backend.fastpath.rows import read_rows
     from sync.entities import KINDS, q_sync_events, sync_event_visible
-    from sync.rows import read_rows
 
     resident, worker = as_persona("demo_resident"), as_persona("demo_grid_worker")
     report(resident, grid=GRID_A)
-    handled = report(worker, source="grid_patrol", grid=GRID_A, handled_on_spot=True, result_note="已处置",
-                     after_photos=["sha256:" + "d" * 64]).json()["id"]
+    handled = report(
+        worker,
+        source="grid_patrol",
+        grid=GRID_A,
+        handled_on_spot=True,
+        result_note="已处置",
+        after_photos=["sha256:" + "d" * 64],
+    ).json()["id"]
     dispatched = report(resident, grid=GRID_B).json()["id"]
     step(as_persona("demo_dispatcher"), dispatched, "accept")
     step(as_persona("demo_dispatcher"), dispatched, "dispatch", {"platform_id": governance_platform_id()})

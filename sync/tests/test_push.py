@@ -38,8 +38,12 @@ class Phone:
         return mutation
 
     def push(self, mutations: list[dict], **overrides):
-        body = {"device_id": self.device.device_id, "protocol_version": 1,
-                "client_time": (timezone.now() - timedelta(seconds=90)).isoformat(), "mutations": mutations}
+        body = {
+            "device_id": self.device.device_id,
+            "protocol_version": 1,
+            "client_time": (timezone.now() - timedelta(seconds=90)).isoformat(),
+            "mutations": mutations,
+        }
         body.update(overrides)
         response = self.client.post("/sync/push", body)
         if response.status_code == 200:
@@ -49,8 +53,16 @@ class Phone:
 
 def offline_report(phone: Phone, *, grid: str = GRID_A, description: str = "离线上报的暴露垃圾") -> dict:
     lat, lng = centre_of(grid)
-    return phone.mutation("event.report", id=str(uuid.uuid4()), source="grid_patrol", category="06.01",
-                          description=description, lat=lat, lng=lng, before_photos=["sha256:offline"])
+    return phone.mutation(
+        "event.report",
+        id=str(uuid.uuid4()),
+        source="grid_patrol",
+        category="06.01",
+        description=description,
+        lat=lat,
+        lng=lng,
+        before_photos=["sha256:offline"],
+    )
 
 
 def test_a_replayed_push_is_answered_from_the_ledger_and_applied_once(as_persona):
@@ -81,8 +93,11 @@ def test_one_bad_mutation_never_blocks_the_rest(as_persona):
     ]
     results = phone.push(batch).json()["results"]
     assert [(r["status"], r.get("code")) for r in results] == [
-        ("applied", None), ("rejected", "unknown_mutation"), ("rejected", "invalid_arguments"),
-        ("rejected", "event_not_found"), ("applied", None),
+        ("applied", None),
+        ("rejected", "unknown_mutation"),
+        ("rejected", "invalid_arguments"),
+        ("rejected", "event_not_found"),
+        ("applied", None),
     ]
 
 
@@ -95,14 +110,21 @@ def test_a_step_that_became_invalid_offline_is_rejected_with_the_state_and_its_n
     # While the phone was offline the dispatcher took the task back and gave it to the platform.
     step(as_persona("demo_grid_worker"), event_id, "return", {"reason": "临时"})
     step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
-    results = phone.push([phone.mutation("event.handle", event_id=event_id, result_note="已清理完毕",
-                                         after_photos=["sha256:after-offline"])]).json()["results"]
+    results = phone.push(
+        [
+            phone.mutation(
+                "event.handle", event_id=event_id, result_note="已清理完毕", after_photos=["sha256:after-offline"]
+            )
+        ]
+    ).json()["results"]
     assert results[0]["status"] == "rejected" and results[0]["code"] in ("step_forbidden", "illegal_transition")
     assert results[0]["state"] == "dispatched"
     kept = EventAction.objects.get(event_id=event_id, action="comment")
     assert kept.note == "已清理完毕" and kept.data["unapplied_step"] == "handle"
     assert kept.data["photos"]["after"] == ["sha256:after-offline"]
-    assert "sha256:after-offline" not in Event.objects.get(pk=event_id).photos.get("after", [])  # not evidence of a step
+    assert "sha256:after-offline" not in Event.objects.get(pk=event_id).photos.get(
+        "after", []
+    )  # not evidence of a step
 
 
 def test_workflow_steps_apply_in_order_within_a_batch(as_persona, persona_user):
@@ -111,10 +133,12 @@ def test_workflow_steps_apply_in_order_within_a_batch(as_persona, persona_user):
     step(dispatcher, event_id, "accept")
     step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
     phone = Phone(as_persona, "demo_grid_worker")
-    results = phone.push([
-        phone.mutation("event.sign", event_id=event_id),
-        phone.mutation("event.handle", event_id=event_id, result_note="已清理", after_photos=["sha256:a"]),
-    ]).json()["results"]
+    results = phone.push(
+        [
+            phone.mutation("event.sign", event_id=event_id),
+            phone.mutation("event.handle", event_id=event_id, result_note="已清理", after_photos=["sha256:a"]),
+        ]
+    ).json()["results"]
     assert [r["data"]["state"] for r in results] == ["in_progress", "handled"]
     row = EventAction.objects.get(event_id=event_id, action="handle")
     assert row.device_at is not None and row.device_ref == phone.device.device_id
@@ -156,14 +180,17 @@ def test_an_oversized_batch_is_refused_whole(as_persona):
     assert not Event.objects.filter(description="离线上报的暴露垃圾").exists()
 
 
-@pytest.mark.parametrize("body", [
-    {"mutations": "not a list"},
-    {"mutations": [{"id": "one", "name": "event.report"}]},
-    {"mutations": [{"id": 0, "name": "event.report"}]},
-    {"protocol_version": "new"},
-    {"protocol_version": 40000},  # beyond the column that keeps it
-    {"mutations": [{"id": 2**63, "name": "event.report"}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"mutations": "not a list"},
+        {"mutations": [{"id": "one", "name": "event.report"}]},
+        {"mutations": [{"id": 0, "name": "event.report"}]},
+        {"protocol_version": "new"},
+        {"protocol_version": 40000},  # beyond the column that keeps it
+        {"mutations": [{"id": 2**63, "name": "event.report"}]},
+    ],
+)
 def test_a_malformed_batch_is_a_clear_validation_error(as_persona, body):
     phone = Phone(as_persona, "demo_grid_worker")
     mutations = body.pop("mutations", [])
@@ -185,8 +212,13 @@ def test_a_run_of_reports_is_checked_one_by_one_and_saved_together(as_persona):
     batch = [good, bad_category, wrong_types, again, later, backwards, dict(good)]
     results = phone.push(batch).json()["results"]
     assert [(r["status"], r.get("code")) for r in results] == [
-        ("applied", None), ("rejected", "unknown_category"), ("rejected", "invalid_arguments"), ("applied", None),
-        ("applied", None), ("rejected", "mutation_id_not_increasing"), ("applied", None),
+        ("applied", None),
+        ("rejected", "unknown_category"),
+        ("rejected", "invalid_arguments"),
+        ("applied", None),
+        ("applied", None),
+        ("rejected", "mutation_id_not_increasing"),
+        ("applied", None),
     ]
     assert results[6] == results[0]  # one mutation id sent twice in a batch: one effect, one answer
     assert results[3]["data"]["event_id"] == results[0]["data"]["event_id"]
@@ -215,11 +247,16 @@ def test_a_run_of_reports_finds_each_points_grid_and_numbers_them_without_gaps(a
     unknown_crs["args"]["crs"] = "bd09"
     results = phone.push([*reports, outside, unknown_crs]).json()["results"]
     assert [(r["status"], r.get("code")) for r in results] == [("applied", None)] * 3 + [
-        ("rejected", "location_outside_district"), ("rejected", "invalid_arguments")]
+        ("rejected", "location_outside_district"),
+        ("rejected", "invalid_arguments"),
+    ]
     events = [Event.objects.get(pk=m["args"]["id"]) for m in reports]
     first, second = (centre_of(grid) for grid in (GRID_A, GRID_B))
-    assert [e.grid_id for e in events] == [locate_grid_id(first[1], first[0]), locate_grid_id(second[1], second[0]),
-                                           locate_grid_id(first[1], first[0])]
+    assert [e.grid_id for e in events] == [
+        locate_grid_id(first[1], first[0]),
+        locate_grid_id(second[1], second[0]),
+        locate_grid_id(first[1], first[0]),
+    ]
     assert events[0].grid_id != events[1].grid_id
     numbers = [int(e.number[-7:]) for e in events]
     assert numbers == list(range(numbers[0], numbers[0] + 3))  # one counter update, no gap

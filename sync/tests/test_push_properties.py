@@ -17,8 +17,12 @@ from sync.tests.test_push import Phone, offline_report
 from tests.events_helpers import GRID_A, GRID_B
 
 ACTIONS = st.lists(
-    st.tuples(st.integers(0, 1), st.sampled_from(["report", "comment", "push", "push_lose_response", "replay_old", "duplicate"])),
-    min_size=1, max_size=25,
+    st.tuples(
+        st.integers(0, 1),
+        st.sampled_from(["report", "comment", "push", "push_lose_response", "replay_old", "duplicate"]),
+    ),
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -47,7 +51,10 @@ class SimulatedPhone:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS)
 def test_pushes_apply_each_mutation_exactly_once_and_lose_nothing(as_persona, actions):
-    phones = [SimulatedPhone(Phone(as_persona, "demo_grid_worker")), SimulatedPhone(Phone(as_persona, "demo_grid_worker_b"))]
+    phones = [
+        SimulatedPhone(Phone(as_persona, "demo_grid_worker")),
+        SimulatedPhone(Phone(as_persona, "demo_grid_worker_b")),
+    ]
     for index, action in actions:
         phone = phones[index]
         if action == "report":

@@ -11,7 +11,12 @@ from conftest import PASSWORD, ApiClient
 def login(anonymous, username="demo_grid_worker", password=PASSWORD, device_id=None, **extra):
     return anonymous.post(
         "/auth/login",
-        {"username": username, "password": password, "device_id": device_id or f"phone-{uuid.uuid4().hex[:8]}", **extra},
+        {
+            "username": username,
+            "password": password,
+            "device_id": device_id or f"phone-{uuid.uuid4().hex[:8]}",
+            **extra,
+        },
     )
 
 
@@ -26,7 +31,9 @@ def forge(claims: dict, *, key: str | None = None, algorithm: str = "HS256", kid
 
 
 def test_it_logs_in_and_registers_the_device(anonymous):
-    response = login(anonymous, device_id="phone-0001", device_description="华为 Mate 60", platform="android", app_version="2.3.1")
+    response = login(
+        anonymous, device_id="phone-0001", device_description="华为 Mate 60", platform="android", app_version="2.3.1"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == settings.JWT["ACCESS_MINUTES"] * 60
@@ -71,13 +78,17 @@ def test_it_rotates_refresh_tokens(anonymous):
     second = anonymous.post("/auth/refresh", {"refresh_token": first["refresh_token"], "device_id": "phone-rotate"})
     assert second.status_code == 200
     assert second.json()["refresh_token"] != first["refresh_token"]
-    third = anonymous.post("/auth/refresh", {"refresh_token": second.json()["refresh_token"], "device_id": "phone-rotate"})
+    third = anonymous.post(
+        "/auth/refresh", {"refresh_token": second.json()["refresh_token"], "device_id": "phone-rotate"}
+    )
     assert third.status_code == 200
 
 
 def test_it_revokes_the_whole_family_when_a_rotated_token_is_reused(anonymous):
     first = login(anonymous, device_id="phone-stolen").json()
-    second = anonymous.post("/auth/refresh", {"refresh_token": first["refresh_token"], "device_id": "phone-stolen"}).json()
+    second = anonymous.post(
+        "/auth/refresh", {"refresh_token": first["refresh_token"], "device_id": "phone-stolen"}
+    ).json()
     replay = anonymous.post("/auth/refresh", {"refresh_token": first["refresh_token"], "device_id": "phone-stolen"})
     assert replay.status_code == 401 and replay.json()["code"] == "refresh_reused"
     # The legitimate holder's newer tokens die too.

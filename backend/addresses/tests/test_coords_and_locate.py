@@ -44,13 +44,24 @@ def test_locating_many_points_at_once_answers_what_every_polygon_says(db):
     a, b = Grid.objects.order_by("code")[:2]
     (west, south), (east, north) = a.polygon["coordinates"][0][0], a.polygon["coordinates"][0][2]
     edge_lng, mid_lat = a.polygon["coordinates"][0][1][0], (south + north) / 2
-    points = [((west + east) / 2, mid_lat), (edge_lng, mid_lat), (edge_lng + 1e-9, mid_lat), (0.0, 0.0),
-              (west - 0.5, south - 0.5), ((west + east) / 2, mid_lat)]
+    points = [
+        ((west + east) / 2, mid_lat),
+        (edge_lng, mid_lat),
+        (edge_lng + 1e-9, mid_lat),
+        (0.0, 0.0),
+        (west - 0.5, south - 0.5),
+        ((west + east) / 2, mid_lat),
+    ]
     points += [(west + (east - west) * i / 7, south + (north - south) * 2.2 * i / 7) for i in range(8)]
     index = grid_index()
     found = index.locate_many(points)
-    assert found == [min((pk for pk, polygon in zip(index.grid_ids, index.polygons) if polygon.intersects(Point(lng, lat))),
-                         default=None) for lng, lat in points]
+    assert found == [
+        min(
+            (pk for pk, polygon in zip(index.grid_ids, index.polygons) if polygon.intersects(Point(lng, lat))),
+            default=None,
+        )
+        for lng, lat in points
+    ]
     assert [locate_grid_id(lng, lat) for lng, lat in points] == found
     assert found[:4] == [a.pk, min(a.pk, b.pk), b.pk, None] and grid_index().locate_many([]) == []
 
@@ -61,7 +72,10 @@ def test_a_point_in_a_hole_is_outside_the_grid_and_the_index_refreshes(db):
     centre = ((west + east) / 2, (south + north) / 2)
     assert locate_grid_id(*centre) == grid.pk
     hole = Polygon.from_bounds(centre[0] - 0.0005, centre[1] - 0.0005, centre[0] + 0.0005, centre[1] + 0.0005)
-    grid.polygon = {"type": "Polygon", "coordinates": [grid.polygon["coordinates"][0], [list(p) for p in hole.exterior.coords]]}
+    grid.polygon = {
+        "type": "Polygon",
+        "coordinates": [grid.polygon["coordinates"][0], [list(p) for p in hole.exterior.coords]],
+    }
     grid.save()
     assert locate_grid_id(*centre) is None  # the hole: a park that belongs to no grid
     assert locate_grid_id(west + 0.0001, south + 0.0001) == grid.pk

@@ -13,7 +13,12 @@ SAMPLE = Path(__file__).resolve().parents[3] / "docs" / "samples" / "addresses-s
 
 
 def counts() -> tuple[int, int, int, int]:
-    return Building.objects.count(), UnitAddress.objects.count(), AddressAlias.objects.count(), AddressEntry.objects.count()
+    return (
+        Building.objects.count(),
+        UnitAddress.objects.count(),
+        AddressAlias.objects.count(),
+        AddressEntry.objects.count(),
+    )
 
 
 @pytest.fixture
@@ -57,8 +62,10 @@ def test_a_dry_run_counts_but_writes_nothing(db):
 
 def test_a_code_already_taken_by_another_building_is_rejected(imported, tmp_path):
     clash = tmp_path / "clash.csv"
-    clash.write_text("road,number,estate,building,unit,room,lng,lat,building_code\n"
-                     "婺江路,20号,近江东园,2幢,1,101,120.1568,30.2219,3301020010010020099\n")
+    clash.write_text(
+        "road,number,estate,building,unit,room,lng,lat,building_code\n"
+        "婺江路,20号,近江东园,2幢,1,101,120.1568,30.2219,3301020010010020099\n"
+    )
     report = import_addresses(read_rows(clash))
     assert report.rejected and report.rejected[0][1].startswith("duplicate code")
 
@@ -77,13 +84,19 @@ def test_the_command_prints_the_report_and_writes_rejections(db, tmp_path):
 def test_it_reads_geojson_and_line_delimited_geojson(db, tmp_path):
     import json
 
-    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [120.1525, 30.2213]},
-               "properties": {"road": "清泰街", "number": "8", "estate": "", "building": "2栋", "unit": 1, "room": "101"}}
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [120.1525, 30.2213]},
+        "properties": {"road": "清泰街", "number": "8", "estate": "", "building": "2栋", "unit": 1, "room": "101"},
+    }
     collection = tmp_path / "a.geojson"
     collection.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}, ensure_ascii=False))
     assert import_addresses(read_rows(collection)).units_added == 1
     lines = tmp_path / "b.geojsonl"
-    lines.write_text(json.dumps({**feature, "properties": {**feature["properties"], "room": "102"}}, ensure_ascii=False) + "\nnot json\n")
+    lines.write_text(
+        json.dumps({**feature, "properties": {**feature["properties"], "room": "102"}}, ensure_ascii=False)
+        + "\nnot json\n"
+    )
     report = import_addresses(read_rows(lines))
     assert report.units_added == 1 and report.rejected == [(2, "unparseable: not JSON")]
 
@@ -98,8 +111,13 @@ def hits(client, query):
 def test_search_finds_a_flat_however_it_is_written(as_persona):
     client = as_persona("demo_dispatcher")
     unit = UnitAddress.objects.get(building__road="秋涛路", room="301")
-    for query in ["望江家园三栋二单元三零一", "浙江省杭州市上城区秋涛路258号望江家园3号楼2单元301室", "望江家园3-2-301",
-                  "秋涛路２５８号 3幢 2单元 301房", "上城区清波街道秋涛路258号3栋2单元301"]:
+    for query in [
+        "望江家园三栋二单元三零一",
+        "浙江省杭州市上城区秋涛路258号望江家园3号楼2单元301室",
+        "望江家园3-2-301",
+        "秋涛路２５８号 3幢 2单元 301房",
+        "上城区清波街道秋涛路258号3栋2单元301",
+    ]:
         results = hits(client, query)
         assert results and results[0]["code"] == unit.code, query
         assert results[0]["kind"] == "unit"
@@ -115,11 +133,19 @@ def test_search_maps_another_departments_string_to_the_standard_code(as_persona)
 
 
 @pytest.mark.usefixtures("imported")
-@pytest.mark.parametrize("persona, finds, sees_aliases", [
-    ("demo_grid_worker", True, True), ("demo_grid_worker_b", False, False), ("demo_secretary", True, True),
-    ("demo_dispatcher", True, True), ("demo_commander", True, True), ("demo_resident", True, False),
-    ("demo_admin", True, True), ("demo_handler", True, True),
-])
+@pytest.mark.parametrize(
+    "persona, finds, sees_aliases",
+    [
+        ("demo_grid_worker", True, True),
+        ("demo_grid_worker_b", False, False),
+        ("demo_secretary", True, True),
+        ("demo_dispatcher", True, True),
+        ("demo_commander", True, True),
+        ("demo_resident", True, False),
+        ("demo_admin", True, True),
+        ("demo_handler", True, True),
+    ],
+)
 def test_search_is_scoped_to_the_users_territory(as_persona, persona, finds, sees_aliases):
     results = hits(as_persona(persona), "秋涛路258号")
     assert bool(results) == finds

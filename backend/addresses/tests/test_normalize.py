@@ -45,8 +45,20 @@ def test_it_maps_every_way_of_writing_a_flat_to_one_key(written):
     assert normalize(written) == CANONICAL
 
 
-@pytest.mark.parametrize("text, value", [("三", 3), ("十", 10), ("十二", 12), ("二十", 20), ("二十三", 23),
-                                          ("一百零五", 105), ("三零一", 301), ("两百", 200), ("一千零一", 1001)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("三", 3),
+        ("十", 10),
+        ("十二", 12),
+        ("二十", 20),
+        ("二十三", 23),
+        ("一百零五", 105),
+        ("三零一", 301),
+        ("两百", 200),
+        ("一千零一", 1001),
+    ],
+)
 def test_it_reads_chinese_numerals(text, value):
     assert chinese_to_int(text) == value
 

@@ -52,7 +52,9 @@ def test_it_refuses_production_without_jwt_keys():
 
 
 def test_it_allows_sqlite_in_production_only_when_explicit():
-    config = read_config({**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:////tmp/x.db", "ALLOW_SQLITE_IN_PRODUCTION": "yes"})
+    config = read_config(
+        {**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:////tmp/x.db", "ALLOW_SQLITE_IN_PRODUCTION": "yes"}
+    )
     assert config.database_is_sqlite
 
 
@@ -83,7 +85,9 @@ def test_it_reads_several_jwt_keys_in_order():
 def test_postgresql_connections_keep_prepared_statements_unless_told_not_to():
     options = read_config({"DATABASE_URL": "postgres://app@db:5432/grid"}).database["OPTIONS"]
     assert options["prepare_threshold"] == 5 and "plan_cache_mode=force_generic_plan" in options["options"]
-    kept = read_config({"DATABASE_URL": "postgres://app@db:5432/grid?options=-c%20search_path%3Dgrid"}).database["OPTIONS"]
+    kept = read_config({"DATABASE_URL": "postgres://app@db:5432/grid?options=-c%20search_path%3Dgrid"}).database[
+        "OPTIONS"
+    ]
     assert kept["options"].startswith("-c search_path=grid") and "plan_cache_mode" in kept["options"]
     off = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_PREPARED_STATEMENTS": "false"}).database
     assert "prepare_threshold" not in off.get("OPTIONS", {})  # Django's default: nothing is prepared

@@ -39,9 +39,11 @@ def test_it_rejects_a_non_json_body_in_the_common_shape(db):
     )
 
 
-@pytest.mark.parametrize("body", ['{"username": NaN}', '{"username": Infinity}', "{\"username\": \"\xff"])
+@pytest.mark.parametrize("body", ['{"username": NaN}', '{"username": Infinity}', '{"username": "\xff'])
 def test_bodies_json_does_not_allow_are_refused_in_the_common_shape(db, body):
-    response = Client().post("/api/v1/auth/login", body.encode("utf-8", "surrogateescape"), content_type="application/json")
+    response = Client().post(
+        "/api/v1/auth/login", body.encode("utf-8", "surrogateescape"), content_type="application/json"
+    )
     assert_error_shape(response, 400, "bad_request")
 
 

@@ -58,6 +58,7 @@ def test_pull_pages_and_push_batches_are_built_with_the_collector_paused(as_pers
         def call(**kwargs):
             seen.append(gc.isenabled())
             return original(**kwargs)
+
         return call
 
     monkeypatch.setattr(sync.api, "sync_pull", recording(sync.api.sync_pull))

@@ -17,7 +17,17 @@ def test_the_catalogue_covers_the_four_platforms_with_enough_subcategories(db):
     garbage = Category.objects.get(name="暴露垃圾")
     assert (garbage.deadline_unit, garbage.deadline_amount, garbage.grid_admissible) == ("working_days", 1, True)
     assert Category.objects.get(name="违法搭建").deadline_amount == 15
-    for name in ["占道经营", "出店经营", "违法停车", "消防隐患", "群租房", "邻里纠纷", "油烟扰民", "共享单车乱停", "独居老人关怀"]:
+    for name in [
+        "占道经营",
+        "出店经营",
+        "违法停车",
+        "消防隐患",
+        "群租房",
+        "邻里纠纷",
+        "油烟扰民",
+        "共享单车乱停",
+        "独居老人关怀",
+    ]:
         assert leaves.filter(name=name).exists(), name
 
 

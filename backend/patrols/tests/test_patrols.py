@@ -16,7 +16,10 @@ from tests.events_helpers import GRID_A, GRID_B, centre_of
 
 def track(start, count: int, *, step_deg: float = 0.0005, grid: str = GRID_A) -> list[dict]:
     lat, lng = centre_of(grid)
-    return [{"lat": lat + i * step_deg, "lng": lng, "at": (start + timedelta(seconds=10 * i)).isoformat()} for i in range(count)]
+    return [
+        {"lat": lat + i * step_deg, "lng": lng, "at": (start + timedelta(seconds=10 * i)).isoformat()}
+        for i in range(count)
+    ]
 
 
 def test_a_patrol_arrives_in_parts_and_a_part_sent_twice_adds_nothing(db):
@@ -25,8 +28,16 @@ def test_a_patrol_arrives_in_parts_and_a_part_sent_twice_adds_nothing(db):
     patrol_id = str(uuid.uuid4())
     points = track(start, 30)
     phone.record("patrol.log", {"id": patrol_id, "started_at": start.isoformat(), "points": points[:20]})
-    phone.record("patrol.log", {"id": patrol_id, "started_at": start.isoformat(), "points": points[10:],
-                                "ended_at": (start + timedelta(minutes=5)).isoformat(), "note": "巡查完毕"})
+    phone.record(
+        "patrol.log",
+        {
+            "id": patrol_id,
+            "started_at": start.isoformat(),
+            "points": points[10:],
+            "ended_at": (start + timedelta(minutes=5)).isoformat(),
+            "note": "巡查完毕",
+        },
+    )
     results = phone.push()
     assert [r["status"] for r in results] == ["applied", "applied"]
     patrol = PatrolSession.objects.get(pk=patrol_id)
@@ -46,13 +57,22 @@ def test_someone_elses_patrol_id_and_a_non_grid_worker_are_refused(db):
     mine.record("patrol.log", {"id": patrol_id, "started_at": start.isoformat(), "points": track(start, 2)})
     assert mine.push()[0]["status"] == "applied"
     other = phone_of("demo_grid_worker_b")
-    other.record("patrol.log", {"id": patrol_id, "started_at": start.isoformat(), "points": track(start, 2, grid=GRID_B)})
+    other.record(
+        "patrol.log", {"id": patrol_id, "started_at": start.isoformat(), "points": track(start, 2, grid=GRID_B)}
+    )
     assert other.push()[0]["code"] == "patrol_not_yours"
     resident = phone_of("demo_resident")
     resident.record("patrol.log", {"id": str(uuid.uuid4()), "started_at": start.isoformat()})
     assert resident.push()[0]["code"] == "grid_worker_only"
     bad = phone_of("demo_grid_worker")
-    bad.record("patrol.log", {"id": str(uuid.uuid4()), "started_at": start.isoformat(), "points": [{"lat": 200, "lng": 0, "at": start.isoformat()}]})
+    bad.record(
+        "patrol.log",
+        {
+            "id": str(uuid.uuid4()),
+            "started_at": start.isoformat(),
+            "points": [{"lat": 200, "lng": 0, "at": start.isoformat()}],
+        },
+    )
     assert bad.push()[0]["code"] == "invalid_arguments"
 
 
@@ -62,8 +82,14 @@ def test_a_visit_to_a_key_subject_of_the_grid_is_recorded_once(db):
     subject = KeySubject.objects.filter(grid__code=GRID_A).first()
     assert str(subject.pk) in phone.entities("key_subject")
     visit_id = str(uuid.uuid4())
-    args = {"id": visit_id, "subject_id": subject.pk, "visited_at": timezone.now().isoformat(), "finding": "concern",
-            "note": "独居老人家中燃气灶未关，已提醒", "photos": ["sha256:" + "b" * 64]}
+    args = {
+        "id": visit_id,
+        "subject_id": subject.pk,
+        "visited_at": timezone.now().isoformat(),
+        "finding": "concern",
+        "note": "独居老人家中燃气灶未关，已提醒",
+        "photos": ["sha256:" + "b" * 64],
+    }
     phone.record("visit.record", args)
     phone.record("visit.record", args)  # the phone queued it twice
     results = phone.push()

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = "清理过期的删除标记 Purge old tombstones from the sync change log"
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"keep tombstones this many days (default {DEFAULT_DAYS})")
+        parser.add_argument(
+            "--days", type=int, default=DEFAULT_DAYS, help=f"keep tombstones this many days (default {DEFAULT_DAYS})"
+        )
 
     def handle(self, *args, days: int, **options) -> None:
         if days < 1:

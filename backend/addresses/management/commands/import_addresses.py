@@ -37,7 +37,9 @@ class Command(BaseCommand):
         for line, reason in result.rejected[:SHOWN_REJECTIONS]:
             self.stdout.write(f"  第 {line} 行 line {line}: {reason}")
         if len(result.rejected) > SHOWN_REJECTIONS:
-            self.stdout.write(f"  … {len(result.rejected) - SHOWN_REJECTIONS} more" + ("" if report else " (use --report FILE)"))
+            self.stdout.write(
+                f"  … {len(result.rejected) - SHOWN_REJECTIONS} more" + ("" if report else " (use --report FILE)")
+            )
         if report:
             with report.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)

@@ -15,8 +15,8 @@ from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
 from backend.addresses.demo import BUILDINGS, UNITS, seed_addresses
 from backend.events.catalogue import seed_catalogue
 from backend.events.demo import seed_events
-from backend.territory.demo import Tally, seed_territory
 from backend.patrols.demo import seed_key_subjects
+from backend.territory.demo import Tally, seed_territory
 from backend.territory.models import District
 from sync.changes import rebuild_log, stamp_changes
 from sync.models import Change
@@ -26,12 +26,24 @@ class Command(BaseCommand):
     help = "加载演示数据 Load the demo district, catalogue and one account per role"
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"demo accounts' password (default {DEFAULT_PASSWORD})")
+        parser.add_argument(
+            "--password", default=DEFAULT_PASSWORD, help=f"demo accounts' password (default {DEFAULT_PASSWORD})"
+        )
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a district already exists")
-        parser.add_argument("--addresses", type=int, default=222_800, metavar="N",
-                            help="unit addresses of the demo library (default the seed's 222,800; 0 for none)")
-        parser.add_argument("--events", type=int, default=0, metavar="N",
-                            help="top the demo history up to N events over the past year (the seed's year: 175591)")
+        parser.add_argument(
+            "--addresses",
+            type=int,
+            default=222_800,
+            metavar="N",
+            help="unit addresses of the demo library (default the seed's 222,800; 0 for none)",
+        )
+        parser.add_argument(
+            "--events",
+            type=int,
+            default=0,
+            metavar="N",
+            help="top the demo history up to N events over the past year (the seed's year: 175591)",
+        )
 
     def handle(self, *args, password: str, if_empty: bool, events: int, addresses: int, **options) -> None:
         if settings.CONFIG.is_production:
@@ -42,7 +54,9 @@ class Command(BaseCommand):
             raise CommandError("--events must be between 0 and 2,000,000")
         if District.objects.exists() and not Change.objects.exists():
             # A database from before offline sync: write its change log once.
-            self.stdout.write(f"同步变更日志 sync change log: {rebuild_log(progress=options.get('verbosity', 1) > 0)} rows")
+            self.stdout.write(
+                f"同步变更日志 sync change log: {rebuild_log(progress=options.get('verbosity', 1) > 0)} rows"
+            )
         if if_empty and District.objects.exists():
             self.stdout.write("数据库已有数据，跳过演示数据 (database not empty, demo data skipped)")
             return
@@ -53,15 +67,19 @@ class Command(BaseCommand):
             accounts = seed_accounts(district, password=password, tally=tally)
             seed_key_subjects()
         self.stdout.write(
-            self.style.SUCCESS(f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "
-                               f"(created {tally.created}, updated {tally.updated}, unchanged {tally.unchanged})")
+            self.style.SUCCESS(
+                f"演示数据: 新建 {tally.created}, 更新 {tally.updated}, 未变 {tally.unchanged} "
+                f"(created {tally.created}, updated {tally.updated}, unchanged {tally.unchanged})"
+            )
         )
         if addresses:
             started = time.monotonic()
             buildings = max(1, round(addresses * BUILDINGS / UNITS))
             result = seed_addresses(buildings=buildings, units=addresses, progress=options.get("verbosity", 1) > 0)
             if result is not None:
-                self.stdout.write(f"演示地址库 address library: {result.summary()} ({time.monotonic() - started:.1f} s)")
+                self.stdout.write(
+                    f"演示地址库 address library: {result.summary()} ({time.monotonic() - started:.1f} s)"
+                )
         if events:
             started = time.monotonic()
             added = seed_events(events, progress=options.get("verbosity", 1) > 0)
@@ -74,6 +92,8 @@ class Command(BaseCommand):
             # (VACUUM cannot run inside a transaction, as when called from tests).
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE sync_change")
-        self.stdout.write("演示账号 demo accounts (password: %s):" % ("<--password>" if password != DEFAULT_PASSWORD else password))
+        self.stdout.write(
+            "演示账号 demo accounts (password: %s):" % ("<--password>" if password != DEFAULT_PASSWORD else password)
+        )
         for username, role, unit in accounts:
             self.stdout.write(f"  {username:<20} {role:<12} {unit}")

@@ -24,8 +24,10 @@ class Command(BaseCommand):
         while True:
             result = supervision_tick()
             if result.marked_overdue or result.escalated or not loop:
-                self.stdout.write(f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated} "
-                                  f"(overdue {result.marked_overdue}, escalated {result.escalated})")
+                self.stdout.write(
+                    f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated} "
+                    f"(overdue {result.marked_overdue}, escalated {result.escalated})"
+                )
             if not loop:
                 return
             time.sleep(interval)

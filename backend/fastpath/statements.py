@@ -23,8 +23,7 @@ class Select:
     ``{0}``, ``{1}``… and take parameters as ``%s``; ``defer`` names fields (by attname)
     left unread, which load on first access as with ``QuerySet.defer``."""
 
-    def __init__(self, *models_: type[models.Model], where: str, joins: Sequence[str] = (),
-                 defer: Sequence[str] = ()):
+    def __init__(self, *models_: type[models.Model], where: str, joins: Sequence[str] = (), defer: Sequence[str] = ()):
         if len(joins) != len(models_) - 1:
             raise ValueError("one join condition per model after the first")
         self.models = models_
@@ -36,8 +35,10 @@ class Select:
     def _compile(self) -> None:
         # The first model's relation to each joined one, where it has one: found once here,
         # not for every row read.
-        self._relations = [next((f for f in self.models[0]._meta.concrete_fields
-                                 if f.is_relation and f.related_model is other), None) for other in self.models[1:]]
+        self._relations = [
+            next((f for f in self.models[0]._meta.concrete_fields if f.is_relation and f.related_model is other), None)
+            for other in self.models[1:]
+        ]
         quote = connection.ops.quote_name
         aliases = [f"t{position}" for position in range(len(self.models))]
         columns, self._parts = [], []
@@ -49,7 +50,9 @@ class Select:
                 found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
                 if found:
                     converters.append((position, column, found))
-            self._parts.append((model, [f.attname for f in fields], len(columns), len(columns) + len(fields), converters))
+            self._parts.append(
+                (model, [f.attname for f in fields], len(columns), len(columns) + len(fields), converters)
+            )
             columns.extend(f"{alias}.{quote(f.column)}" for f in fields)
         tables = [f"{quote(model._meta.db_table)} {alias}" for model, alias in zip(self.models, aliases)]
         sql = f"SELECT {', '.join(columns)} FROM {tables[0]}"

@@ -7,26 +7,35 @@ converters, every id of ``pk__in`` checked) than in the database. Here no value
 becomes a Python object only to be printed again: PostgreSQL prints timestamps as
 ISO-8601 text in UTC and UUIDs as their usual text; SQLite's stored text is finished
 by two string operations in Python, cheaper there than SQLite's string functions.
-On PostgreSQL the rows are streamed in binary (``backend.core.statements.streamed``):
+On PostgreSQL the rows are streamed in binary (``backend.fastpath.statements.streamed``):
 numbers come as machine values, stored JSON as its text.
 
 The values are the ones ``canonical_json`` prints exactly like Python's ``json``
 module: a float that ``json`` would write in exponent form (below 1e-4 or from 1e16)
-is handed over already printed (``backend.core.canonical``), because the checksum a phone
+is handed over already printed (``backend.fastpath.canonical``), because the checksum a phone
 recomputes is over Python's form (docs/sync.md, "Applying a page").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 
 from django.db import connection
-from django.db.models import (BooleanField, CharField, DateTimeField, F, FloatField, ForeignKey, Func, JSONField,
-                              UUIDField)
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    F,
+    FloatField,
+    ForeignKey,
+    Func,
+    JSONField,
+    UUIDField,
+)
 
-from backend.core.canonical import load_json, load_json_of_strings, safe_float
-from backend.core.statements import streamed
+from backend.fastpath.canonical import load_json, load_json_of_strings, safe_float
+from backend.fastpath.statements import streamed
 from sync.entities import Kind
 
 
@@ -41,7 +50,12 @@ class IsoTime(Func):
     output_field = CharField()
 
     def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""", **extra)
+        return self.as_sql(
+            compiler,
+            connection,
+            template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""",
+            **extra,
+        )
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, template="CAST(%(expressions)s AS TEXT)", **extra)
@@ -94,6 +108,7 @@ def _boolean(value):
 
 
 # --- reading ---------------------------------------------------------------------
+
 
 def _final_field(model, path: str):
     """The model field a ``values()`` name ends at (``category__code``, ``grid_id``)."""
@@ -151,7 +166,7 @@ class Reader:
         """The rows of these ids (as the change log writes them), in no order."""
         found = []
         for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
+            chunk = ids[start : start + CHUNK]
             if self.postgres:  # one text parameter: adapting a list of 1,000 costs more
                 found.extend(map(self.as_dict, streamed(self.sql, [",".join(chunk)], binary=True)))
             else:
@@ -169,13 +184,15 @@ class Reader:
         the source is generated once and compiled)."""
         convert_at = dict(self.converters)
         namespace = {f"convert_{index}": convert for index, convert in convert_at.items()}
-        items = ", ".join(f"{name!r}: convert_{index}(row[{index}])" if index in convert_at else f"{name!r}: row[{index}]"
-                          for index, name in enumerate(self.names))
+        items = ", ".join(
+            f"{name!r}: convert_{index}(row[{index}])" if index in convert_at else f"{name!r}: row[{index}]"
+            for index, name in enumerate(self.names)
+        )
         exec(f"def as_dict(row):\n    return {{{items}}}", namespace)
         return namespace["as_dict"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reader(kind: Kind, vendor: str) -> Reader:
     return Reader(kind, vendor)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from operator import attrgetter
 
 import orjson
@@ -57,7 +57,7 @@ class _Plan:
     types: list[int] | None  # PostgreSQL: the columns' binary COPY types
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plan(model: type[models.Model], attnames: tuple[str, ...], postgres: bool) -> _Plan:
     fields = [_field(model, name) for name in attnames]
     convert_at = [(i, convert) for i, field in enumerate(fields) if (convert := _converter(field, postgres))]
@@ -109,7 +109,9 @@ def present(model: type[models.Model], attname: str, values: Iterable, **equal) 
     convert = _converter(field, postgres)
     as_stored = {convert(v) if convert else v: v for v in values}
     column = quote(field.column)
-    conditions = [f"{quote(_field(model, name).column)} {'IS NULL' if value is None else '= %s'}" for name, value in equal.items()]
+    conditions = [
+        f"{quote(_field(model, name).column)} {'IS NULL' if value is None else '= %s'}" for name, value in equal.items()
+    ]
     params = [value for value in equal.values() if value is not None]
     if postgres:  # one array parameter
         conditions.append(f"{column} = ANY(%s)")
@@ -139,7 +141,7 @@ def insert_new(model: type[models.Model], instances: Sequence[models.Model]) -> 
         insert_rows(model, attnames, (values(obj) for obj in instances))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _construction(model: type[models.Model]) -> list[tuple[str, str | None, models.Field, bool, object]]:
     """Per concrete field: attname, relation name, field, whether its default is made
     per call (``uuid4``, ``dict``), and otherwise the constant default."""

@@ -1,4 +1,4 @@
-"""``backend.core.bulk``: ``make`` builds the same unsaved instance as
+"""``backend.fastpath.bulk``: ``make`` builds the same unsaved instance as
 ``Model(**values)``, bulk inserts save and read back like any other save (binary COPY
 on PostgreSQL), and ``present`` finds what a column holds."""
 
@@ -7,8 +7,8 @@ import uuid
 from django.utils import timezone
 
 from backend.accounts.models import User
-from backend.core.bulk import insert_instances, make, present
 from backend.events.models import Category, Event, EventAction
+from backend.fastpath.bulk import insert_instances, make, present
 from backend.territory.models import Grid
 
 
@@ -21,40 +21,101 @@ def test_make_builds_what_the_model_constructor_builds_and_it_saves(db):
     grid = Grid.objects.select_related("community").first()
     category = Category.objects.filter(parent__isnull=False).first()
     now = timezone.now()
-    values = dict(id=uuid.uuid4(), number="SC20269999999", source="grid_patrol", category=category, description="测试",
-                  grid=grid, community_id=grid.community_id, street_id=grid.community.street_id, severity="normal",
-                  reporter=user, reported_at=now, updated_at=now, lat=30.25, lng=120.17)
+    values = dict(
+        id=uuid.uuid4(),
+        number="SC20269999999",
+        source="grid_patrol",
+        category=category,
+        description="测试",
+        grid=grid,
+        community_id=grid.community_id,
+        street_id=grid.community.street_id,
+        severity="normal",
+        reporter=user,
+        reported_at=now,
+        updated_at=now,
+        lat=30.25,
+        lng=120.17,
+    )
     made, constructed = make(Event, **values), Event(**values)
     assert columns(made) == columns(constructed)
     assert made.photos == {} and made.photos is not make(Event, **values).photos  # a fresh default each time
     assert made._state.adding and made.category is category and made.reporter is user  # related objects cached
     action = make(EventAction, event=made, seq=1, action="report", actor=user, device=None, server_at=now)
-    assert columns(action) == columns(EventAction(event=made, seq=1, action="report", actor=user, device=None, server_at=now))
+    assert columns(action) == columns(
+        EventAction(event=made, seq=1, action="report", actor=user, device=None, server_at=now)
+    )
     insert_instances(Event, [made])
     saved = Event.objects.get(pk=made.pk)
-    assert (saved.number, saved.grid_id, saved.reporter_id, saved.photos, saved.lat) == (made.number, grid.pk, user.pk, {}, 30.25)
+    assert (saved.number, saved.grid_id, saved.reporter_id, saved.photos, saved.lat) == (
+        made.number,
+        grid.pk,
+        user.pk,
+        {},
+        30.25,
+    )
 
 
 def made_event(**extra) -> Event:
     user = User.objects.get(username="demo_grid_worker")
     grid = Grid.objects.select_related("community").first()
     now = timezone.now()
-    values = dict(id=uuid.uuid4(), number=f"SC2026{uuid.uuid4().int % 10**7:07d}", source="grid_patrol",
-                  category=Category.objects.filter(parent__isnull=False).first(), description="测试", grid=grid,
-                  community_id=grid.community_id, street_id=grid.community.street_id, severity="normal", reporter=user,
-                  reported_at=now, updated_at=now)
+    values = dict(
+        id=uuid.uuid4(),
+        number=f"SC2026{uuid.uuid4().int % 10**7:07d}",
+        source="grid_patrol",
+        category=Category.objects.filter(parent__isnull=False).first(),
+        description="测试",
+        grid=grid,
+        community_id=grid.community_id,
+        street_id=grid.community.street_id,
+        severity="normal",
+        reporter=user,
+        reported_at=now,
+        updated_at=now,
+    )
     return make(Event, **{**values, **extra})
 
 
 def test_every_kind_of_column_value_reads_back_as_it_was_inserted(db):
-    photos = {"before": ["sha256:" + "a" * 64], "说明": "路口东侧 \"引号\" \\ 换行\n", "tiny": 1.5e-7, "big": 2.5e17,
-              "n": -3, "none": None, "yes": True, "nested": [{"k": []}, {}]}
-    made = made_event(photos=photos, lat=30.123456789, lng=None, overdue=True, urge_count=32767, action_count=2**31 - 1,
-                      deadline_at=timezone.now(), last_action_hash="f" * 64, result_note="")
+    photos = {
+        "before": ["sha256:" + "a" * 64],
+        "说明": '路口东侧 "引号" \\ 换行\n',
+        "tiny": 1.5e-7,
+        "big": 2.5e17,
+        "n": -3,
+        "none": None,
+        "yes": True,
+        "nested": [{"k": []}, {}],
+    }
+    made = made_event(
+        photos=photos,
+        lat=30.123456789,
+        lng=None,
+        overdue=True,
+        urge_count=32767,
+        action_count=2**31 - 1,
+        deadline_at=timezone.now(),
+        last_action_hash="f" * 64,
+        result_note="",
+    )
     insert_instances(Event, [made])
     saved = Event.objects.get(pk=made.pk)
-    for name in ("photos", "lat", "lng", "overdue", "urge_count", "action_count", "deadline_at", "reported_at",
-                 "last_action_hash", "result_note", "description", "number", "grid_id"):
+    for name in (
+        "photos",
+        "lat",
+        "lng",
+        "overdue",
+        "urge_count",
+        "action_count",
+        "deadline_at",
+        "reported_at",
+        "last_action_hash",
+        "result_note",
+        "description",
+        "number",
+        "grid_id",
+    ):
         assert getattr(saved, name) == getattr(made, name), name
 
 

@@ -1,4 +1,4 @@
-"""``backend.core.statements.Select``: a statement written once reads the same
+"""``backend.fastpath.statements.Select``: a statement written once reads the same
 instances the ORM reads (converted values, the joined row cached on its relation,
 deferred fields loading on access), on either database."""
 
@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from backend.accounts.auth import DEVICE_WITH_USER
 from backend.accounts.models import Device, User
-from backend.core import statements
-from backend.core.statements import STREAM_CHUNK, Select, run_prepared, streamed
 from backend.events.models import Category
 from backend.events.services import GRID_WITH_COMMUNITY, REPORTABLE_CATEGORY
+from backend.fastpath import statements
+from backend.fastpath.statements import STREAM_CHUNK, Select, run_prepared, streamed
 from backend.territory.models import Community, Grid
 
 
@@ -53,7 +53,11 @@ def test_deferred_fields_load_on_access(db):
     grid = Grid.objects.select_related("community").first()
     read_grid, read_community = GRID_WITH_COMMUNITY.one([grid.pk])
     assert "polygon" in read_grid.get_deferred_fields()
-    assert (read_grid.pk, read_grid.community_id, read_grid.community.street_id) == (grid.pk, grid.community_id, grid.community.street_id)
+    assert (read_grid.pk, read_grid.community_id, read_grid.community.street_id) == (
+        grid.pk,
+        grid.community_id,
+        grid.community.street_id,
+    )
     assert columns(read_community) == columns(grid.community)
     assert read_grid.polygon == grid.polygon  # read when first asked for
 
@@ -80,14 +84,18 @@ def test_a_prepared_statement_answers_what_a_plain_one_does_and_is_prepared_once
     assert [tuple(row) for row in run_prepared(ROWS_SQL, [2**40])] == []  # a bigint parameter, same statement
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*), max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE %s",
-                           ["SELECT id, code, name FROM events_category%"])
+            cursor.execute(
+                "SELECT count(*), max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ["SELECT id, code, name FROM events_category%"],
+            )
             count, generic = cursor.fetchone()
         assert count == 1 and generic >= 4  # one prepared statement, run by its generic plan every time
 
 
 def test_streamed_rows_are_the_rows_across_chunks_and_the_connection_goes_on(db):
-    Category.objects.bulk_create([Category(code=f"99.{n:03d}", name=f"流式测试{n}", platform_kind="service") for n in range(250)])
+    Category.objects.bulk_create(
+        [Category(code=f"99.{n:03d}", name=f"流式测试{n}", platform_kind="service") for n in range(250)]
+    )
     expected = plain_rows(ROWS_SQL, [0])
     assert len(expected) > 2 * STREAM_CHUNK
     assert [tuple(row) for row in streamed(ROWS_SQL, [0])] == expected

@@ -14,19 +14,22 @@ from hypothesis import strategies as st
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.accounts.scope import invalidate_scope_of, scope_of
 from backend.events.models import Event
+from backend.fastpath.canonical import canonical_bytes, canonical_json, load_json, safe_float
+from backend.fastpath.rows import reader
 from backend.territory.models import Grid
 from sync import pull
 from sync.changes import stamp_changes
 from sync.client import PROTOCOL_VERSION, SyncError, canonical_checksum
 from sync.entities import KINDS, buckets_for
 from sync.models import Change
-from backend.core.canonical import canonical_bytes, canonical_json, load_json, safe_float
-from sync.rows import reader
 from sync.tests.phones import PASSWORD, DjangoTransport, phone_of, server_state
 from tests.events_helpers import GRID_A, report
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
@@ -38,12 +41,21 @@ def test_stored_json_read_back_prints_as_python_json_does(value):
     assert canonical_bytes(load_json(json.dumps(value))) == canonical_json(value).encode()
 
 
-@pytest.mark.parametrize("stored, python_value", [
-    ('{"after": [], "before": ["sha256:1e5a"]}', {"after": [], "before": ["sha256:1e5a"]}),  # a digest, not a number
-    ('{"lat": 0.00001, "n": [1, 12345678901234567890]}', {"lat": 1e-05, "n": [1, 12345678901234567890]}),  # jsonb's forms
-    ('{"tiny" : 2.5e-07,"big":1.5e+16}', {"tiny": 2.5e-07, "big": 1.5e16}),
-    ("1e-05", 1e-05),
-])
+@pytest.mark.parametrize(
+    "stored, python_value",
+    [
+        (
+            '{"after": [], "before": ["sha256:1e5a"]}',
+            {"after": [], "before": ["sha256:1e5a"]},
+        ),  # a digest, not a number
+        (
+            '{"lat": 0.00001, "n": [1, 12345678901234567890]}',
+            {"lat": 1e-05, "n": [1, 12345678901234567890]},
+        ),  # jsonb's forms
+        ('{"tiny" : 2.5e-07,"big":1.5e+16}', {"tiny": 2.5e-07, "big": 1.5e16}),
+        ("1e-05", 1e-05),
+    ],
+)
 def test_stored_json_as_each_database_prints_it_reads_back_as_python_json_prints(stored, python_value):
     assert canonical_bytes(load_json(stored)) == canonical_json(python_value).encode()
 
@@ -54,7 +66,9 @@ def test_every_float_prints_as_python_json_does(number):
 
 
 def reference_rows(buckets, after, limit, *, until=None, live_only=False, tombstones_after=None):
-    rows = Change.objects.filter(bucket__in=buckets, stamp__isnull=False).values_list("stamp", "id", "kind", "entity_id", "deleted")
+    rows = Change.objects.filter(bucket__in=buckets, stamp__isnull=False).values_list(
+        "stamp", "id", "kind", "entity_id", "deleted"
+    )
     wanted = []
     for stamp, row_id, kind, entity_id, deleted in rows:
         if (stamp, row_id) <= after or (until is not None and (stamp, row_id) > until):
@@ -62,7 +76,7 @@ def reference_rows(buckets, after, limit, *, until=None, live_only=False, tombst
         if (live_only and deleted) or (tombstones_after is not None and deleted and stamp <= tombstones_after):
             continue
         wanted.append((stamp, row_id, kind, entity_id))
-    return sorted(wanted)[:limit + 1]
+    return sorted(wanted)[: limit + 1]
 
 
 @pytest.fixture
@@ -94,7 +108,7 @@ def test_page_rows_are_the_log_in_server_order_for_few_and_many_buckets(as_perso
     after, pages = (0, 0), 0
     while True:
         rows = pull._page_rows(buckets, after, limit, **options)
-        assert rows == [row for row in expected if row[:2] > after][:limit + 1]
+        assert rows == [row for row in expected if row[:2] > after][: limit + 1]
         pages += 1
         if len(rows) <= limit:
             break
@@ -132,8 +146,11 @@ def test_an_event_is_read_with_the_values_the_orm_holds(as_persona):
     second without them), UUIDs in their usual text, booleans, JSON and nulls."""
     event_id = report(as_persona("demo_resident"), grid=GRID_A).json()["id"]
     Event.objects.filter(pk=event_id).update(
-        reported_at=datetime(2026, 3, 1, 8, 30, tzinfo=UTC), signed_at=datetime(2026, 3, 2, 9, 15, 7, 250, tzinfo=UTC),
-        overdue=True, handled_on_spot=False)
+        reported_at=datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
+        signed_at=datetime(2026, 3, 2, 9, 15, 7, 250, tzinfo=UTC),
+        overdue=True,
+        handled_on_spot=False,
+    )
     event = Event.objects.select_related("category").get(pk=event_id)
     [row] = reader(KINDS["event"]).rows([event_id])
 
@@ -141,7 +158,10 @@ def test_an_event_is_read_with_the_values_the_orm_holds(as_persona):
         return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
     assert row["id"] == str(event.pk) and row["number"] == event.number and row["category_code"] == event.category.code
-    assert (row["reported_at"], row["signed_at"]) == ("2026-03-01T08:30:00.000000+00:00", "2026-03-02T09:15:07.000250+00:00")
+    assert (row["reported_at"], row["signed_at"]) == (
+        "2026-03-01T08:30:00.000000+00:00",
+        "2026-03-02T09:15:07.000250+00:00",
+    )
     assert row["updated_at"] == iso(event.updated_at) and row["closed_at"] is None and row["deadline_at"] is None
     assert (row["overdue"], row["handled_on_spot"]) == (True, False)
     assert row["photos"] == event.photos and (row["lat"], row["lng"]) == (event.lat, event.lng)

@@ -1,0 +1,280 @@
+"""受理: a report made into an event (checked, numbered, saved), one or a batch."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backend.accounts.actor import Actor
+from backend.accounts.models import Role
+from backend.core.errors import ApiError
+from backend.events.history import build_action
+from backend.events.models import (
+    Category,
+    Event,
+    EventAction,
+    Level,
+    Source,
+    State,
+)
+from backend.events.services.numbering import next_event_number, next_event_numbers
+from backend.events.services.photos import Photos, _add_photos, _check_photos
+from backend.events.services.recording import _record
+from backend.fastpath.bulk import make
+from backend.fastpath.statements import Select
+from backend.territory.coords import to_wgs84
+from backend.territory.geometry import grid_index
+from backend.territory.models import Community, Grid
+
+# Which sources each role may report; system sources (video, electricity,
+# referrals) come in through the command room's or an integration's account.
+SOURCES_BY_ROLE = {
+    Role.GRID_WORKER: {Source.GRID_PATROL},
+    Role.RESIDENT: {Source.PUBLIC_TIP},
+    Role.DISPATCHER: {Source.VIDEO_ALERT, Source.POWER_ALERT, Source.DEPARTMENT_REFERRAL},
+    Role.COMMANDER: {Source.VIDEO_ALERT, Source.POWER_ALERT, Source.DEPARTMENT_REFERRAL},
+    Role.ADMIN: {Source.VIDEO_ALERT, Source.POWER_ALERT, Source.DEPARTMENT_REFERRAL},
+}
+
+
+@dataclass
+class PreparedReport:
+    """A report checked and built, not yet numbered or saved."""
+
+    event: Event
+    actor: Actor
+    role: str
+    note: str
+    data: dict
+
+
+# A report's look-ups, written once (each batch and each REST report makes them).
+# The polygon is not read: a report locates itself through the grid index.
+REPORTABLE_CATEGORY = Select(Category, where="{0}.code = %s AND {0}.active = %s AND {0}.parent_id IS NOT NULL")
+GRID_WITH_COMMUNITY = Select(
+    Grid, Community, joins=["{1}.id = {0}.community_id"], where="{0}.id = %s", defer=["polygon"]
+)
+
+
+@dataclass
+class Lookups:
+    """Categories and grids already read: a batch of reports reads each once."""
+
+    categories: dict[str, Category | None] = field(default_factory=dict)
+    grids: dict[int, Grid | None] = field(default_factory=dict)
+    located: dict[tuple[float, float], int | None] = field(default_factory=dict)
+    index: object | None = None
+
+    def _grid_index(self):
+        if self.index is None:
+            self.index = grid_index()  # checks the shared index version once per batch, not per point
+        return self.index
+
+    def prelocate(self, points: list[tuple[float, float, str]]) -> None:
+        """Find the grids of a batch's (lat, lng, crs) points in one query; ``locate``
+        then answers from here."""
+        converted = (to_wgs84(lat=lat, lng=lng, crs=crs) for lat, lng, crs in points)
+        wanted = list({(lng, lat) for lat, lng in converted} - self.located.keys())
+        self.located.update(zip(wanted, self._grid_index().locate_many(wanted)))
+
+    def locate(self, lng: float, lat: float) -> int | None:
+        if (lng, lat) in self.located:
+            return self.located[(lng, lat)]
+        return self._grid_index().locate(lng, lat)
+
+    def category(self, code: str) -> Category | None:
+        if code not in self.categories:
+            found = REPORTABLE_CATEGORY.one([code, True])
+            self.categories[code] = found and found[0]
+        return self.categories[code]
+
+    def grid(self, grid_id: int) -> Grid | None:
+        if grid_id not in self.grids:
+            found = GRID_WITH_COMMUNITY.one([grid_id])
+            self.grids[grid_id] = found and found[0]
+        return self.grids[grid_id]
+
+
+def prepare_report(
+    *,
+    actor: Actor,
+    source: str,
+    category_code: str,
+    description: str,
+    lat: float | None = None,
+    lng: float | None = None,
+    crs: str = "wgs84",
+    address_text: str = "",
+    grid_id: int | None = None,
+    severity: str | None = None,
+    event_id: uuid.UUID | None = None,
+    photos: Photos | None = None,
+    handled_on_spot: bool = False,
+    result_note: str = "",
+    lookups: Lookups | None = None,
+    now: datetime | None = None,
+) -> PreparedReport:
+    """Every check of a report, and the event it makes (no number yet, not saved)."""
+    user = actor.user
+    scope = actor.scope
+    lookups = lookups or Lookups()
+    allowed_sources = set().union(*(SOURCES_BY_ROLE.get(role, set()) for role in scope.roles))
+    if source not in allowed_sources:
+        raise ApiError("source_not_allowed", detail={"allowed": sorted(allowed_sources)})
+    category = lookups.category(category_code)
+    if category is None:
+        raise ApiError("unknown_category", detail={"category": category_code})
+
+    if lat is not None and lng is not None:
+        lat, lng = to_wgs84(lat=lat, lng=lng, crs=crs)
+    elif lat is not None or lng is not None:
+        raise ApiError("validation_error", detail={"location": "lat and lng go together"})
+    if grid_id is None:
+        if lat is None:
+            raise ApiError("location_required")
+        grid_id = lookups.locate(lng, lat)
+        if grid_id is None:
+            raise ApiError("location_outside_district", detail={"lat": lat, "lng": lng})
+    grid = lookups.grid(grid_id)
+    if grid is None:
+        raise ApiError("validation_error", detail={"grid_id": "unknown grid"})
+
+    photos = photos or Photos()
+    now = now or timezone.now()
+    event = make(
+        Event,
+        id=event_id or uuid.uuid4(),
+        number="",
+        source=source,
+        category=category,
+        description=description,
+        lat=lat,
+        lng=lng,
+        address_text=address_text,
+        grid=grid,
+        community_id=grid.community_id,
+        street_id=grid.community.street_id,
+        severity=severity or category.severity,
+        reporter=user,
+        state=State.REPORTED,
+        level=Level.STREET,
+        reported_at=now,
+        device_reported_at=actor.device_at,
+    )
+    _add_photos(event, photos)
+    role = next(
+        (r for r in (Role.GRID_WORKER, Role.RESIDENT, Role.DISPATCHER, Role.COMMANDER, Role.ADMIN) if r in scope.roles),
+        "",
+    )
+    if handled_on_spot:
+        if Role.GRID_WORKER not in scope.roles or grid.pk not in scope.grid_ids:
+            raise ApiError("step_forbidden", detail={"handled_on_spot": "only the grid worker of this grid"})
+        if not category.grid_admissible:
+            raise ApiError("not_on_admission_list", detail={"category": category.code})
+        if not result_note.strip():
+            raise ApiError("reason_required", detail={"result_note": "required when handled on the spot"})
+        _check_photos(event)
+        event.state = State.HANDLED
+        event.level = Level.GRID
+        event.holder_user = user
+        event.signed_by = user
+        event.handled_on_spot = True
+        event.result_note = result_note
+        event.signed_at = event.handled_at = now
+    return PreparedReport(
+        event=event,
+        actor=actor,
+        role=role,
+        note=result_note if handled_on_spot else "",
+        data={
+            "source": source,
+            "category": category.code,
+            "photos": {"before": photos.before, "after": photos.after},
+            "handled_on_spot": handled_on_spot,
+        },
+    )
+
+
+def event_report(*, actor: Actor, event_id: uuid.UUID | None = None, **fields) -> tuple[Event, bool]:
+    """受理入口: a grid worker's patrol report, a resident's tip, or a system alert.
+    Returns (event, created); the same client id from the same reporter returns the
+    event already made (phones retry). 小事不出网格: a grid worker may report an
+    admission-list matter already handled on the spot; it goes straight to approval.
+    Fields: those of ``prepare_report``."""
+    if event_id is not None:
+        existing = Event.objects.filter(pk=event_id).first()
+        if existing is not None:
+            if existing.reporter_id != actor.user.pk:
+                raise ApiError("event_id_taken")
+            return existing, False
+    prepared = prepare_report(actor=actor, event_id=event_id, **fields)
+    event = prepared.event
+    with transaction.atomic():
+        event.number = next_event_number(timezone.localtime(event.reported_at).year)
+        try:
+            with transaction.atomic():
+                event.save(force_insert=True)
+        except IntegrityError:
+            raise ApiError("event_id_taken") from None
+        _record(
+            event,
+            action="report",
+            actor=actor,
+            role=prepared.role,
+            from_state="",
+            now=event.reported_at,
+            note=prepared.note,
+            data=prepared.data,
+        )
+    return event, True
+
+
+def event_report_many(reports: list[PreparedReport]) -> list[Event]:
+    """Save many prepared reports at once (a phone's batch): numbers in one counter
+    update, events, their first history rows and sync log rows in bulk inserts. The
+    caller has checked that none of the ids exists. Same rows as ``event_report``."""
+    if not reports:
+        return []
+    from backend.fastpath.bulk import insert_instances, insert_new
+    from push.services import broadcast_event_changes
+    from sync.changes import track_instances
+
+    actions = []
+    for prepared in reports:
+        event, actor = prepared.event, prepared.actor
+        actions.append(
+            build_action(
+                event,
+                action="report",
+                actor=actor.user,
+                actor_role=prepared.role,
+                device=actor.device,
+                device_ref=actor.device.device_id if actor.device else "",
+                from_state="",
+                to_state=event.state,
+                note=prepared.note,
+                data=prepared.data,
+                server_at=event.reported_at,
+                device_at=actor.device_at,
+            )
+        )
+        event.updated_at = event.reported_at
+    events = [prepared.event for prepared in reports]
+    # Everything that needs no number is written first: the year's counter row stays
+    # locked until commit, and every report in the district waits for it. (Foreign
+    # keys are checked at commit, so the actions may precede their events.)
+    insert_new(EventAction, actions)
+    track_instances(events, created=True)
+    by_year: dict[int, list[PreparedReport]] = {}
+    for prepared in reports:
+        by_year.setdefault(timezone.localtime(prepared.event.reported_at).year, []).append(prepared)
+    for year, group in by_year.items():
+        for prepared, number in zip(group, next_event_numbers(year, len(group))):
+            prepared.event.number = number
+    insert_instances(Event, events)
+    broadcast_event_changes(events)
+    return events
