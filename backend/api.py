@@ -10,7 +10,7 @@ import logging
 
 import orjson
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
@@ -20,6 +20,7 @@ from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
+from backend.core.schemas import ErrorOut
 from backend.events.api import router as events_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
@@ -111,3 +112,38 @@ api.add_router("/", addresses_router)
 api.add_router("/", push_router)
 api.add_router("/", media_router)
 api.add_router("/", sync_router)
+
+
+# Statuses a route can answer whatever it does, declared here once for every route so
+# the document lists them (the fuzzer, tests/test_fuzz.py, fails on any undeclared
+# status). Routes declare the answers of their own logic (404, 409, 429, ...) themselves.
+AUTHENTICATED_ERRORS = (401, 403)  # no, expired or revoked token; a disabled account
+BODY_ERRORS = (400, 413)  # a body that cannot be parsed; one over the size limits
+INPUT_ERRORS = (422,)  # parameters or body that fail validation
+
+
+def _routers_of(router: Router):
+    yield router
+    for _prefix, child, *_ in router._routers:
+        yield from _routers_of(child)
+
+
+def declare_shared_errors(api: NinjaAPI) -> None:
+    """Adds the shared error statuses to every operation (before ninja binds its routers)."""
+    for _prefix, top in list(api._routers):
+        for router in _routers_of(top):
+            for path_view in router.path_operations.values():
+                for operation in path_view.operations:
+                    statuses = []
+                    if operation.auth_param is not None:  # api-wide JWT unless a route says auth=None
+                        statuses += AUTHENTICATED_ERRORS
+                    has_body = bool({"POST", "PUT", "PATCH"} & set(operation.methods))
+                    if has_body:
+                        statuses += BODY_ERRORS
+                    if has_body or operation.signature.params:
+                        statuses += INPUT_ERRORS
+                    for status in statuses:
+                        operation.response_models.setdefault(status, operation._create_response_model(ErrorOut))
+
+
+declare_shared_errors(api)
