@@ -36,7 +36,11 @@ UPLOAD_BODY = {
                         },
                         "phase": {"type": "string", "enum": list(Phase.values)},
                         "photo_id": {"type": "string", "format": "uuid", "description": "客户端照片 UUID"},
-                        "sha256": {"type": "string", "description": "客户端计算的 SHA-256 (hex)"},
+                        "sha256": {
+                            "type": "string",
+                            "pattern": "^[0-9a-fA-F]{64}$",
+                            "description": "客户端计算的 SHA-256 (hex)",
+                        },
                         "lat": {"type": "number"},
                         "lng": {"type": "number"},
                         "crs": {"type": "string", "enum": ["wgs84", "gcj02"]},

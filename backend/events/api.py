@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from django.db import transaction
@@ -12,12 +13,11 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
-from backend.core.errors import ApiError
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
 from backend.core.schemas import ErrorOut
 from backend.events import schemas, services
 from backend.events.models import Event, Level, Source, State
-from backend.events.selectors import access_event, categories, event_history, event_queue
+from backend.events.selectors import QUEUES, access_event, categories, event_history, event_queue
 from backend.events.services import Actor, DispatchTarget, Photos
 from backend.events.workflow import allowed_steps
 
@@ -105,8 +105,8 @@ def report(request: HttpRequest, payload: schemas.ReportIn):
 
 
 class QueueFilters(Schema):
-    queue: str = "all"
-    state: str | None = None
+    queue: Literal[tuple(QUEUES)] = "all"
+    state: Literal[tuple(STATE_LABELS)] | None = None
     category: str | None = None
     grid_id: int | None = None
     reported_from: datetime | None = None
@@ -122,8 +122,6 @@ class QueueFilters(Schema):
     summary="事件队列 Event queues: my_tasks, to_triage, to_approve, overdue, my_reports, all",
 )
 def event_list(request: HttpRequest, filters: Query[QueueFilters]):
-    if filters.state and filters.state not in STATE_LABELS:
-        raise ApiError("validation_error", detail={"state": f"one of {', '.join(STATE_LABELS)}"})
     events = event_queue(
         request.auth,
         queue=filters.queue,

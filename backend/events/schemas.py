@@ -4,6 +4,8 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from backend.events.models import Source
+
 NOTE = Field("", max_length=2000, description="说明，最多 2000 字")
 REASON = Field(..., min_length=1, max_length=2000, description="理由（必填），最多 2000 字")
 DEVICE_TIME = Field(None, description="设备声称的操作时间（仅作记录，排序以服务器时间为准）")
@@ -18,7 +20,7 @@ class Location(Schema):
 
 class ReportIn(Schema):
     id: UUID | None = Field(None, description="客户端生成的事件 UUID（离线上报），重复提交返回同一事件")
-    source: str
+    source: Literal[tuple(Source.values)] = Field(..., description="来源；各角色可报的来源不同")
     category: str = Field(..., max_length=16, description="小类编码")
     description: str = Field(..., min_length=1, max_length=2000)
     location: Location | None = None
