@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import contextmanager
 
 import hypothesis.strategies as st
 import pytest
@@ -103,15 +104,19 @@ def flatmap_body(context, body):
     return _sometimes_known(body)
 
 
-@pytest.fixture
-def in_process(db):
-    """Django's test client keeps the test's connection open across requests; a bare
-    WSGI handler would close it at each request's end, inside the test's transaction."""
+@contextmanager
+def connection_kept():
+    """Like Django's test client, keep the test's connection open across the request: a
+    bare WSGI handler closes it at the request's end, inside the test's transaction (on
+    PostgreSQL; SQLite's in-memory test database ignores the close). The test client puts
+    the handlers back after each of its own requests, so this wraps every call."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def _events_in_five_states() -> list[str]:
@@ -131,7 +136,7 @@ def _events_in_five_states() -> list[str]:
 
 
 @pytest.fixture
-def known(in_process, request):
+def known(db, request):
     """Objects the generated calls can name; events only for the routes that take one."""
     KNOWN.clear()
     KNOWN.update(
@@ -155,7 +160,7 @@ def _persona_token(username: str) -> str:
 
 
 def _call_isolated(case, token: str) -> None:
-    with transaction.atomic():
+    with connection_kept(), transaction.atomic():
         response = case.call(headers={"Authorization": f"Bearer {token}"})
         transaction.set_rollback(True)
     case.validate_response(response, checks=CHECKS)
