@@ -14,7 +14,7 @@ from ninja import Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
-from backend.core.schemas import ErrorOut
+from backend.core.schemas import ErrorOut, InputDatetime
 from backend.events import schemas, services
 from backend.events.models import Event, Level, Source, State
 from backend.events.selectors import QUEUES, access_event, categories, event_history, event_queue
@@ -109,8 +109,8 @@ class QueueFilters(Schema):
     state: Literal[tuple(STATE_LABELS)] | None = None
     category: str | None = None
     grid_id: int | None = None
-    reported_from: datetime | None = None
-    reported_to: datetime | None = None
+    reported_from: InputDatetime | None = None
+    reported_to: InputDatetime | None = None
     overdue: bool | None = None
     page: int = 1
     page_size: int = 50
