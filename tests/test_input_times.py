@@ -1,4 +1,4 @@
-"""Times sent to the API are converted to UTC when they are read (``InputDatetime``):
+"""Times sent to the API are read as the same instant in local time (``InputDatetime``):
 offsets PostgreSQL cannot store and times UTC cannot hold were server errors, found by
 the fuzzer (tests/test_fuzz.py)."""
 
@@ -14,7 +14,7 @@ def test_it_reads_a_query_time_with_an_offset_beyond_postgresqls_range(as_person
     assert answer.json()["items"] == []
 
 
-def test_it_records_a_device_time_with_a_far_offset_as_the_same_instant_in_utc(as_persona):
+def test_it_records_a_device_time_with_a_far_offset_as_the_same_instant(as_persona):
     resident = as_persona("demo_resident")
     event_id = report(resident).json()["id"]
     answer = step(resident, event_id, "comment", {"note": "补充说明", "device_time": "2026-10-25T03:34:51-17:13"})
@@ -23,7 +23,7 @@ def test_it_records_a_device_time_with_a_far_offset_as_the_same_instant_in_utc(a
     assert datetime.fromisoformat(device_at).astimezone(UTC) == datetime(2026, 10, 25, 20, 47, 51, tzinfo=UTC)
 
 
-def test_it_refuses_a_time_that_utc_cannot_hold(as_persona):
+def test_it_refuses_a_time_that_cannot_be_held_in_utc(as_persona):
     resident = as_persona("demo_resident")
     event_id = report(resident).json()["id"]
     answer = step(resident, event_id, "comment", {"note": "补充说明", "device_time": "0001-01-01T00:00:00+08:00"})
