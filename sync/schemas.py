@@ -4,6 +4,8 @@ from typing import Any
 from ninja import Field, Schema
 from pydantic import BaseModel
 
+from backend.core.schemas import InputDatetime
+
 MAX_BATCH = 100
 # The columns these are kept in: a larger number is a validation error, not a database one.
 BIGINT_MAX = 2**63 - 1
@@ -17,13 +19,13 @@ class MutationIn(BaseModel):
     name: str = Field(..., max_length=48, description="the command, e.g. event.report, event.sign")
     args: dict[str, Any] = Field(default_factory=dict)
     base_version: int | None = Field(None, ge=0, le=2**31 - 1)
-    client_time: datetime | None = Field(None, description="the device's clock when the mutation was made")
+    client_time: InputDatetime | None = Field(None, description="the device's clock when the mutation was made")
 
 
 class PushIn(Schema):
     device_id: str = Field(..., min_length=4, max_length=128)
     protocol_version: int = Field(..., ge=0, le=PROTOCOL_MAX)
-    client_time: datetime = Field(..., description="the device's clock when it sent this push")
+    client_time: InputDatetime = Field(..., description="the device's clock when it sent this push")
     mutations: list[MutationIn] = Field(..., max_length=10_000)
 
 

@@ -29,3 +29,13 @@ def test_it_refuses_a_time_that_cannot_be_held_in_utc(as_persona):
     answer = step(resident, event_id, "comment", {"note": "补充说明", "device_time": "0001-01-01T00:00:00+08:00"})
     assert answer.status_code == 422, answer.content
     assert answer.json()["code"] == "validation_error"
+
+
+def test_it_applies_an_offline_report_whose_clock_has_a_far_offset(as_persona):
+    from sync.tests.test_push import Phone, offline_report
+
+    phone = Phone(as_persona, "demo_grid_worker")
+    mutation = {**offline_report(phone), "client_time": "2026-10-25T03:34:51-17:13"}
+    answer = phone.push([mutation], client_time="2026-10-25T03:36:00-17:13")
+    assert answer.status_code == 200, answer.content
+    assert [result["status"] for result in answer.json()["results"]] == ["applied"]
