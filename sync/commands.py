@@ -305,8 +305,11 @@ def parse(name: str, raw: dict) -> tuple[Command, Args]:
 
 
 def keep_unapplied(command: Command, args: Args, actor: Actor, error: ApiError) -> dict | None:
-    """After a step was refused: keep its notes and photo references on the event (if
-    the user can still see it) and describe the event's current state."""
+    """After a step was refused: keep its notes and photo references on the event if
+    the user may comment there, and describe the event's current state. ``kept`` says
+    where the payload is: ``history`` (a comment row), or ``ledger`` when the user may
+    not comment on the event (REST would answer 403): then only this device's ledger
+    row holds it (its ``args``, as always), and the result tells the phone so."""
     if command.step is None or not hasattr(args, "event_id"):
         return None
     try:
@@ -314,11 +317,17 @@ def keep_unapplied(command: Command, args: Args, actor: Actor, error: ApiError) 
     except ApiError:
         return None
     note, photos = _note_of(args)
+    kept = None
     if note or photos.before or photos.after:
-        services.record_unapplied_step(
-            event=event, actor=actor, step=command.step, note=note, photos=photos, reason=error.code
-        )
+        try:
+            services.record_unapplied_step(
+                event=event, actor=actor, step=command.step, note=note, photos=photos, reason=error.code
+            )
+            kept = "history"
+        except ApiError:  # step_forbidden, raised before anything is written
+            kept = "ledger"
     from backend.accounts.scope import scope_of
     from backend.events.workflow import allowed_steps
 
-    return {"state": event.state, "allowed_steps": allowed_steps(scope_of(actor.user), event)}
+    described = {"state": event.state, "allowed_steps": allowed_steps(scope_of(actor.user), event)}
+    return {**described, "kept": kept} if kept else described

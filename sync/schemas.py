@@ -34,6 +34,11 @@ class MutationResult(Schema):
     message: str | None = None
     state: str | None = None
     allowed_steps: list[str] | None = None
+    kept: str | None = Field(
+        None,
+        description="a rejected step's note, photo references or values: history (a comment row of the event) | "
+        "ledger (only in this device's ledger: the user may not comment on the event)",
+    )
     data: dict[str, Any] | None = None
 
 

@@ -456,13 +456,18 @@ def event_edit(
 def record_unapplied_step(*, event: Event, actor: Actor, step: str, note: str, photos: Photos, reason: str) -> Event:
     """A step recorded on a phone offline that could no longer apply when it arrived:
     its notes and photo references are kept on the event as a comment row (sync.md §3),
-    without counting as evidence of a step that did not happen."""
-    role = next(iter(sorted(actor.scope.roles)), "")
+    without counting as evidence of a step that did not happen.
+
+    Only for whoever may comment on the event (the ``comment`` step of the transition
+    table, as ``POST /events/{id}/comment``): a refused step must not write where its
+    author could not write directly. Otherwise ``step_forbidden``, and the caller keeps
+    the payload in the device's ledger instead."""
+    relation = check_step("comment", actor.scope, event)
     return _record(
         event,
         action="comment",
         actor=actor,
-        role=role,
+        role=relation.role,
         from_state=event.state,
         note=note,
         data={"unapplied_step": step, "reason": reason, "photos": {"before": photos.before, "after": photos.after}},
