@@ -146,13 +146,16 @@ def conflict_resolve(*, conflict: Conflict, actor: Actor, keep: str, value=None,
     event = Event.objects.select_for_update().select_related("category", "grid").get(pk=conflict.event_id)
     final = {"server": getattr(event, conflict.field), "phone": conflict.phone_value, "value": value}[keep]
     check_editable({conflict.field: final})
+    # Every resolution leaves its row, with the resolver's note, even when the value
+    # stays as it is (keep: server, or a phone value the server reached meanwhile).
     event_edit(
         event=event,
         actor=actor,
         fields={conflict.field: final},
         note=note,
         check=False,
-        data={"conflict_id": conflict.pk, "resolution": keep},
+        record_unchanged=True,
+        data={"conflict_id": conflict.pk, "resolution": keep, "field": conflict.field, "value": final},
     )
     conflict.status = ConflictStatus.RESOLVED
     conflict.resolution = keep

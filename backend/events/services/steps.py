@@ -428,15 +428,24 @@ def check_editable(fields: dict) -> None:
 
 
 def event_edit(
-    *, event: Event, actor: Actor, fields: dict, note: str = "", data: dict | None = None, check: bool = True
+    *,
+    event: Event,
+    actor: Actor,
+    fields: dict,
+    note: str = "",
+    data: dict | None = None,
+    check: bool = True,
+    record_unchanged: bool = False,
 ) -> Event:
     """修改: set editable fields. The action row keeps each field's old and new value,
     which is what later merges compare against (``check=False``: the caller, e.g. a
-    conflict's resolver, has authorized already)."""
+    conflict's resolver, has authorized already). An edit that changes nothing writes
+    nothing, unless ``record_unchanged``: a decision (a conflict kept at the server's
+    value) is history too; its row then lists no field, so no later merge sees a change."""
     check_editable(fields)
     relation = check_step("edit", actor.scope, event) if check else None
     changed = {name: [getattr(event, name), value] for name, value in fields.items() if getattr(event, name) != value}
-    if not changed:
+    if not changed and not record_unchanged:
         return event
     for name, (_, value) in changed.items():
         setattr(event, name, value)
