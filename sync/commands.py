@@ -18,7 +18,7 @@ from backend.events import services
 from backend.events.models import Event
 from backend.events.selectors import access_event
 from backend.events.services import Actor, Photos
-from backend.patrols.services import MAX_POINTS_PER_PART, patrol_log, visit_record
+from backend.patrols.services import MAX_PARTS, MAX_POINTS_PER_PART, patrol_log, visit_record
 from media.services import photos_expect
 from sync.conflicts import event_update_fields
 
@@ -99,6 +99,9 @@ class PatrolArgs(Args):
     points: list[TrackPoint] = Field(default_factory=list, max_length=MAX_POINTS_PER_PART)
     crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     note: str = NOTE
+    part: int | None = Field(
+        None, ge=1, le=MAX_PARTS, description="the part's index (1, 2, …): its note is kept per part"
+    )
 
 
 class VisitArgs(Args):
@@ -210,6 +213,7 @@ def _patrol(args: PatrolArgs, actor: Actor, context: Context) -> Outcome:
         points=[(p.lat, p.lng, p.at) for p in args.points],
         crs=args.crs,
         note=args.note,
+        part=args.part,
         clock_offset_ms=context.clock_offset_ms,
     )
     return "applied", {"patrol_id": str(patrol.pk), "point_count": patrol.point_count, "distance_m": patrol.distance_m}
