@@ -338,8 +338,9 @@ class Phone:
                 return applied
 
     def sync(self) -> dict[str, Any]:
-        """One cycle: pull (to make edits against fresh versions), push, pull (to see
-        what the server made of them)."""
+        """One cycle: pull (the store up to date: edits recorded from now on are based on
+        fresh versions; edits already queued keep the base they were made on), push, pull
+        (to see what the server made of them)."""
         pulled = self.pull()
         pushed = self.push()
         pulled += self.pull()

@@ -31,14 +31,16 @@ register(
 )
 
 
-def fields_changed_since(event: Event, base_version: int) -> dict[str, object]:
-    """Fields edited after ``base_version``, each with its value at that version."""
+def fields_changed_since(event: Event, base_version: int, *, device=None) -> dict[str, object]:
+    """Fields edited after ``base_version`` by anyone but ``device``, each with its value
+    before the first such edit. A phone's own edits made later than its base do not
+    count against it: two edits it queued offline on one base are one person's
+    successive intentions, and the later one wins (docs/sync.md)."""
     changed: dict[str, object] = {}
-    edits = (
-        EventAction.objects.filter(event=event, seq__gt=base_version, action="edit")
-        .order_by("seq")
-        .values_list("data", flat=True)
-    )
+    edits = EventAction.objects.filter(event=event, seq__gt=base_version, action="edit")
+    if device is not None:
+        edits = edits.exclude(device=device)
+    edits = edits.order_by("seq").values_list("data", flat=True)
     for data in edits:
         for name, (old, _new) in data.get("fields", {}).items():
             changed.setdefault(name, old)
@@ -65,7 +67,7 @@ def event_update_fields(
     base = base_version
     if not 1 <= base <= version:
         raise ApiError("invalid_base_version", detail={"base_version": base_version, "version": version})
-    since = fields_changed_since(event, base) if base < version else {}
+    since = fields_changed_since(event, base, device=actor.device) if base < version else {}
     apply, conflicts = {}, []
     for name, value in fields.items():
         current = getattr(event, name)
