@@ -111,7 +111,10 @@ def broadcast_event_changes(events) -> None:
                 "state": event.state,
                 "level": event.level,
                 "overdue": event.overdue,
-                "category": event.category.name,
+                # One meaning per field name across the API: ``category`` is the code, as
+                # in every other answer (``category_code`` in sync); the name is beside it.
+                "category": event.category.code,
+                "category_name": event.category.name,
                 "grid_id": event.grid_id,
             }
         )
