@@ -3,6 +3,16 @@
 from django.db import migrations, models
 
 
+def keep_existing_notes(apps, schema_editor):
+    """A patrol's note so far (its last part's) becomes its first kept part note, so a
+    part arriving after the upgrade adds to it instead of replacing it."""
+    PatrolSession = apps.get_model("patrols", "PatrolSession")
+    for patrol in PatrolSession.objects.exclude(note="").only("id", "note", "started_at").iterator():
+        PatrolSession.objects.filter(pk=patrol.pk).update(
+            part_notes=[{"part": None, "at": patrol.started_at.isoformat(), "note": patrol.note}]
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -20,4 +30,5 @@ class Migration(migrations.Migration):
             name='note',
             field=models.TextField(blank=True, help_text="the parts' notes in part order, one a line (from part_notes)", verbose_name='说明'),
         ),
+        migrations.RunPython(keep_existing_notes, migrations.RunPython.noop),
     ]

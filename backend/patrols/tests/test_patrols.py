@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import timedelta
 
@@ -155,3 +156,16 @@ def test_it_bounds_how_many_parts_carry_a_note():
         merge_part_note(notes, part=MAX_NOTED_PARTS + 1, at=start, note="再多一段")
     assert refused.value.code == "too_many_notes"
     assert len(merge_part_note(notes, part=1, at=start, note="第1段更正")) == MAX_NOTED_PARTS
+
+
+def test_it_carries_a_note_kept_before_part_notes_into_them(db, persona_user):
+    from django.apps import apps
+
+    migration = importlib.import_module("backend.patrols.migrations.0002_patrol_part_notes")
+    start = timezone.now() - timedelta(hours=1)
+    patrol = PatrolSession.objects.create(
+        user=persona_user("demo_grid_worker"), started_at=start, received_at=start, note="升级前的说明"
+    )
+    migration.keep_existing_notes(apps, None)
+    patrol.refresh_from_db()
+    assert patrol.part_notes == [{"part": None, "at": start.isoformat(), "note": "升级前的说明"}]
