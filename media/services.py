@@ -20,6 +20,7 @@ from backend.events.services import photo_digest
 from backend.fastpath.bulk import insert_rows, present
 from media.imaging import decode_slot, process, process_elsewhere
 from media.models import ExpectedPhoto, Photo
+from media.selectors import can_see
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PER_EVENT = 30
@@ -30,6 +31,7 @@ CLOCK_SLACK = timedelta(minutes=5)
 register("digest_mismatch", 422, "文件内容与所报 SHA-256 不一致", "The file does not match the SHA-256 given")
 register("too_many_photos", 422, "该事件照片已达上限", "This event has as many photos as it may have")
 register("photo_id_taken", 409, "该照片标识已被占用", "This photo id is already used")
+register("photo_exists", 409, "该事件已有这张照片", "This event already has this photo")
 
 
 def storage():
@@ -78,6 +80,11 @@ def photo_intake(
     """Returns (photo, created). The same photo id, or the same digest on the same
     event, returns the photo already kept (phones retry)."""
     digest = sha256.lower()
+    # The bytes are checked against their digest before any look-up: a digest is not a
+    # secret (it is in the event's history), and answering a look-up by a declared digest
+    # handed anyone the kept photo's GPS, camera and capture time for arbitrary bytes.
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ApiError("digest_mismatch")
     existing = Photo.objects.filter(pk=photo_id).first()
     if existing is not None:
         if existing.uploader_id != uploader.pk or existing.sha256 != digest:
@@ -86,11 +93,9 @@ def photo_intake(
     if event is not None:
         same = Photo.objects.filter(event=event, sha256=digest).first()
         if same is not None:
-            return same, False
+            return _already_kept(same, uploader), False
         if Photo.objects.filter(event=event).count() >= MAX_PER_EVENT:
             raise ApiError("too_many_photos", detail={"max": MAX_PER_EVENT})
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise ApiError("digest_mismatch")
     with decode_slot():
         processed = process_elsewhere(data) if settings.MEDIA_DECODE_IN_POOL else process(data)
     if "error" in processed:
@@ -139,8 +144,16 @@ def photo_intake(
         raced = Photo.objects.filter(event=event, sha256=digest).first() or Photo.objects.filter(pk=photo_id).first()
         if raced is None:
             raise
-        return raced, False
+        return _already_kept(raced, uploader), False
     return photo, True
+
+
+def _already_kept(photo: Photo, uploader) -> Photo:
+    """The photo already kept for the same bytes, answered only to someone who may see
+    it; anyone else learns only that these bytes are on the event already."""
+    if not can_see(uploader, photo):
+        raise ApiError("photo_exists")
+    return photo
 
 
 def _record_custody(photo: Photo, event: Event, uploader, device) -> None:
