@@ -214,19 +214,20 @@ def test_the_upload_is_recorded_in_the_events_custody_chain(as_persona, tip):
     assert verify_chain(event) == [] and row.data["sha256"] in event.photos["before"]
 
 
-def test_an_offline_photo_is_attached_when_its_event_arrives(as_persona, persona_user):
-    from media.services import photo_attach
-
+def test_an_offline_photo_is_attached_when_its_event_arrives_over_rest(as_persona):
+    """Issue 16: a photo uploaded with POST /photos and then referenced in POST /events
+    was never attached (only the sync push attached waiting photos)."""
     worker = as_persona("demo_grid_worker")
     data = image_bytes()
     loose = upload(worker, None, data).json()
     assert loose["event_id"] is None
-    event_id = report(worker, source="grid_patrol").json()["id"]
-    from backend.events.models import Event
-
-    photo = photo_attach(photo=Photo.objects.get(pk=loose["id"]), event=Event.objects.get(pk=event_id))
-    assert photo.event_id == Event.objects.get(pk=event_id).pk
-    assert EventAction.objects.filter(event_id=event_id, action="photo").exists()
+    event_id = report(worker, source="grid_patrol", before_photos=[f"sha256:{loose['sha256']}"]).json()["id"]
+    photo = Photo.objects.get(pk=loose["id"])
+    assert str(photo.event_id) == event_id and photo.phase == "before"
+    assert EventAction.objects.filter(event_id=event_id, action="photo", data__photo_id=loose["id"]).exists()
+    by_id = upload(worker, None, image_bytes(size=(300, 200)), phase="after").json()  # referenced by its UUID
+    step(worker, event_id, "comment", {"note": "补充照片", "after_photos": [by_id["id"]]})
+    assert str(Photo.objects.get(pk=by_id["id"]).event_id) == event_id
 
 
 def test_scope_and_roles_decide_who_sees_which_photo(as_persona, tip):
@@ -302,7 +303,7 @@ def test_uploaded_after_photos_count_toward_closure(as_persona):
     step(handler, event_id, "sign")
     refused = step(handler, event_id, "handle", {"result_note": "已清理"})
     assert refused.json()["code"] == "photos_missing"
-    assert refused.json()["detail"]["before"] == {"required": 1, "present": 0}
+    assert refused.json()["detail"]["before"] == {"required": 1, "present": 0, "expected": 0}
     upload(handler, event_id, image_bytes(), phase="before")
     upload(handler, event_id, image_bytes(size=(320, 240)), phase="after")
     assert step(handler, event_id, "handle", {"result_note": "已清理"}).json()["state"] == "handled"
