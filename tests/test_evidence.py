@@ -216,3 +216,28 @@ def test_a_resident_cannot_see_the_evidence_view(as_persona):
     tip = report(as_persona("demo_resident")).json()["id"]
     assert "evidence" not in as_persona("demo_resident").get(f"/events/{tip}/photos").json()
     assert "evidence" in as_persona("demo_dispatcher").get(f"/events/{tip}/photos").json()
+
+
+def test_phones_see_a_waiting_event_where_they_should(as_persona):
+    """The grid worker's phone holds the waiting report; the secretary's gets it only
+    once it is theirs to approve (sync buckets follow the state)."""
+    from sync.tests.phones import phone_of, server_state
+
+    worker = as_persona("demo_grid_worker")
+    after = photo_bytes()
+    event_id = on_spot(worker, **uploaded_refs_before(worker), after_photos=[digest(after)]).json()["id"]
+    worker_phone, secretary_phone = phone_of("demo_grid_worker"), phone_of("demo_secretary")
+    worker_phone.pull()
+    secretary_phone.pull()
+    assert worker_phone.entities("event")[event_id]["state"] == State.AWAITING_EVIDENCE
+    assert event_id not in secretary_phone.entities("event")
+    upload_photo(worker, None, after, phase="after")
+    secretary_phone.pull()
+    assert secretary_phone.entities("event")[event_id]["state"] == State.HANDLED
+    assert secretary_phone.snapshot() == server_state("demo_secretary")
+
+
+def uploaded_refs_before(client) -> dict:
+    data = photo_bytes()
+    upload_photo(client, None, data, phase="before")
+    return {"before_photos": [digest(data)]}
