@@ -135,6 +135,7 @@ class Config:
     working_hours: tuple
     supervision_grace_hours: int
     supervision_interval_seconds: int
+    evidence_wait_hours: int
     fcm_credentials_file: str
     s3_bucket: str
     trust_x_forwarded_for: bool
@@ -210,6 +211,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         working_hours=parse_working_hours(environ.get("WORKING_HOURS", "08:30-12:00,13:30-17:30")),
         supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
+        # How long a report or a handle waits for the photos it claims before it goes to the
+        # secretary without them (a phone may be offline for a day in the hills; a month is a mistake).
+        evidence_wait_hours=env_int(environ, "EVIDENCE_WAIT_HOURS", 24, minimum=1, maximum=720),
         fcm_credentials_file=fcm_credentials(environ),
         s3_bucket=environ.get("S3_BUCKET", "").strip(),
         trust_x_forwarded_for=env_bool(environ, "TRUST_X_FORWARDED_FOR", False),

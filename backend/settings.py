@@ -145,7 +145,11 @@ JWT = {
 }
 FCM_CREDENTIALS_FILE = CONFIG.fcm_credentials_file
 WORKING_HOURS = CONFIG.working_hours
-SUPERVISION = {"GRACE_HOURS": CONFIG.supervision_grace_hours, "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds}
+SUPERVISION = {
+    "GRACE_HOURS": CONFIG.supervision_grace_hours,
+    "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds,
+    "EVIDENCE_WAIT_HOURS": CONFIG.evidence_wait_hours,
+}
 # Behind our reverse proxy (docker/nginx.conf) the client's address is the last one the
 # proxy appended to X-Forwarded-For; never trust the header without a proxy in front.
 TRUST_X_FORWARDED_FOR = CONFIG.trust_x_forwarded_for

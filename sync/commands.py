@@ -19,7 +19,6 @@ from backend.events.models import Event
 from backend.events.selectors import access_event
 from backend.events.services import Actor, Photos
 from backend.patrols.services import MAX_PARTS, MAX_POINTS_PER_PART, patrol_log, visit_record
-from media.services import photos_expect
 from sync.conflicts import event_update_fields
 
 register("unknown_mutation", 422, "未知的同步命令", "Unknown mutation name")
@@ -150,23 +149,11 @@ def event_data(event: Event) -> dict:
     return {"event_id": str(event.pk), "number": event.number, "state": event.state, "version": event.action_count}
 
 
-def _expect_photos(event: Event, actor: Actor, args) -> None:
-    photos_expect(
-        event=event,
-        user=actor.user,
-        references={
-            "before": list(getattr(args, "before_photos", [])),
-            "after": list(getattr(args, "after_photos", [])),
-        },
-    )
-
-
 def _on_event(service: Callable[[Event, Actor, Any], Event]) -> Callable[[Any, Actor, Context], Outcome]:
     """A workflow step on an existing event, fetched and locked through the user's scope."""
 
     def run(args, actor: Actor, context: Context) -> Outcome:
-        event = service(access_event(actor.user, args.event_id, lock=True), actor, args)
-        _expect_photos(event, actor, args)
+        event = service(access_event(actor.user, args.event_id, lock=True), actor, args)  # photos claimed inside
         return "applied", event_data(event)
 
     return run
@@ -191,8 +178,7 @@ def report_fields(args: ReportArgs) -> dict:
 
 
 def _report(args: ReportArgs, actor: Actor, context: Context) -> Outcome:
-    event, _ = services.event_report(actor=actor, **report_fields(args))
-    _expect_photos(event, actor, args)
+    event, _ = services.event_report(actor=actor, **report_fields(args))  # photos claimed inside
     return "applied", event_data(event)
 
 

@@ -13,7 +13,6 @@ from backend.core.errors import ApiError, register
 from backend.events.models import Event
 from backend.events.services import Actor, Lookups, event_report_many, prepare_report
 from backend.fastpath.bulk import insert_rows, present
-from media.services import photos_expect_many
 from sync.commands import Context, event_data, keep_unapplied, parse, report_fields
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import MAX_BATCH, MutationIn
@@ -184,8 +183,7 @@ def _apply_reports(device: Device, run: list[MutationIn]) -> list[dict]:
             if mutation.id > last:
                 last = mutation.id
             results[mutation.id] = result
-        events = event_report_many(list(prepared_by_mutation.values()))
-        photos_expect_many(user=user, references=[(event, event.photos) for event in events], new_events=True)
+        event_report_many(list(prepared_by_mutation.values()))  # attaches or expects their photos too
         for mutation_id, prepared in (*prepared_by_mutation.items(), *same_as.items()):
             results[mutation_id] = {"id": mutation_id, "status": "applied", "data": event_data(prepared.event)}
         now = timezone.now()

@@ -1,6 +1,7 @@
-"""督办: the periodic job. Marks events overdue (with an automatic urge notice) and
+"""督办: the periodic job. Marks events overdue (with an automatic urge notice),
 escalates overdue events one level each time a further grace period passes
-without progress: grid → community → street → district.
+without progress: grid → community → street → district, and sends events whose
+photos did not arrive within EVIDENCE_WAIT_HOURS to the secretary's approval.
 
 Idempotent by construction: every condition reads state that the job itself
 changes (``overdue``, ``last_escalated_at``), so a second run straight after the
@@ -17,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backend.events.models import Event, Level, State
-from backend.events.services import grace_period, system_record, tell_about
+from backend.events.services import evidence_overdue, evidence_wait, grace_period, system_record, tell_about
 from push.models import Kind
 from push.recipients import answerable_at_level, holders_of
 
@@ -29,6 +30,7 @@ BATCH = 500
 class TickResult:
     marked_overdue: int = 0
     escalated: int = 0
+    evidence_overdue: int = 0
 
 
 def _locked(ids: list) -> list[Event]:
@@ -89,4 +91,15 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                 )
                 tell_about(event, Kind.ESCALATION, answerable_at_level(event), "超期自动升级")
                 result.escalated += 1
+
+    # Reports and handles waiting for photos that never came go to the secretary's
+    # approval queue anyway, the reason in their history (docs/workflow.md, "Photo evidence").
+    waited = Event.objects.filter(state=State.AWAITING_EVIDENCE, handled_at__lte=now - evidence_wait())
+    while ids := list(waited.values_list("pk", flat=True)[:BATCH]):
+        with transaction.atomic():
+            for event in _locked(ids):
+                if event.state != State.AWAITING_EVIDENCE or event.handled_at > now - evidence_wait():
+                    continue  # its photos arrived since we listed it
+                evidence_overdue(event=event, now=now)
+                result.evidence_overdue += 1
     return result

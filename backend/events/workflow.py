@@ -78,6 +78,9 @@ RELATIONS = {
             and event.grid_id in scope.grid_ids
             and event.level == Level.GRID,
         ),
+        # Steps the system takes by itself (photos arriving, a wait running out): no
+        # person ever holds this relation, so no one is offered or allowed those steps.
+        Relation("system", "系统自动（照片到达或等待超时）", "system", lambda scope, event: False),
         Relation(
             "secretary_below_street",
             "事件所在社区的书记（社区层级及以下）",
@@ -99,6 +102,9 @@ class Step:
     relations: tuple[str, ...]
     condition: Callable[[Event], bool] | None = None
     condition_label: str = ""
+    # Where the step goes instead while the photos it claims have not arrived
+    # (docs/workflow.md, "Photo evidence").
+    waiting_state: str | None = None
 
     def applies_to(self, event: Event) -> bool:
         return event.state in self.from_states and (self.condition is None or self.condition(event))
@@ -116,7 +122,29 @@ STEPS: dict[str, Step] = {
         Step("dispatch", "分流交办（平台/部门/网格员，附时限）", (S.ACCEPTED, S.RETURNED), S.DISPATCHED, TRIAGE),
         Step("sign", "签收", (S.DISPATCHED,), S.IN_PROGRESS, ("holder",)),
         Step("return", "退回（需说明理由）", (S.DISPATCHED,), S.RETURNED, ("holder",)),
-        Step("handle", "处置完毕（附结果与处置后照片）", (S.IN_PROGRESS,), S.HANDLED, ("holder",)),
+        Step(
+            "handle",
+            "处置完毕（附结果与处置后照片）",
+            (S.IN_PROGRESS,),
+            S.HANDLED,
+            ("holder",),
+            waiting_state=S.AWAITING_EVIDENCE,
+        ),
+        Step(
+            "evidence_arrived",
+            "所缺照片已到达，转结案审核",
+            (S.AWAITING_EVIDENCE,),
+            S.HANDLED,
+            ("system",),
+        ),
+        Step(
+            "evidence_overdue",
+            "照片等待超时，转书记审核（记录原因）",
+            (S.AWAITING_EVIDENCE,),
+            S.HANDLED,
+            ("system",),
+            condition_label="等待超过 EVIDENCE_WAIT_HOURS",
+        ),
         Step(
             "request_extension",
             "申请延期",
@@ -203,7 +231,7 @@ STEPS: dict[str, Step] = {
         Step(
             "edit",
             "修改描述、地址、严重程度（不改变状态）",
-            (*OPEN_STATES, S.HANDLED, S.PARKED),
+            (*OPEN_STATES, S.AWAITING_EVIDENCE, S.HANDLED, S.PARKED),
             None,
             ("street_dispatcher", "commander", "holder", "community_secretary", "staff_reporter", "grid_worker"),
         ),
@@ -258,6 +286,8 @@ def workflow_markdown() -> str:
             else "any"
         )
         target = f"`{step.to_state}` {labels[step.to_state]}" if step.to_state else "unchanged"
+        if step.waiting_state:
+            target += f"; `{step.waiting_state}` {labels[step.waiting_state]} while its photos have not arrived"
         who = "; ".join(RELATIONS[r].label for r in step.relations)
         lines.append(f"| `{step.name}` | {step.label} | {sources} | {target} | {who} | {step.condition_label or '—'} |")
     return "\n".join(lines) + "\n"

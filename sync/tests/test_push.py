@@ -14,7 +14,7 @@ from backend.events.models import Event, EventAction
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import PushOut
 from tests import matrix_registry
-from tests.events_helpers import GRID_A, centre_of, governance_platform_id, report, step
+from tests.events_helpers import GRID_A, centre_of, evidence, governance_platform_id, report, step
 
 matrix_registry.cover("/api/v1/sync/push")
 
@@ -136,10 +136,11 @@ def test_workflow_steps_apply_in_order_within_a_batch(as_persona, persona_user):
     step(dispatcher, event_id, "accept")
     step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
     phone = Phone(as_persona, "demo_grid_worker")
+    evidence(as_persona("demo_grid_worker"), event_id, before=1, after=1)
     results = phone.push(
         [
             phone.mutation("event.sign", event_id=event_id),
-            phone.mutation("event.handle", event_id=event_id, result_note="已清理", after_photos=["sha256:a"]),
+            phone.mutation("event.handle", event_id=event_id, result_note="已清理"),
         ]
     ).json()["results"]
     assert [r["data"]["state"] for r in results] == ["in_progress", "handled"]

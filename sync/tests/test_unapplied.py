@@ -7,18 +7,19 @@ from __future__ import annotations
 from backend.events.models import Event, EventAction
 from sync.models import LedgerEntry
 from sync.tests.test_push import Phone
-from tests.events_helpers import governance_platform_id, report, step
+from tests.events_helpers import evidence, governance_platform_id, report, step
 
 
 def closed_tip(as_persona) -> str:
     """A resident's tip of grid A, handled by the street's platform and closed: it stays
     in grid A's worker's scope, but they are none of the people who may comment on it."""
     dispatcher, handler = as_persona("demo_dispatcher"), as_persona("demo_handler")
-    event_id = report(as_persona("demo_resident")).json()["id"]
+    event_id = report(as_persona("demo_resident"), before_photos=[]).json()["id"]
     step(dispatcher, event_id, "accept")
     step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
     step(handler, event_id, "sign")
-    step(handler, event_id, "handle", {"result_note": "已清运", "after_photos": ["sha256:after-rest"]})
+    evidence(handler, event_id, before=1, after=1)
+    step(handler, event_id, "handle", {"result_note": "已清运"})
     assert step(as_persona("demo_secretary"), event_id, "approve").json()["state"] == "closed"
     return event_id
 

@@ -70,6 +70,9 @@ def test_it_allows_sqlite_in_production_only_when_explicit():
         ({"REDIS_URL": "http://redis"}, "REDIS_URL"),
         ({"JWT_KEYS": "short:abc"}, "JWT_KEYS"),
         ({"JWT_KEYS": "nokid"}, "JWT_KEYS"),
+        ({"EVIDENCE_WAIT_HOURS": "1.5"}, "EVIDENCE_WAIT_HOURS"),
+        ({"EVIDENCE_WAIT_HOURS": "0"}, "EVIDENCE_WAIT_HOURS=0: expected a number between 1 and 720"),
+        ({"EVIDENCE_WAIT_HOURS": "10000"}, "EVIDENCE_WAIT_HOURS"),
     ],
 )
 def test_it_names_the_variable_of_a_malformed_value(environ, complaint):
@@ -105,3 +108,8 @@ def test_a_pool_replaces_kept_connections_when_asked_for():
     assert kept["CONN_MAX_AGE"] == 60 and "pool" not in kept["OPTIONS"]
     with pytest.raises(ImproperlyConfigured, match="DB_POOL_SIZE"):
         read_config({"DB_POOL_SIZE": "-1"})
+
+
+def test_it_reads_how_long_reports_wait_for_their_photos():
+    assert read_config({}).evidence_wait_hours == 24
+    assert read_config({"EVIDENCE_WAIT_HOURS": "48"}).evidence_wait_hours == 48

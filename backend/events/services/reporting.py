@@ -22,7 +22,7 @@ from backend.events.models import (
     State,
 )
 from backend.events.services.numbering import next_event_number, next_event_numbers
-from backend.events.services.photos import Photos, _add_photos, _check_photos
+from backend.events.services.photos import Photos, _add_photos, photos_resolve, require_evidence
 from backend.events.services.recording import _record
 from backend.fastpath.bulk import make
 from backend.fastpath.statements import Select
@@ -143,7 +143,7 @@ def prepare_report(
     if grid is None:
         raise ApiError("validation_error", detail={"grid_id": "unknown grid"})
 
-    photos = photos or Photos()
+    photos = photos_resolve(photos=photos or Photos(), user=user)
     now = now or timezone.now()
     event = make(
         Event,
@@ -177,8 +177,10 @@ def prepare_report(
             raise ApiError("not_on_admission_list", detail={"category": category.code})
         if not result_note.strip():
             raise ApiError("reason_required", detail={"result_note": "required when handled on the spot"})
-        _check_photos(event)
-        event.state = State.HANDLED
+        # Claimed photos that have not arrived yet: the report waits for them (待补证据)
+        # instead of going to the secretary with nothing to compare.
+        complete = require_evidence(event, claimer=user, new=True, wait=True)
+        event.state = State.HANDLED if complete else State.AWAITING_EVIDENCE
         event.level = Level.GRID
         event.holder_user = user
         event.signed_by = user
@@ -230,7 +232,21 @@ def event_report(*, actor: Actor, event_id: uuid.UUID | None = None, **fields) -
             note=prepared.note,
             data=prepared.data,
         )
+        claim_photos_many([prepared], [event])
     return event, True
+
+
+def claim_photos_many(reports: list[PreparedReport], events: list[Event]) -> None:
+    """The photos the reports reference: attached when they have arrived, expected
+    otherwise (their upload attaches them). Both report paths end here."""
+    from media.services import photos_expect_many
+
+    by_user: dict = {}
+    for prepared, event in zip(reports, events):
+        if event.photos.get("before") or event.photos.get("after"):
+            by_user.setdefault(prepared.actor.user, []).append((event, event.photos))
+    for user, references in by_user.items():
+        photos_expect_many(user=user, references=references, new_events=True)
 
 
 def event_report_many(reports: list[PreparedReport]) -> list[Event]:
@@ -276,5 +292,9 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
         for prepared, number in zip(group, next_event_numbers(year, len(group))):
             prepared.event.number = number
     insert_instances(Event, events)
+    for event in events:  # saved now, as bulk_create would mark them: a later save() updates
+        event._state.adding = False
+        event._state.db = "default"
+    claim_photos_many(reports, events)
     broadcast_event_changes(events)
     return events

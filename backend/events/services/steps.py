@@ -20,7 +20,7 @@ from backend.events.models import (
     Severity,
     State,
 )
-from backend.events.services.photos import Photos, _add_photos, _check_photos
+from backend.events.services.photos import Photos, _add_photos, photos_resolve, require_evidence
 from backend.events.services.recording import NOTE_LIMIT, _record, _require_reason, _step, tell_about
 from backend.events.workflow import Relation, check_step
 from backend.territory.models import Department, Platform
@@ -193,16 +193,19 @@ def event_return(*, event: Event, actor: Actor, reason: str) -> Event:
 def event_handle(*, event: Event, actor: Actor, result_note: str, photos: Photos | None = None) -> Event:
     if not (result_note or "").strip():
         raise ApiError("reason_required", detail={"result_note": "required"})
-    photos = photos or Photos()
+    photos = photos_resolve(photos=photos or Photos(), user=actor.user)
     check_step("handle", actor.scope, event)
     _add_photos(event, photos)
-    _check_photos(event)
+    # Photos claimed here but not arrived yet: handled, waiting for them (待补证据).
+    complete = require_evidence(event, claimer=actor.user, wait=True)
 
     def change(e: Event, _):
         e.result_note = result_note
         e.handled_at = timezone.now()
+        if not complete:
+            e.state = State.AWAITING_EVIDENCE
 
-    return _step(
+    event = _step(
         event,
         "handle",
         actor,
@@ -211,6 +214,16 @@ def event_handle(*, event: Event, actor: Actor, result_note: str, photos: Photos
         data={"photos": {"before": photos.before, "after": photos.after}},
         fields=("result_note", "handled_at", "photos"),
     )
+    _claim_photos(event, actor, photos)
+    return event
+
+
+def _claim_photos(event: Event, actor: Actor, photos: Photos) -> None:
+    """The step's photo references: attached when arrived, expected otherwise."""
+    if photos.before or photos.after:
+        from media.services import photos_expect
+
+        photos_expect(event=event, user=actor.user, references={"before": photos.before, "after": photos.after})
 
 
 def event_request_extension(*, event: Event, actor: Actor, until: datetime, reason: str) -> Event:
@@ -288,7 +301,7 @@ def event_approve(*, event: Event, actor: Actor, note: str = "") -> Event:
     """结案: the secretary of the event's community (the district for district-level
     events) compares before and after and closes it."""
     check_step("approve", actor.scope, event)
-    _check_photos(event)
+    require_evidence(event)  # arrived photos only: a claim is not evidence
 
     def change(e: Event, _):
         e.closed_at = timezone.now()
@@ -394,9 +407,9 @@ def event_comment(
 ) -> Event:
     """A note (and photo references) added without changing state: also where the
     notes of an offline step that could no longer apply are kept."""
-    photos = photos or Photos()
+    photos = photos_resolve(photos=photos or Photos(), user=actor.user)
     _add_photos(event, photos)
-    return _step(
+    event = _step(
         event,
         "comment",
         actor,
@@ -404,6 +417,8 @@ def event_comment(
         fields=("photos",),
         data={**(data or {}), "photos": {"before": photos.before, "after": photos.after}},
     )
+    _claim_photos(event, actor, photos)
+    return event
 
 
 # Fields a person may correct after the report; a phone's offline edits to them merge

@@ -39,8 +39,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
             if time.monotonic() >= next_supervision:
                 result = supervision_tick()
-                if result.marked_overdue or result.escalated:
-                    self.stdout.write(f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}")
+                if result.marked_overdue or result.escalated or result.evidence_overdue:
+                    self.stdout.write(
+                        f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
+                        f"照片超时转审核 {result.evidence_overdue}"
+                    )
                 next_supervision = time.monotonic() + settings.SUPERVISION["INTERVAL_SECONDS"]
             if once:
                 return
