@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from backend.core.errors import ApiError, register
+from backend.core.limits import RowId
 from backend.events import services
 from backend.events.models import Event
 from backend.events.selectors import access_event
@@ -74,7 +75,7 @@ class ReportArgs(Args):
     lng: float | None = None
     crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     address_text: str = Field("", max_length=200)
-    grid_id: int | None = None
+    grid_id: RowId | None = None  # bounded: a larger one made the whole batch fail (500)
     before_photos: list[str] = Field(default_factory=list, max_length=20)
     after_photos: list[str] = Field(default_factory=list, max_length=20)
     handled_on_spot: bool = False
@@ -103,7 +104,7 @@ class PatrolArgs(Args):
 
 class VisitArgs(Args):
     id: uuid.UUID
-    subject_id: int
+    subject_id: RowId
     visited_at: datetime
     finding: str = Field("normal", pattern="^(normal|concern|absent)$")
     note: str = NOTE

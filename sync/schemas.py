@@ -4,10 +4,11 @@ from typing import Any
 from ninja import Field, Schema
 from pydantic import BaseModel
 
+from backend.core.limits import BIGINT_MAX, INT_MAX, SMALLINT_MAX
+
 MAX_BATCH = 100
 # The columns these are kept in: a larger number is a validation error, not a database one.
-BIGINT_MAX = 2**63 - 1
-PROTOCOL_MAX = 32767
+PROTOCOL_MAX = SMALLINT_MAX
 
 
 # Plain pydantic: ninja's ``Schema`` runs a Django-object validator on each of a
@@ -16,7 +17,7 @@ class MutationIn(BaseModel):
     id: int = Field(..., ge=1, le=BIGINT_MAX, description="device-unique, increasing")
     name: str = Field(..., max_length=48, description="the command, e.g. event.report, event.sign")
     args: dict[str, Any] = Field(default_factory=dict)
-    base_version: int | None = Field(None, ge=0, le=2**31 - 1)
+    base_version: int | None = Field(None, ge=0, le=INT_MAX)
     client_time: datetime | None = Field(None, description="the device's clock when the mutation was made")
 
 
