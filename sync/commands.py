@@ -8,13 +8,12 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from backend.core.errors import ApiError, register
-from backend.core.limits import RowId
+from backend.core.limits import Instant, RowId
 from backend.events import services
 from backend.events.models import Event
 from backend.events.selectors import access_event
@@ -63,7 +62,7 @@ class EvaluateArgs(Args):
 
 
 class ExtensionArgs(ReasonArgs):
-    until: datetime
+    until: Instant
 
 
 class ReportArgs(Args):
@@ -90,13 +89,13 @@ class UpdateFieldsArgs(Args):
 class TrackPoint(Args):
     lat: float = Field(..., ge=-90, le=90)
     lng: float = Field(..., ge=-180, le=180)
-    at: datetime
+    at: Instant
 
 
 class PatrolArgs(Args):
     id: uuid.UUID = Field(..., description="the phone's patrol UUID; later parts of the same patrol reuse it")
-    started_at: datetime
-    ended_at: datetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
     points: list[TrackPoint] = Field(default_factory=list, max_length=MAX_POINTS_PER_PART)
     crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     note: str = NOTE
@@ -105,7 +104,7 @@ class PatrolArgs(Args):
 class VisitArgs(Args):
     id: uuid.UUID
     subject_id: RowId
-    visited_at: datetime
+    visited_at: Instant
     finding: str = Field("normal", pattern="^(normal|concern|absent)$")
     note: str = NOTE
     photos: list[str] = Field(default_factory=list, max_length=20)

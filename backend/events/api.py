@@ -13,7 +13,7 @@ from ninja import Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError
-from backend.core.limits import Page, PageSize, RowId
+from backend.core.limits import Instant, Page, PageSize, RowId
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
 from backend.core.schemas import ErrorOut
 from backend.events import schemas, services
@@ -110,8 +110,8 @@ class QueueFilters(Schema):
     state: str | None = None
     category: str | None = None
     grid_id: RowId | None = None
-    reported_from: datetime | None = None
-    reported_to: datetime | None = None
+    reported_from: Instant | None = None
+    reported_to: Instant | None = None
     overdue: bool | None = None
     page: Page = 1
     page_size: PageSize = 50

@@ -17,7 +17,16 @@ from django.test import Client
 from PIL import Image
 
 from backend.api import api
-from backend.core.limits import BIGINT_MAX, INT_MAX, JSON_BODY_MAX_BYTES, MAX_PAGE, MAX_PAGE_SIZE, SMALLINT_MAX
+from backend.core.limits import (
+    BIGINT_MAX,
+    EARLIEST,
+    INT_MAX,
+    JSON_BODY_MAX_BYTES,
+    LATEST,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    SMALLINT_MAX,
+)
 from backend.events.models import Event
 from conftest import ApiClient
 from media.api import MULTIPART_OVERHEAD
@@ -162,7 +171,7 @@ def test_a_lone_mutation_with_an_id_beyond_bigint_is_rejected_not_a_500(as_perso
 
 
 def _unbounded_integers(schema: dict, components: dict, where: str, seen: set) -> list[str]:
-    """Integer fields without a maximum in a JSON schema (refs followed once)."""
+    """Integer and date-time fields without a maximum in a JSON schema (refs followed once)."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         if name in seen:
@@ -172,8 +181,12 @@ def _unbounded_integers(schema: dict, components: dict, where: str, seen: set) -
     found = []
     if schema.get("type") == "integer" and "maximum" not in schema:
         found.append(where)
+    if schema.get("format") == "date-time" and "formatMaximum" not in schema:
+        found.append(where)
     for key in ("anyOf", "oneOf", "allOf"):
         for option in schema.get(key, []):
+            if "formatMaximum" in schema:  # stated for the whole field (a nullable time)
+                option = {**option, "formatMaximum": schema["formatMaximum"]}
             found += _unbounded_integers(option, components, where, seen)
     for name, prop in schema.get("properties", {}).items():
         found += _unbounded_integers(prop, components, f"{where}.{name}", seen)
@@ -183,7 +196,7 @@ def _unbounded_integers(schema: dict, components: dict, where: str, seen: set) -
     return found
 
 
-def test_the_openapi_states_a_bound_for_every_integer_a_client_sends():
+def test_the_openapi_states_a_bound_for_every_integer_and_time_a_client_sends():
     document = api.get_openapi_schema()
     components = document["components"]["schemas"]
     unbounded = []
@@ -202,7 +215,7 @@ def test_the_openapi_states_a_bound_for_every_integer_a_client_sends():
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_every_sync_command_bounds_its_integer_arguments(name):
+def test_every_sync_command_bounds_its_integer_and_time_arguments(name):
     schema = COMMANDS[name].args.model_json_schema()
     assert _unbounded_integers(schema, schema.get("$defs", {}), name, set()) == []
 
@@ -215,6 +228,48 @@ def test_the_sync_envelope_bounds_match_their_columns():
     assert mutation["base_version"]["anyOf"][0]["maximum"] == INT_MAX
     assert PushIn.model_json_schema()["properties"]["protocol_version"]["maximum"] == SMALLINT_MAX
     assert PullIn.model_json_schema()["properties"]["pending_mutation_id"]["maximum"] == BIGINT_MAX
+
+
+FAR = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "1899-12-31T23:59:59+00:00"]
+
+
+@pytest.mark.parametrize("when", FAR)
+def test_it_refuses_a_time_outside_the_range_with_422(as_persona, when):
+    client = as_persona("demo_grid_worker")
+    before = Event.objects.count()
+    report_body = {"source": "grid_patrol", "category": "06.01", "description": "x", "device_time": when}
+    assert_invalid(client.post("/events", report_body), "device_time")
+    assert_invalid(client.get("/events", {"reported_from": when}), "query", "reported_from")
+    assert_invalid(client.post(f"/events/{uuid.uuid4()}/extension", {"reason": "r", "until": when}), "until")
+    phone = Phone(as_persona, "demo_grid_worker")
+    assert_invalid(phone.push([offline_report(phone)], client_time=when), "client_time")
+    assert Event.objects.count() == before
+
+
+def test_the_range_holds_times_a_reset_phone_clock_sends(as_persona):
+    client = as_persona("demo_grid_worker")
+    response = report(client, source="grid_patrol", device_time="1970-01-01T08:00:00+08:00")
+    assert response.status_code == 201, response.content
+    assert response.json()["device_reported_at"].startswith("1970-01-01")
+
+
+def test_a_mutation_time_outside_the_range_is_dropped_and_the_mutation_applies(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    lone, first, second = offline_report(phone), offline_report(phone), offline_report(phone)
+    for mutation, when in zip((lone, first, second), FAR, strict=True):
+        mutation["client_time"] = when
+    results = phone.push([lone]).json()["results"] + phone.push([first, second]).json()["results"]
+    assert [r["status"] for r in results] == ["applied"] * 3
+    events = Event.objects.filter(pk__in=[m["args"]["id"] for m in (lone, first, second)])
+    assert [e.device_reported_at for e in events] == [None] * 3
+
+
+def test_a_patrol_point_outside_the_range_is_rejected_alone(as_persona):
+    phone = Phone(as_persona, "demo_grid_worker")
+    point = {"lat": 30.245, "lng": 120.169, "at": FAR[0]}
+    patrol = phone.mutation("patrol.log", id=str(uuid.uuid4()), started_at="2026-11-30T09:00:00+08:00", points=[point])
+    results = phone.push([patrol, offline_report(phone)]).json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [("rejected", "invalid_arguments"), ("applied", None)]
 
 
 # --- body size ------------------------------------------------------------------------
@@ -487,6 +542,7 @@ def test_docs_limits_states_the_values_the_code_holds():
         f"{SMALLINT_MAX:,}",
         "client_max_body_size 2560k",
         "client_max_body_size 21m",
+        f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}",
     ):
         assert figure in doc, figure
     assert "docs/limits.md" in (ROOT / "README.md").read_text()
