@@ -49,19 +49,22 @@ NUL_MESSAGE = "NUL (U+0000) is not allowed in text"
 
 
 def _nul_paths(value: Any, path: tuple) -> list[tuple]:
-    """Where NUL occurs in parsed JSON (keys and strings), as ninja-style locations."""
-    if isinstance(value, str):
-        return [path] if NUL in value else []
-    found = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if NUL in key:
-                found.append((*path, key))
-            found.extend(_nul_paths(item, (*path, key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found.extend(_nul_paths(item, (*path, index)))
-    return found
+    """Where NUL occurs in parsed JSON (keys and strings), as ninja-style locations.
+    A loop, not recursion: orjson accepts nesting deeper than Python's recursion limit."""
+    found, stack = [], [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                found.append(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if NUL in key:
+                    found.append((*path, key))
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+    return sorted(found, key=repr)
 
 
 class RefuseNulMiddleware:

@@ -488,6 +488,18 @@ def test_a_push_with_nul_in_one_mutation_is_refused_before_anything_is_applied(a
     assert not LedgerEntry.objects.filter(device=phone.device).exists()
 
 
+def test_nul_deep_inside_a_body_is_found_without_recursing(as_persona):
+    nested = '"\\u0000"'  # the JSON string "\u0000"
+    for _ in range(1000):  # deeper than Python's recursion limit; orjson reads up to 1024
+        nested = f"[{nested}]"
+    client = as_persona("demo_grid_worker")
+    response = client.client.post(
+        "/api/v1/events", f'{{"description": {nested}}}', "application/json", headers=bearer(client)
+    )
+    [problem] = assert_error(response, 422, "validation_error")["detail"]
+    assert problem["type"] == "nul_character" and problem["loc"] == ["body", "description", *[0] * 1000]
+
+
 def test_an_escaped_backslash_before_u0000_is_text_not_nul(as_persona):
     client = as_persona("demo_grid_worker")
     response = report(client, source="grid_patrol", description="路径 C:\\u0000 写错了")
