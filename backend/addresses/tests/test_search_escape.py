@@ -29,7 +29,7 @@ def test_it_answers_nothing_for_a_query_of_percent_signs(as_persona):
         assert response.json() == [], query
 
 
-def test_a_percent_sign_in_a_query_finds_only_the_key_holding_it(as_persona, keys):
+def test_it_finds_only_the_key_holding_a_percent_sign_of_the_query(as_persona, keys):
     hits = as_persona("demo_commander").get("/addresses/search", {"q": "甲%乙丙"}).json()
     assert [hit["code"] for hit in hits] == [AddressEntry.objects.get(pk=keys["甲%乙丙丁"]).code]
     assert len(hits) == 1
@@ -37,7 +37,7 @@ def test_a_percent_sign_in_a_query_finds_only_the_key_holding_it(as_persona, key
 
 @pytest.mark.parametrize("character", ["%", "_", "\\"])
 @pytest.mark.parametrize("length", [2, 3, 5], ids=["short", "trigram", "long"])
-def test_each_like_wildcard_matches_only_itself(keys, character, length):
+def test_it_matches_each_like_wildcard_only_to_itself(keys, character, length):
     part = ("甲" + character + "乙丙丁")[:length]
     if length == 2:
         part = character + "乙"

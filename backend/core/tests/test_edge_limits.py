@@ -120,7 +120,7 @@ def test_it_refuses_a_path_integer_beyond_bigint_with_422(as_persona, method, pa
     assert_invalid(response, "path", field)
 
 
-def test_the_largest_bigint_id_is_simply_not_found(as_persona):
+def test_it_answers_the_largest_bigint_id_with_a_plain_404(as_persona):
     assert_error(as_persona("demo_dispatcher").get(f"/territory/grids/{BIGINT_MAX}"), 404, "not_found")
 
 
@@ -140,7 +140,7 @@ def test_it_refuses_a_body_integer_beyond_bigint_with_422(as_persona, path, body
     assert Event.objects.count() == before
 
 
-def test_a_report_with_an_id_beyond_bigint_is_rejected_alone_and_the_rest_of_the_push_applies(as_persona):
+def test_it_rejects_a_report_with_an_id_beyond_bigint_alone_and_applies_the_rest_of_the_push(as_persona):
     phone = Phone(as_persona, "demo_grid_worker")
     good, bad, also_good = offline_report(phone), offline_report(phone), offline_report(phone)
     bad["args"]["grid_id"] = TOO_BIG
@@ -155,7 +155,7 @@ def test_a_report_with_an_id_beyond_bigint_is_rejected_alone_and_the_rest_of_the
 
 
 @pytest.mark.parametrize("name", ["event.report", "visit.record"])
-def test_a_lone_mutation_with_an_id_beyond_bigint_is_rejected_not_a_500(as_persona, name):
+def test_it_rejects_a_lone_mutation_with_an_id_beyond_bigint_rather_than_500(as_persona, name):
     phone = Phone(as_persona, "demo_grid_worker")
     if name == "event.report":
         mutation = offline_report(phone)
@@ -196,7 +196,7 @@ def _unbounded_integers(schema: dict, components: dict, where: str, seen: set) -
     return found
 
 
-def test_the_openapi_states_a_bound_for_every_integer_and_time_a_client_sends():
+def test_it_states_in_the_openapi_a_bound_for_every_integer_and_time_a_client_sends():
     document = api.get_openapi_schema()
     components = document["components"]["schemas"]
     unbounded = []
@@ -215,12 +215,12 @@ def test_the_openapi_states_a_bound_for_every_integer_and_time_a_client_sends():
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_every_sync_command_bounds_its_integer_and_time_arguments(name):
+def test_it_bounds_every_sync_commands_integer_and_time_arguments(name):
     schema = COMMANDS[name].args.model_json_schema()
     assert _unbounded_integers(schema, schema.get("$defs", {}), name, set()) == []
 
 
-def test_the_sync_envelope_bounds_match_their_columns():
+def test_it_bounds_the_sync_envelope_by_its_columns():
     from sync.schemas import MutationIn, PullIn, PushIn
 
     mutation = MutationIn.model_json_schema()["properties"]
@@ -246,14 +246,14 @@ def test_it_refuses_a_time_outside_the_range_with_422(as_persona, when):
     assert Event.objects.count() == before
 
 
-def test_the_range_holds_times_a_reset_phone_clock_sends(as_persona):
+def test_it_takes_the_times_a_reset_phone_clock_sends(as_persona):
     client = as_persona("demo_grid_worker")
     response = report(client, source="grid_patrol", device_time="1970-01-01T08:00:00+08:00")
     assert response.status_code == 201, response.content
     assert response.json()["device_reported_at"].startswith("1970-01-01")
 
 
-def test_a_mutation_time_outside_the_range_is_dropped_and_the_mutation_applies(as_persona):
+def test_it_drops_a_mutation_time_outside_the_range_and_applies_the_mutation(as_persona):
     phone = Phone(as_persona, "demo_grid_worker")
     lone, first, second = offline_report(phone), offline_report(phone), offline_report(phone)
     for mutation, when in zip((lone, first, second), FAR, strict=True):
@@ -264,7 +264,7 @@ def test_a_mutation_time_outside_the_range_is_dropped_and_the_mutation_applies(a
     assert [e.device_reported_at for e in events] == [None] * 3
 
 
-def test_a_patrol_point_outside_the_range_is_rejected_alone(as_persona):
+def test_it_rejects_a_patrol_point_outside_the_range_alone(as_persona):
     phone = Phone(as_persona, "demo_grid_worker")
     point = {"lat": 30.245, "lng": 120.169, "at": FAR[0]}
     patrol = phone.mutation("patrol.log", id=str(uuid.uuid4()), started_at="2026-11-30T09:00:00+08:00", points=[point])
@@ -282,7 +282,7 @@ def _json_of_exactly(size: int, body: dict) -> bytes:
     return encoded + b" " * (size - len(encoded))
 
 
-def test_a_json_body_over_the_limit_answers_413_and_one_at_the_limit_does_not(as_persona):
+def test_it_answers_a_json_body_over_the_limit_with_413_and_reads_one_at_the_limit(as_persona):
     client = as_persona("demo_grid_worker")
     body = {"source": "grid_patrol", "category": "06.01", "description": "x" * 3000}
     at_limit = client.client.post(
@@ -295,7 +295,7 @@ def test_a_json_body_over_the_limit_answers_413_and_one_at_the_limit_does_not(as
     assert assert_error(over, 413, "payload_too_large")["detail"] == {"max_bytes": JSON_BODY_MAX_BYTES}
 
 
-def test_a_3_mib_description_or_push_answers_413_not_500(as_persona):
+def test_it_answers_a_3_mib_description_or_push_with_413_not_500(as_persona):
     phone = Phone(as_persona, "demo_grid_worker")
     three_mib = "报" * (1024 * 1024)  # 3 bytes each in UTF-8
     described = phone.client.post("/events", {"source": "grid_patrol", "category": "06.01", "description": three_mib})
@@ -309,7 +309,7 @@ def test_a_3_mib_description_or_push_answers_413_not_500(as_persona):
     assert not LedgerEntry.objects.filter(device=phone.device).exists()
 
 
-def test_the_json_limit_is_djangos_and_the_reverse_proxys():
+def test_it_holds_the_same_json_limit_as_django_and_the_reverse_proxy():
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == JSON_BODY_MAX_BYTES == 2.5 * 1024 * 1024
     conf = (ROOT / "docker" / "nginx.conf").read_text()
     server_wide = re.findall(r"^    client_max_body_size (\d+)k;", conf, re.M)
@@ -321,7 +321,7 @@ def test_the_json_limit_is_djangos_and_the_reverse_proxys():
     assert not re.match(pattern, "/api/v1/events") and not re.match(pattern, "/api/v1/sync/push")
 
 
-def test_the_reference_phone_splits_a_push_that_would_pass_the_limit(db):
+def test_it_splits_a_reference_phones_push_that_would_pass_the_limit(db):
     from datetime import UTC, datetime, timedelta
 
     from backend.patrols.models import PatrolSession
@@ -353,7 +353,7 @@ def private_storage(settings, tmp_path):
     }
 
 
-def test_a_photo_larger_than_the_json_limit_still_uploads(as_persona, private_storage):
+def test_it_still_takes_a_photo_larger_than_the_json_limit(as_persona, private_storage):
     noise = Image.frombytes("RGB", (1100, 1100), hashlib.shake_256(b"edge").digest(1100 * 1100 * 3))
     out = io.BytesIO()
     noise.save(out, format="PNG")
@@ -370,7 +370,7 @@ def test_a_photo_larger_than_the_json_limit_still_uploads(as_persona, private_st
     assert response.status_code == 201, response.content
 
 
-def test_a_photo_body_over_its_own_limit_answers_413_naming_it(as_persona):
+def test_it_answers_a_photo_body_over_its_own_limit_with_413_naming_it(as_persona):
     client = as_persona("demo_grid_worker")
     response = client.client.post(
         "/api/v1/photos",
@@ -382,7 +382,7 @@ def test_a_photo_body_over_its_own_limit_answers_413_naming_it(as_persona):
     assert assert_error(response, 413, "payload_too_large")["detail"] == {"max_bytes": MAX_BYTES}
 
 
-def test_the_reverse_proxys_own_413_is_in_the_error_shape():
+def test_it_shapes_the_reverse_proxys_own_413_like_every_error():
     conf = (ROOT / "docker" / "nginx.conf").read_text()
     assert "error_page 413 = @payload_too_large;" in conf
     [body] = re.findall(r"location @payload_too_large \{[^}]*return 413 '([^']*)';", conf)
@@ -399,11 +399,11 @@ def test_the_reverse_proxys_own_413_is_in_the_error_shape():
         ("/notifications", {"limit": "0"}, "limit"),
     ],
 )
-def test_page_sizes_outside_their_range_are_refused(as_persona, path, params, field):
+def test_it_refuses_page_sizes_outside_their_range(as_persona, path, params, field):
     assert_invalid(as_persona("demo_dispatcher").get(path, params), "query", field)
 
 
-def test_page_sizes_default_and_pull_limits(as_persona):
+def test_it_pages_by_the_documented_defaults_and_pull_limits(as_persona):
     client = as_persona("demo_commander")
     assert client.get("/territory/grids").json()["page_size"] == 50
     assert len(client.get("/territory/grids", {"page_size": "200"}).json()["items"]) == 200
@@ -433,7 +433,7 @@ TRUNCATED = (
     ],
 )
 @pytest.mark.parametrize("route", ["/photos", "/events/{event}/photos"])
-def test_unreadable_multipart_answers_400_or_422_in_the_error_shape(as_persona, route, content_type, payload):
+def test_it_answers_unreadable_multipart_with_400_or_422_in_the_error_shape(as_persona, route, content_type, payload):
     client = as_persona("demo_grid_worker")
     event = report(client, source="grid_patrol").json()["id"]
     response = client.client.post(
@@ -443,7 +443,7 @@ def test_unreadable_multipart_answers_400_or_422_in_the_error_shape(as_persona, 
     assert_error(response, response.status_code, "bad_request" if response.status_code == 400 else "validation_error")
 
 
-def test_a_multipart_body_without_a_boundary_is_a_bad_request(as_persona):
+def test_it_answers_a_multipart_body_without_a_boundary_with_400(as_persona):
     client = as_persona("demo_grid_worker")
     response = client.client.post("/api/v1/photos", b"abc", content_type="multipart/form-data", headers=bearer(client))
     assert "boundary" in assert_error(response, 400, "bad_request")["detail"]["body"]
@@ -475,7 +475,7 @@ def test_it_refuses_nul_in_a_json_body_wherever_it_is(as_persona):
     assert Event.objects.count() == before
 
 
-def test_a_push_with_nul_in_one_mutation_is_refused_before_anything_is_applied(as_persona):
+def test_it_refuses_a_push_with_nul_in_one_mutation_before_applying_anything(as_persona):
     phone = Phone(as_persona, "demo_grid_worker")
     good, bad = offline_report(phone), offline_report(phone, description="路灯\x00不亮")
     bad["args"]["before_photos"] = ["sha256:\x00"]
@@ -488,7 +488,7 @@ def test_a_push_with_nul_in_one_mutation_is_refused_before_anything_is_applied(a
     assert not LedgerEntry.objects.filter(device=phone.device).exists()
 
 
-def test_nul_deep_inside_a_body_is_found_without_recursing(as_persona):
+def test_it_finds_nul_deep_inside_a_body_without_recursing(as_persona):
     nested = '"\\u0000"'  # the JSON string "\u0000"
     for _ in range(1000):  # deeper than Python's recursion limit; orjson reads up to 1024
         nested = f"[{nested}]"
@@ -500,14 +500,14 @@ def test_nul_deep_inside_a_body_is_found_without_recursing(as_persona):
     assert problem["type"] == "nul_character" and problem["loc"] == ["body", "description", *[0] * 1000]
 
 
-def test_an_escaped_backslash_before_u0000_is_text_not_nul(as_persona):
+def test_it_keeps_an_escaped_backslash_before_u0000_as_text(as_persona):
     client = as_persona("demo_grid_worker")
     response = report(client, source="grid_patrol", description="路径 C:\\u0000 写错了")
     assert response.status_code == 201, response.content
     assert response.json()["description"] == "路径 C:\\u0000 写错了"
 
 
-def test_nul_is_refused_in_english_when_asked(db):
+def test_it_refuses_nul_in_english_when_asked(db):
     response = ApiClient(language="en").get("/addresses/search", {"q": "a\x00b"})
     assert assert_error(response, 422, "validation_error")["message"] == "The request has invalid fields"
 
@@ -528,13 +528,13 @@ def test_nul_is_refused_in_english_when_asked(db):
         (lambda c: c.get(f"/territory/grids/{BIGINT_MAX}"), 404, "not_found"),
     ],
 )
-def test_every_error_carries_detail_even_when_null(as_persona, request_, status, code):
+def test_it_gives_every_error_a_detail_even_when_null(as_persona, request_, status, code):
     response = request_(as_persona("demo_dispatcher"))
     body = assert_error(response, status, code or response.json()["code"])
     assert "detail" in body
 
 
-def test_the_documented_error_schema_requires_detail():
+def test_it_documents_detail_as_required_in_the_error_schema():
     schema = api.get_openapi_schema()["components"]["schemas"]["ErrorOut"]
     assert set(schema["required"]) == {"code", "message", "detail"}
 
@@ -542,7 +542,7 @@ def test_the_documented_error_schema_requires_detail():
 # --- docs/limits.md -------------------------------------------------------------------
 
 
-def test_docs_limits_states_the_values_the_code_holds():
+def test_it_states_in_docs_limits_the_values_the_code_holds():
     doc = (ROOT / "docs" / "limits.md").read_text()
     for figure in (
         f"{JSON_BODY_MAX_BYTES:,}",
