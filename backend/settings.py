@@ -4,6 +4,7 @@
 import os
 
 from backend.config import BASE_DIR, read_config  # noqa: F401 (settings.BASE_DIR)
+from backend.core.limits import JSON_BODY_MAX_BYTES
 
 CONFIG = read_config(os.environ)
 
@@ -39,6 +40,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "backend.core.middleware.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -134,6 +136,8 @@ MEDIA_DECODE_IN_POOL = CONFIG.is_production or os.environ.get("MEDIA_DECODE_IN_P
 MEDIA_DECODE_SLOTS = CONFIG.media_decode_slots
 # Uploads above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A JSON body above this answers 413 (docs/limits.md); nginx refuses the same size first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
 
 JWT = {
     "KEYS": CONFIG.jwt_keys,

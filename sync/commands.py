@@ -8,12 +8,12 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from backend.core.errors import ApiError, register
+from backend.core.limits import Instant, RowId
 from backend.events import services
 from backend.events.models import Event
 from backend.events.selectors import access_event
@@ -61,7 +61,7 @@ class EvaluateArgs(Args):
 
 
 class ExtensionArgs(ReasonArgs):
-    until: datetime
+    until: Instant
 
 
 class ReportArgs(Args):
@@ -73,7 +73,7 @@ class ReportArgs(Args):
     lng: float | None = None
     crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     address_text: str = Field("", max_length=200)
-    grid_id: int | None = None
+    grid_id: RowId | None = None  # bounded: a larger one made the whole batch fail (500)
     before_photos: list[str] = Field(default_factory=list, max_length=20)
     after_photos: list[str] = Field(default_factory=list, max_length=20)
     handled_on_spot: bool = False
@@ -88,13 +88,13 @@ class UpdateFieldsArgs(Args):
 class TrackPoint(Args):
     lat: float = Field(..., ge=-90, le=90)
     lng: float = Field(..., ge=-180, le=180)
-    at: datetime
+    at: Instant
 
 
 class PatrolArgs(Args):
     id: uuid.UUID = Field(..., description="the phone's patrol UUID; later parts of the same patrol reuse it")
-    started_at: datetime
-    ended_at: datetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
     points: list[TrackPoint] = Field(default_factory=list, max_length=MAX_POINTS_PER_PART)
     crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     note: str = NOTE
@@ -105,8 +105,8 @@ class PatrolArgs(Args):
 
 class VisitArgs(Args):
     id: uuid.UUID
-    subject_id: int
-    visited_at: datetime
+    subject_id: RowId
+    visited_at: Instant
     finding: str = Field("normal", pattern="^(normal|concern|absent)$")
     note: str = NOTE
     photos: list[str] = Field(default_factory=list, max_length=20)

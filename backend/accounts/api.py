@@ -1,11 +1,12 @@
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Path, Router
 
 from backend.accounts import schemas
 from backend.accounts.ratelimit import client_address
 from backend.accounts.scope import roles_of, scope_of
 from backend.accounts.selectors import access_device, devices_visible_to
 from backend.accounts.services import TokenPair, auth_login, auth_refresh, device_revoke
+from backend.core.limits import RowId
 from backend.core.schemas import ErrorOut
 
 router = Router(tags=["auth"])
@@ -89,6 +90,6 @@ def device_list(request: HttpRequest):
     summary="吊销设备 Revoke a device",
     tags=["accounts"],
 )
-def device_revoke_route(request: HttpRequest, device_pk: int):
+def device_revoke_route(request: HttpRequest, device_pk: Path[RowId]):
     device = access_device(request.auth, device_pk)
     return device_revoke(device=device)

@@ -1,6 +1,6 @@
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class ErrorOut(Schema):
@@ -8,7 +8,7 @@ class ErrorOut(Schema):
 
     code: str
     message: str
-    detail: Any = None
+    detail: Any = Field(..., description="more about the error (the fields at fault, limits…); null when there is none")
 
 
 class HealthOut(Schema):

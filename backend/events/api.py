@@ -13,6 +13,7 @@ from ninja import Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError
+from backend.core.limits import Instant, Page, PageSize, RowId
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
 from backend.core.schemas import ErrorOut
 from backend.events import schemas, services
@@ -108,12 +109,12 @@ class QueueFilters(Schema):
     queue: str = "all"
     state: str | None = None
     category: str | None = None
-    grid_id: int | None = None
-    reported_from: datetime | None = None
-    reported_to: datetime | None = None
+    grid_id: RowId | None = None
+    reported_from: Instant | None = None
+    reported_to: Instant | None = None
     overdue: bool | None = None
-    page: int = 1
-    page_size: int = 50
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 @router.get(

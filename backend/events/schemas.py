@@ -4,6 +4,8 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from backend.core.limits import Instant, RowId
+
 NOTE = Field("", max_length=2000, description="说明，最多 2000 字")
 REASON = Field(..., min_length=1, max_length=2000, description="理由（必填），最多 2000 字")
 DEVICE_TIME = Field(None, description="设备声称的操作时间（仅作记录，排序以服务器时间为准）")
@@ -23,23 +25,23 @@ class ReportIn(Schema):
     description: str = Field(..., min_length=1, max_length=2000)
     location: Location | None = None
     address_text: str = Field("", max_length=200)
-    grid_id: int | None = None
+    grid_id: RowId | None = None
     severity: Literal["low", "normal", "high", "critical"] | None = None
     before_photos: list[str] = PHOTO_REFS
     after_photos: list[str] = PHOTO_REFS
     handled_on_spot: bool = Field(False, description="小事不出网格：网格员当场处置后上报")
     result_note: str = NOTE
-    device_time: datetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class StepIn(Schema):
     note: str = NOTE
-    device_time: datetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class ReasonIn(Schema):
     reason: str = REASON
-    device_time: datetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class MergeIn(StepIn):
@@ -47,27 +49,27 @@ class MergeIn(StepIn):
 
 
 class DispatchIn(StepIn):
-    platform_id: int | None = None
-    department_id: int | None = None
-    grid_worker_id: int | None = None
-    deadline_at: datetime | None = Field(None, description="不填则按事项分类的时限规则计算")
+    platform_id: RowId | None = None
+    department_id: RowId | None = None
+    grid_worker_id: RowId | None = None
+    deadline_at: Instant | None = Field(None, description="不填则按事项分类的时限规则计算")
 
 
 class HandleIn(Schema):
     result_note: str = Field(..., min_length=1, max_length=2000)
     before_photos: list[str] = PHOTO_REFS
     after_photos: list[str] = PHOTO_REFS
-    device_time: datetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class ExtensionIn(ReasonIn):
-    until: datetime
+    until: Instant
 
 
 class EvaluateIn(Schema):
     satisfaction: Literal["satisfied", "basic", "unsatisfied"]
     comment: str = NOTE
-    device_time: datetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class CommentIn(StepIn):
