@@ -19,6 +19,8 @@ from django.db import connection, models
 from django.db.models.base import ModelState
 from psycopg.postgres import types as postgres_types
 
+from backend.fastpath.statements import through_django
+
 
 def _json_text(value) -> str:
     return orjson.dumps(value).decode()
@@ -85,11 +87,16 @@ def insert_rows(model: type[models.Model], attnames: Sequence[str], rows: Iterab
             cursor.executemany(plan.sql, params)
             return
         # Binary COPY: one round trip, no statement per row, and neither side prints
-        # or parses values as text (a third of the cost of a batch of reports).
-        with cursor.cursor.copy(plan.sql) as copy:
-            copy.set_types(plan.types)
-            for row in params:
-                copy.write_row(row)
+        # or parses values as text (what a batch of reports saves: README.md here).
+        raw = cursor.cursor
+
+        def copy_rows(sql, rows):
+            with raw.copy(sql) as copy:
+                copy.set_types(plan.types)
+                for row in rows:
+                    copy.write_row(row)
+
+        through_django(raw, plan.sql, params, copy_rows, shown=f"{plan.sql} -- {len(params)} rows")
 
 
 def _field(model: type[models.Model], attname: str) -> models.Field:
