@@ -129,3 +129,18 @@ def test_it_translates_database_errors_as_django_does(db):
 
     with pytest.raises(DatabaseError), transaction.atomic():
         run_prepared("SELECT no_such_column FROM events_category WHERE id > %s", [0])
+
+
+def test_it_names_only_tests_that_exist_in_the_package_readme():
+    import re
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    readme = (here.parent / "README.md").read_text()
+    named = []
+    for cell in re.findall(r"`tests/(test_\w+)\.py::(\w+)`((?:, `::\w+`)*)", readme):
+        module, first, more = cell
+        named += [(module, first)] + [(module, name) for name in re.findall(r"::(\w+)", more)]
+    assert len(named) >= 12
+    for module, name in named:
+        assert f"def {name}(" in (here / f"{module}.py").read_text(), (module, name)
