@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.utils import CursorDebugWrapper
 from psycopg.types.numeric import Int8
 
@@ -104,23 +104,31 @@ def through_django(raw, sql: str, params, run: Callable, *, shown: str | None = 
     translated to ``django.db`` ones, and, when queries are logged (``DEBUG``,
     ``CaptureQueriesContext``, debug tools), recorded in ``connection.queries``. The
     fast paths that need psycopg directly (prepared statements, streamed rows, binary
-    COPY) would otherwise be invisible wherever the ORM's queries are seen. Without
-    logging it costs one small object and a loop over no wrappers. ``shown``: the text
-    logged, when it is not the statement with its parameters in place."""
-    wrapper = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    COPY) would otherwise be invisible wherever the ORM's queries are seen. With no
+    logging and no wrappers (production) it adds two attribute reads and the error
+    translation's context. ``shown``: the text logged, when it is not the statement
+    with its parameters in place."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks it up again
+    db.validate_no_broken_transaction()
+    logged = db.queries_logged
+    if not logged and not db.execute_wrappers:
+        with db.wrap_database_errors:
+            return run(sql, params)
+    wrapper = db.make_debug_cursor(raw) if logged else db.make_cursor(raw)
 
     def execute(sql, params, many, context):
-        connection.validate_no_broken_transaction()
-        with connection.wrap_database_errors:
+        with db.wrap_database_errors:
             return run(sql, params)
 
-    for outer in reversed(connection.execute_wrappers):
+    for outer in reversed(db.execute_wrappers):
         execute = functools.partial(outer, execute)
-    context = {"connection": connection, "cursor": wrapper}
-    if not isinstance(wrapper, CursorDebugWrapper):
+    context = {"connection": db, "cursor": wrapper}
+    if not logged:
         return execute(sql, params, False, context)
     if shown is None:  # as Django logs its own statements: the values in place
-        shown = connection.ops.compose_sql(sql, params) if params else sql
+        compose = getattr(db.ops, "compose_sql", None)  # PostgreSQL's; SQLite never comes here
+        shown = compose(sql, params) if params and compose else sql
+    assert isinstance(wrapper, CursorDebugWrapper)
     with wrapper.debug_sql(shown):
         return execute(sql, params, False, context)
 
