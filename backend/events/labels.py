@@ -2,39 +2,16 @@
 ``Accept-Language: en`` (as error messages are, ``backend.core.errors``).
 
 The Chinese labels are the choices' own (they also name things in the admin); the
-English ones are here, one per choice, and a test holds every choice to having one.
+English ones are here, one per choice (``Labels`` refuses to be built without them all).
 Categories keep their Chinese name in the database (the admin edits it); the demo
 catalogue's codes have English names here, and a category added in the admin without
 one answers its Chinese name in either language."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from django.db import models
-
 from backend.core.errors import prefers_english
+from backend.core.labels import Labels
 from backend.events.models import Category, Level, Satisfaction, Severity, Source, State
-
-
-class Labels:
-    """A choices class's labels by value, in the request's language."""
-
-    def __init__(self, choices: type[models.Choices], english: dict):
-        self.chinese = dict(choices.choices)
-        self.english = {choices(value).value: label for value, label in english.items()}
-        if set(self.english) != set(self.chinese):
-            raise ValueError(f"{choices.__name__}: English labels for {sorted(set(self.chinese) ^ set(self.english))}")
-
-    def __getitem__(self, value) -> str:
-        return (self.english if prefers_english() else self.chinese)[value]
-
-    def __contains__(self, value) -> bool:
-        return value in self.chinese
-
-    def __iter__(self) -> Iterator:
-        return iter(self.chinese)
-
 
 STATE_LABELS = Labels(
     State,

@@ -47,3 +47,20 @@ def test_it_falls_back_to_the_chinese_name_for_a_category_added_in_the_admin(db)
     Category.objects.create(code="06.99", name="新增小类", parent=parent, platform_kind="enforcement", severity="low")
     english = {c["code"]: c for c in in_language("demo_grid_worker", "en").get("/catalogue/categories").json()}
     assert english["06.99"]["name"] == "新增小类"
+
+
+def test_it_labels_my_roles_in_the_requests_language(db):
+    chinese = in_language("demo_dispatcher", "zh-hans").get("/me").json()["roles"]
+    english = in_language("demo_dispatcher", "en").get("/me").json()["roles"]
+    assert [r["role_label"] for r in chinese] == ["街道指挥室调度员"]
+    assert [r["role_label"] for r in english] == ["Street dispatcher"]
+
+
+def test_it_refuses_labels_missing_an_english_one():
+    import pytest
+
+    from backend.core.labels import Labels
+    from backend.events.models import Level
+
+    with pytest.raises(ValueError, match="Level"):
+        Labels(Level, {0: "Grid", 1: "Community", 2: "Street"})
