@@ -23,6 +23,7 @@ from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
+from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
@@ -33,8 +34,10 @@ logger = logging.getLogger(__name__)
 
 
 class ReadableJSONRenderer(JSONRenderer):
-    """Chinese stays Chinese on the wire (UTF-8), rather than \\u escapes."""
+    """Chinese stays Chinese on the wire (UTF-8), rather than \\u escapes; every
+    timestamp in one form (``backend.core.times``)."""
 
+    encoder_class = WireJSONEncoder
     json_dumps_params = {"ensure_ascii": False}
 
 

@@ -68,6 +68,28 @@ def env_choice(environ: Mapping[str, str], name: str, default: str, choices: tup
     return raw
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().upper() not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return raw.strip().upper()
+
+
+def env_name(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A name that goes into tokens as it is (issuer, audience): blank or padded is a mistake."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    if not raw.strip() or raw != raw.strip():
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a name without spaces around it")
+    return raw
+
+
 def parse_jwt_keys(raw: str) -> dict[str, str]:
     """``kid1:secret1,kid2:secret2`` -> ordered dict; the first key signs, all verify."""
     keys: dict[str, str] = {}
@@ -142,6 +164,8 @@ class Config:
     media_decode_slots: int
     s3_endpoint_url: str
     s3_region: str
+    media_decode_in_pool: bool = False
+    log_level: str = "INFO"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -200,8 +224,8 @@ def read_config(environ: Mapping[str, str]) -> Config:
         database_is_sqlite=is_sqlite,
         redis_url=redis_url,
         jwt_keys=jwt_keys,
-        jwt_issuer=environ.get("JWT_ISSUER", "grid-governance"),
-        jwt_audience=environ.get("JWT_AUDIENCE", "grid-governance-api"),
+        jwt_issuer=env_name(environ, "JWT_ISSUER", "grid-governance"),
+        jwt_audience=env_name(environ, "JWT_AUDIENCE", "grid-governance-api"),
         access_token_minutes=env_int(environ, "ACCESS_TOKEN_MINUTES", 10, minimum=1, maximum=60),
         refresh_token_days=env_int(environ, "REFRESH_TOKEN_DAYS", 30, minimum=1, maximum=365),
         data_dir=data_dir,
@@ -223,6 +247,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         ),
         s3_endpoint_url=environ.get("S3_ENDPOINT_URL", "").strip(),
         s3_region=environ.get("S3_REGION", "").strip(),
+        # Decoding untrusted images happens in worker processes in production.
+        media_decode_in_pool=env_bool(environ, "MEDIA_DECODE_IN_POOL", production),
+        log_level=env_log_level(environ, "LOG_LEVEL", "INFO"),
     )
     if production:
         refuse_development_defaults(config, environ)

@@ -131,8 +131,7 @@ if CONFIG.s3_bucket:
             "querystring_auth": True,
         },
     }
-# Decoding untrusted images happens in worker processes in production.
-MEDIA_DECODE_IN_POOL = CONFIG.is_production or os.environ.get("MEDIA_DECODE_IN_POOL", "") == "true"
+MEDIA_DECODE_IN_POOL = CONFIG.media_decode_in_pool
 MEDIA_DECODE_SLOTS = CONFIG.media_decode_slots
 # Uploads above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -172,6 +171,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": CONFIG.log_level},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -8,6 +8,7 @@ from backend.core.limits import RowId
 from backend.core.pagination import PageParams, paginate
 from backend.core.runtime import gc_paused
 from backend.core.schemas import ErrorOut
+from backend.core.times import wire_default
 from sync.conflicts import access_conflict, conflict_resolve, conflicts_visible_to
 from sync.pull import render_page, sync_pull
 from sync.schemas import ConflictOut, ConflictPage, PullIn, PullOut, PushIn, PushOut, ResolveIn
@@ -32,7 +33,10 @@ def push(request: HttpRequest, payload: PushIn):
         )
         # Written directly, like pull pages: checking a hundred results against PushOut
         # cost more than applying ten reports (tests check every answer against it).
-        return HttpResponse(orjson.dumps({"results": results, **state}), content_type="application/json")
+        return HttpResponse(
+            orjson.dumps({"results": results, **state}, default=wire_default, option=orjson.OPT_PASSTHROUGH_DATETIME),
+            content_type="application/json",
+        )
 
 
 @router.post(

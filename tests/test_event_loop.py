@@ -137,7 +137,7 @@ def test_it_takes_a_small_matter_fixed_on_the_spot_straight_to_approval(as_perso
     assert created.status_code == 201, created.content
     event = created.json()
     assert event["state"] == "handled" and event["handled_on_spot"] and event["level"] == Level.GRID
-    assert event["device_reported_at"].startswith("2026-11-28T08:00:00")
+    assert event["device_reported_at"] == "2026-11-28T00:00:00.000000+00:00"  # the device's 08:00 in Shanghai, in UTC
     assert event["id"] in [e["id"] for e in secretary.get("/events", {"queue": "to_approve"}).json()["items"]]
     assert step(secretary, event["id"], "approve").json()["state"] == "closed"
 

@@ -2,6 +2,7 @@ from django.http import HttpRequest
 from ninja import Path, Router
 
 from backend.accounts import schemas
+from backend.accounts.labels import ROLE_LABELS
 from backend.accounts.ratelimit import client_address
 from backend.accounts.scope import roles_of, scope_of
 from backend.accounts.selectors import access_device, devices_visible_to
@@ -61,7 +62,8 @@ def me(request: HttpRequest):
         "id": user.pk,
         "username": user.username,
         "display_name": user.display_name,
-        "roles": roles_of(user),
+        # The roles are cached in the process with Chinese labels; the answer's are in the request's language.
+        "roles": [{**role, "role_label": ROLE_LABELS[role["role"]]} for role in roles_of(user)],
         "scope": {
             "district_wide": scope.district_wide,
             "grid_ids": sorted(scope.grid_ids),

@@ -17,16 +17,14 @@ from backend.core.limits import Instant, Page, PageSize, RowId
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
 from backend.core.schemas import ErrorOut
 from backend.events import schemas, services
-from backend.events.models import Event, Level, Source, State
+from backend.events.labels import LEVEL_LABELS, SEVERITY_LABELS, SOURCE_LABELS, STATE_LABELS, category_name
+from backend.events.models import Event
 from backend.events.selectors import access_event, categories, event_history, event_queue
 from backend.events.services import Actor, DispatchTarget, Photos
 from backend.events.workflow import allowed_steps
 
 router = Router(tags=["events"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-STATE_LABELS = dict(State.choices)
-SOURCE_LABELS = dict(Source.choices)
-LEVEL_LABELS = dict(Level.choices)
 
 
 def event_out(event: Event) -> dict:
@@ -38,11 +36,12 @@ def event_out(event: Event) -> dict:
         },
         "category": event.category.code,
         "version": event.action_count,
-        "category_name": event.category.name,
+        "category_name": category_name(event.category),
         "grid_name": event.grid.name,
         "state_label": STATE_LABELS[event.state],
         "source_label": SOURCE_LABELS[event.source],
         "level_label": LEVEL_LABELS[event.level],
+        "severity_label": SEVERITY_LABELS[event.severity],
     }
 
 
@@ -74,6 +73,8 @@ def category_list(request: HttpRequest):
         {
             **{f: getattr(c, f) for f in schemas.CategoryOut.model_fields if hasattr(c, f)},
             "parent_code": c.parent.code if c.parent else None,
+            "name": category_name(c),
+            "severity_label": SEVERITY_LABELS[c.severity],
         }
         for c in categories()
     ]

@@ -85,6 +85,7 @@ class CategoryOut(Schema):
     platform_kind: str
     default_handler: str
     severity: str
+    severity_label: str
     deadline_unit: str
     deadline_amount: int
     grid_admissible: bool
@@ -109,6 +110,7 @@ class EventOut(Schema):
     community_id: int
     street_id: int
     severity: str
+    severity_label: str
     state: str
     state_label: str
     level: int

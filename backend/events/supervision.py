@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backend.core.times import wire_time
 from backend.events.models import Event, Level, State
 from backend.events.services import evidence_overdue, evidence_wait, grace_period, system_record, tell_about
 from push.models import Kind
@@ -56,7 +57,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                     now=now,
                     note="已超过处置时限",
                     fields=("overdue", "overdue_at"),
-                    data={"deadline_at": event.deadline_at.isoformat()},
+                    data={"deadline_at": wire_time(event.deadline_at)},
                 )
                 event.urge_count += 1
                 system_record(event, action="urge", now=now, note="系统自动催办：事件已超期", fields=("urge_count",))

@@ -13,6 +13,7 @@ from backend.accounts.actor import Actor
 from backend.accounts.models import Role
 from backend.addresses.selectors import distance_m
 from backend.core.errors import ApiError, register
+from backend.core.times import wire_time
 from backend.patrols.models import Finding, KeySubject, PatrolSession, Visit
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
@@ -97,7 +98,7 @@ def patrol_log(
     incoming = {}
     for lat, lng, at in points:
         wlat, wlng = to_wgs84(lat=lat, lng=lng, crs=crs)
-        incoming[at.isoformat()] = [round(wlat, 7), round(wlng, 7), at.isoformat()]
+        incoming[wire_time(at)] = [round(wlat, 7), round(wlng, 7), wire_time(at)]
     patrol = PatrolSession.objects.select_for_update().filter(pk=patrol_id).first()
     now = timezone.now()
     if patrol is None:

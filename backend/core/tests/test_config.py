@@ -73,6 +73,10 @@ def test_it_allows_sqlite_in_production_only_when_explicit():
         ({"EVIDENCE_WAIT_HOURS": "1.5"}, "EVIDENCE_WAIT_HOURS"),
         ({"EVIDENCE_WAIT_HOURS": "0"}, "EVIDENCE_WAIT_HOURS=0: expected a number between 1 and 720"),
         ({"EVIDENCE_WAIT_HOURS": "10000"}, "EVIDENCE_WAIT_HOURS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD'"),
+        ({"MEDIA_DECODE_IN_POOL": "sometimes"}, "MEDIA_DECODE_IN_POOL='sometimes'"),
+        ({"JWT_ISSUER": ""}, "JWT_ISSUER"),
+        ({"JWT_AUDIENCE": " api "}, "JWT_AUDIENCE"),
     ],
 )
 def test_it_names_the_variable_of_a_malformed_value(environ, complaint):
@@ -113,3 +117,16 @@ def test_a_pool_replaces_kept_connections_when_asked_for():
 def test_it_reads_how_long_reports_wait_for_their_photos():
     assert read_config({}).evidence_wait_hours == 24
     assert read_config({"EVIDENCE_WAIT_HOURS": "48"}).evidence_wait_hours == 48
+
+
+def test_it_reads_the_log_level_and_the_photo_decoding_place():
+    assert (read_config({}).log_level, read_config({}).media_decode_in_pool) == ("INFO", False)
+    assert read_config({"LOG_LEVEL": "warning"}).log_level == "WARNING"
+    assert read_config({"MEDIA_DECODE_IN_POOL": "yes"}).media_decode_in_pool is True
+    assert read_config(GOOD_PRODUCTION).media_decode_in_pool is True  # on by default in production
+    assert read_config({**GOOD_PRODUCTION, "MEDIA_DECODE_IN_POOL": "off"}).media_decode_in_pool is False
+
+
+def test_it_reads_the_token_issuer_and_audience():
+    config = read_config({"JWT_ISSUER": "shangcheng", "JWT_AUDIENCE": "grid-api"})
+    assert (config.jwt_issuer, config.jwt_audience) == ("shangcheng", "grid-api")

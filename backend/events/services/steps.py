@@ -12,6 +12,7 @@ from django.utils import timezone
 from backend.accounts.actor import Actor
 from backend.accounts.models import Role, RoleAssignment
 from backend.core.errors import ApiError, register
+from backend.core.times import wire_time
 from backend.events.deadlines import compute_deadline
 from backend.events.models import (
     Event,
@@ -116,7 +117,7 @@ def event_dispatch(
         note=note,
         now=now,
         changes=change,
-        data={"to": {k: v for k, v in target.items() if v}, "deadline_at": deadline_at.isoformat()},
+        data={"to": {k: v for k, v in target.items() if v}, "deadline_at": wire_time(deadline_at)},
         fields=(
             "holder_platform",
             "holder_department",
@@ -239,7 +240,7 @@ def event_request_extension(*, event: Event, actor: Actor, until: datetime, reas
         "request_extension",
         actor,
         note=reason,
-        data={"until": until.isoformat()},
+        data={"until": wire_time(until)},
         changes=change,
         fields=("extension_requested_until",),
     )
@@ -263,7 +264,7 @@ def event_decide_extension(*, event: Event, actor: Actor, approve: bool, note: s
         actor,
         note=note,
         changes=change,
-        data={"until": requested.isoformat() if requested else None},
+        data={"until": wire_time(requested) if requested else None},
         fields=("deadline_at", "extension_count", "overdue", "overdue_at", "extension_requested_until"),
     )
 
