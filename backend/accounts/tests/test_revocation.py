@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import pytest
 from django.test import Client
 
 from backend.accounts.models import Device
-from conftest import PASSWORD, ApiClient
+from conftest import PASSWORD, PERSONAS, ApiClient
+from tests import matrix_registry
 
 WRONG = "wrong-password"
 
@@ -83,3 +85,18 @@ def test_it_makes_the_admin_sites_revoke_sticky_and_its_restore_lift_it(db, pers
     assert login("phone-lost-5").json()["code"] == "device_revoked"
     browser.post(url, {"action": "restore", "_selected_action": [worker["device"]["id"]]})
     assert login("phone-lost-5").status_code == 200
+
+
+matrix_registry.cover("/api/v1/devices/{device_pk}/restore")
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_it_lets_only_an_admin_restore_a_device_per_persona(as_persona, persona):
+    """The permission row: the admin restores (200), the owner sees the device but may
+    not (403), anyone else does not see it (404)."""
+    owner = login("phone-matrix", "demo_resident").json()
+    as_persona("demo_admin").post(f"/devices/{owner['device']['id']}/revoke")
+    expected = {"demo_admin": 200, "demo_resident": 403}.get(persona, 404)
+    client = as_persona(persona)
+    assert client.post(f"/devices/{owner['device']['id']}/restore").status_code == expected
+    assert Device.objects.get(pk=owner["device"]["id"]).admin_revoked is (expected != 200)
