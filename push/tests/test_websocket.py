@@ -399,3 +399,30 @@ def test_it_checks_the_token_before_a_live_message_too(db, persona_user, monkeyp
         await communicator.disconnect()
 
     run(body)
+
+
+def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkeypatch):
+    """Should the expiry timer not fire, a live message after the expiry closes with 4003."""
+
+    async def no_timer(self, expires_at):
+        return None
+
+    monkeypatch.setattr("push.consumers.NotificationConsumer._close_when_expired", no_timer)
+    claims = jwt.decode(token_of("demo_grid_worker"), options={"verify_signature": False})
+    kid, key = next(iter(settings.JWT["KEYS"].items()))
+    # Expired five seconds ago: still inside the decoder's 30 s leeway, so it connects.
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 5}, key, algorithm="HS256", headers={"kid": kid})
+    user_id = persona_user("demo_grid_worker").pk
+
+    async def body():
+        communicator = connect(expired)
+        assert (await communicator.connect())[0]
+        assert (await communicator.receive_json_from())["type"] == "hello"
+        await get_channel_layer().group_send(
+            f"user.{user_id}",
+            {"type": "notify.message", "notification": {"seq": 1, "kind": Kind.URGE, "title": "催办"}},
+        )
+        assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4003}
+        await communicator.disconnect()
+
+    run(body)

@@ -104,6 +104,37 @@ def test_it_starts_the_clients_count_again_after_the_owner_signs_in(db):
     assert attempt().status_code == 200  # 4 failures from this client, never 3 in a row
 
 
+def test_it_leaves_the_accounts_total_when_the_owner_signs_in(db):
+    for _ in range(2):
+        attempt(password=WRONG, address="203.0.113.1")
+    assert attempt(address="203.0.113.1").status_code == 200  # resets only this client's count
+    for address, failures in (("203.0.113.2", 3), ("203.0.113.3", 1)):
+        for _ in range(failures):
+            attempt(password=WRONG, address=address)
+    assert attempt(address="198.51.100.7").status_code == 429  # 2 + 3 + 1 = PER_ACCOUNT
+
+
+def test_it_keeps_a_known_devices_failures_out_of_the_addresss_total(db):
+    office = "192.0.2.10"
+    phone = known_phone("demo_secretary", address=office)
+    for _ in range(3):
+        attempt("demo_secretary", WRONG, device_id=phone, address=office)
+    for index in range(5):
+        attempt(f"guess-{index}", WRONG, address=office)
+    assert attempt("demo_dispatcher", address=office).status_code == 200  # 5 of PER_ADDRESS 8, not 8
+
+
+def test_it_treats_a_device_an_admin_revoked_as_unknown(db, as_persona):
+    phone = known_phone()
+    devices = as_persona("demo_grid_worker").get("/devices").json()
+    device_pk = next(d["id"] for d in devices if d["device_id"] == phone)
+    assert as_persona("demo_admin").post(f"/devices/{device_pk}/revoke").status_code == 200
+    for _ in range(3):
+        attempt(password=WRONG, device_id=phone, address="203.0.113.5")
+    # Its failures went to the address's buckets: a new device there is refused too.
+    assert attempt(address="203.0.113.5").status_code == 429
+
+
 def test_it_counts_a_username_however_it_is_capitalised(db):
     for _ in range(3):
         attempt("DEMO_Grid_Worker", WRONG)
