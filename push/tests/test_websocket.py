@@ -17,7 +17,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db.models import F
 
-from backend.accounts.models import Device
+from backend.accounts.models import Device, User
 from backend.asgi import application
 from backend.events.models import Event
 from backend.events.services import Actor, DispatchTarget, event_accept, event_dispatch, event_report
@@ -373,21 +373,26 @@ def test_it_closes_the_socket_when_a_reused_refresh_token_revokes_the_device(
     _revoke_closes_the_socket(reuse, persona_user, django_capture_on_commit_callbacks)
 
 
-def test_it_checks_the_token_before_a_live_message_too(db, persona_user, monkeypatch):
-    """Should the revocation message be lost, the next live message finds the device
-    revoked and closes instead of delivering."""
+@pytest.mark.parametrize("change", ["device_revoked", "account_disabled"])
+def test_it_checks_the_token_before_a_live_message_too(db, persona_user, monkeypatch, change):
+    """Should the revocation message be lost (or the account be disabled, which sends
+    none), the next live message finds the token no longer good and closes instead."""
     monkeypatch.setattr("push.consumers.REVALIDATE_SECONDS", 0)
     client = login_as("demo_grid_worker")
     device_pk = client.get("/me").json()["device"]["id"]
     user_id = persona_user("demo_grid_worker").pk
 
+    def spoil():
+        if change == "device_revoked":
+            Device.objects.filter(pk=device_pk).update(token_generation=F("token_generation") + 1)
+        else:
+            User.objects.filter(pk=user_id).update(is_active=False)
+
     async def body():
         communicator = connect(client.token)
         assert (await communicator.connect())[0]
         await communicator.receive_json_from()
-        await database_sync_to_async(
-            lambda: Device.objects.filter(pk=device_pk).update(token_generation=F("token_generation") + 1)
-        )()
+        await database_sync_to_async(spoil)()
         await communicator.send_json_to({"type": "ping"})
         assert await communicator.receive_json_from() == {"type": "pong"}  # open until something is delivered
         await get_channel_layer().group_send(

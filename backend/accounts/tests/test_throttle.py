@@ -8,8 +8,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
 
+from backend.config import read_config
 from conftest import PASSWORD, ApiClient
 
 WRONG = "wrong-password"
@@ -200,3 +202,45 @@ def test_it_signs_an_admin_in_through_the_form(db):
     browser = Client()
     response = admin_login(browser, PASSWORD)
     assert response.status_code == 302 and browser.session["_auth_user_id"]
+
+
+def test_it_tells_the_admin_form_a_disabled_account_only_with_the_right_password(db, persona_user):
+    admin = persona_user("demo_admin")
+    admin.is_active = False
+    admin.save()
+
+    def error_code(password: str, username: str = "demo_admin") -> str:
+        form = admin_login(Client(), password, username=username).context["form"]
+        return form.errors.as_data()["__all__"][0].code
+
+    assert error_code(WRONG) == error_code(WRONG, username="nobody-here") == "invalid_login"
+    assert error_code(PASSWORD) == "inactive"
+
+
+def test_it_empties_a_bucket_when_its_window_ends(db, monkeypatch):
+    clock = [1_000_000.0]
+    monkeypatch.setattr("django.core.cache.backends.locmem.time.time", lambda: clock[0])
+    # A cache of its own, so the clock drives the window on either set-up (local memory or Redis).
+    monkeypatch.setattr("backend.accounts.ratelimit.cache", LocMemCache("login-window-test", {}))
+    for _ in range(3):
+        attempt(password=WRONG)
+    assert attempt().status_code == 429
+    clock[0] += 899
+    assert attempt().status_code == 429
+    clock[0] += 2
+    assert attempt().status_code == 200
+
+
+def test_it_reads_the_limits_from_the_environment():
+    defaults = read_config({})
+    assert (
+        defaults.login_failures_per_device,
+        defaults.login_failures_per_client,
+        defaults.login_failures_per_account,
+        defaults.login_failures_per_address,
+        defaults.login_window_seconds,
+    ) == (5, 5, 20, 20, 900)
+    names = ["LOGIN_FAILURES_PER_DEVICE", "LOGIN_FAILURES_PER_CLIENT", "LOGIN_FAILURES_PER_ACCOUNT"]
+    configured = read_config({name: str(value) for name, value in zip(names, (7, 8, 9), strict=True)})
+    assert (configured.login_failures_per_device, configured.login_failures_per_client) == (7, 8)
+    assert configured.login_failures_per_account == 9
