@@ -69,22 +69,33 @@ def buckets(*, username: str, address: str, device_id: str | None, known: bool) 
     ]
 
 
-def _refuse_when_full(chosen: list[Bucket]) -> None:
-    counts = cache.get_many([bucket.key for bucket in chosen])
-    if any(counts.get(bucket.key, 0) >= bucket.limit for bucket in chosen):
+def _add(key: str, delta: int) -> int:
+    window = settings.LOGIN_LIMITS["WINDOW_SECONDS"]
+    # add() starts the window; incr() keeps its expiry (local memory and Redis alike).
+    if delta > 0 and cache.add(key, delta, timeout=window):
+        return delta
+    try:
+        return cache.incr(key, delta)
+    except ValueError:  # expired meanwhile
+        if delta > 0:
+            cache.set(key, delta, timeout=window)
+        return max(delta, 0)
+
+
+def _take_attempt(chosen: list[Bucket]) -> None:
+    """Count the attempt in every bucket *before* the password is checked, atomically
+    (incr), so that attempts in flight at once cannot all slip under a limit. Refused,
+    it is given back: being refused costs no bucket anything."""
+    counts = [_add(bucket.key, 1) for bucket in chosen]
+    if any(count > bucket.limit for count, bucket in zip(counts, chosen, strict=True)):
+        _give_back(chosen)
         window = settings.LOGIN_LIMITS["WINDOW_SECONDS"]
         raise ApiError("rate_limited", detail={"retry_after_s": window}, headers={"Retry-After": str(window)})
 
 
-def _count_failure(chosen: list[Bucket]) -> None:
-    window = settings.LOGIN_LIMITS["WINDOW_SECONDS"]
+def _give_back(chosen: list[Bucket]) -> None:
     for bucket in chosen:
-        # add() starts the window; incr() keeps its expiry (local memory and Redis alike).
-        if not cache.add(bucket.key, 1, timeout=window):
-            try:
-                cache.incr(bucket.key)
-            except ValueError:  # expired between add and incr
-                cache.set(bucket.key, 1, timeout=window)
+        _add(bucket.key, -1)
 
 
 def _check_password(username: str, password: str) -> User | None:
@@ -100,21 +111,22 @@ def _check_password(username: str, password: str) -> User | None:
 
 def sign_in(*, username: str, password: str, address: str, device_id: str | None = None) -> User:
     """Every password sign-in goes through here. Returns the active user or raises
-    ``rate_limited`` (429, before looking at the password), ``invalid_credentials``
+    ``rate_limited`` (429, without looking at the password), ``invalid_credentials``
     (401: no such account, or the wrong password, alike) or ``account_disabled``
     (403, only with the right password)."""
     known = is_known_device(username, device_id)
     chosen = buckets(username=username, address=address, device_id=device_id, known=known)
-    _refuse_when_full(chosen)
+    _take_attempt(chosen)  # a failure stays counted
     user = _check_password(username, password)
     if user is None:
-        _count_failure(chosen)
         raise ApiError("invalid_credentials")
+    # The right password is no failure: the attempt is given back.
+    _give_back(chosen)
     if not user.is_active:
         raise ApiError("account_disabled")
     # The owner is back: their own client's count starts again. The account's and the
-    # address's totals are left to expire, or the owner's logins would reset an
-    # attacker's allowance.
+    # address's totals keep the failures until they expire, or the owner's logins would
+    # reset an attacker's allowance.
     cache.delete(chosen[0].key)
     return user
 

@@ -5,13 +5,16 @@ behind the production proxy; limits are set small per test."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
 
+from backend.accounts.ratelimit import sign_in
 from backend.config import read_config
+from backend.core.errors import ApiError
 from conftest import PASSWORD, ApiClient
 
 WRONG = "wrong-password"
@@ -137,6 +140,18 @@ def test_it_treats_a_device_an_admin_revoked_as_unknown(db, as_persona):
     assert attempt(address="203.0.113.5").status_code == 429
 
 
+def test_it_counts_neither_a_right_password_nor_a_refused_attempt(db):
+    for index in range(7):  # more sign-ins from new devices than PER_ACCOUNT: none counts
+        assert attempt(address=f"198.51.100.{index}").status_code == 200
+    for _ in range(3):
+        attempt(password=WRONG, address="203.0.113.1")
+    for _ in range(5):  # refused: the account's total does not grow
+        assert attempt(password=WRONG, address="203.0.113.1").status_code == 429
+    for _ in range(2):
+        attempt(password=WRONG, address="203.0.113.2")
+    assert attempt(address="203.0.113.3").status_code == 200  # 5 failures of PER_ACCOUNT 6
+
+
 def test_it_counts_a_username_however_it_is_capitalised(db):
     for _ in range(3):
         attempt("DEMO_Grid_Worker", WRONG)
@@ -244,3 +259,38 @@ def test_it_reads_the_limits_from_the_environment():
     configured = read_config({name: str(value) for name, value in zip(names, (7, 8, 9), strict=True)})
     assert (configured.login_failures_per_device, configured.login_failures_per_client) == (7, 8)
     assert configured.login_failures_per_account == 9
+
+
+def test_it_lets_no_more_attempts_through_at_once_than_the_limit(monkeypatch):
+    """Six guesses in flight together against a limit of three: three reach the
+    password check, three are refused, however they interleave."""
+    entered, refused, release = [], [], threading.Event()
+    progress = threading.Condition()
+
+    def slow_wrong_password(username, password):
+        with progress:
+            entered.append(username)
+            progress.notify_all()
+        release.wait(timeout=10)  # held until every guess is in or out
+        return None
+
+    monkeypatch.setattr("backend.accounts.ratelimit._check_password", slow_wrong_password)
+
+    def guess():
+        try:
+            sign_in(username="demo_grid_worker", password=WRONG, address="203.0.113.5")
+        except ApiError as error:
+            if error.code == "rate_limited":
+                with progress:
+                    refused.append(error.code)
+                    progress.notify_all()
+
+    threads = [threading.Thread(target=guess) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    with progress:
+        progress.wait_for(lambda: len(entered) + len(refused) == 6, timeout=10)
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert (len(entered), len(refused)) == (3, 3)
