@@ -116,6 +116,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_CODES["not_authenticated"])
             return
         try:
+            # The device's group carries its revocation (backend/accounts/realtime.py). It is
+            # joined before the database says the device is live, so a revocation committed
+            # after that check is heard; one committed before it fails the check.
+            self.joined = [device_group(decode_access_token(token).device_pk)]
+            await self.channel_layer.group_add(self.joined[0], self.channel_name)
             user, device, claims, streets = await database_sync_to_async(_authenticate)(token)
         except ApiError as error:
             await self.accept(subprotocol)
@@ -134,9 +139,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.expires_at = claims.expires_at
         self.checked_at = time.monotonic()
         self.last_sent = after
-        # The device's group carries its revocation (backend/accounts/realtime.py).
-        self.joined = [user_group(user.pk), device_group(device.pk), *(street_group(s) for s in streets)]
-        for group in self.joined:
+        groups = [user_group(user.pk), *(street_group(s) for s in streets)]
+        self.joined += groups
+        for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept(subprotocol)
         await self.send_json({"type": "hello", "user_id": user.pk, "after": after})

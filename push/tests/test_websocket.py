@@ -431,3 +431,31 @@ def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkey
         await communicator.disconnect()
 
     run(body)
+
+
+def test_it_hears_a_revocation_committed_while_it_connects(db, monkeypatch, django_capture_on_commit_callbacks):
+    """The device is revoked just after the socket's database check passed: the socket
+    still closes with 4004."""
+    from backend.accounts import services as account_services
+    from push import consumers
+
+    client = login_as("demo_grid_worker")
+    device = Device.objects.get(pk=client.get("/me").json()["device"]["id"])
+    checked = consumers._authenticate
+
+    def check_then_revoke(token):
+        found = checked(token)
+        with django_capture_on_commit_callbacks(execute=True):
+            account_services.device_revoke(device=device, by=device.user)
+        return found
+
+    monkeypatch.setattr(consumers, "_authenticate", check_then_revoke)
+
+    async def body():
+        communicator = connect(client.token)
+        assert (await communicator.connect())[0]
+        assert (await communicator.receive_json_from())["type"] == "hello"
+        assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4004}
+        await communicator.disconnect()
+
+    run(body)
