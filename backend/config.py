@@ -153,6 +153,8 @@ class Config:
     data_dir: Path
     login_failures_per_account: int
     login_failures_per_address: int
+    login_failures_per_client: int
+    login_failures_per_device: int
     login_window_seconds: int
     working_hours: tuple
     supervision_grace_hours: int
@@ -229,8 +231,11 @@ def read_config(environ: Mapping[str, str]) -> Config:
         access_token_minutes=env_int(environ, "ACCESS_TOKEN_MINUTES", 10, minimum=1, maximum=60),
         refresh_token_days=env_int(environ, "REFRESH_TOKEN_DAYS", 30, minimum=1, maximum=365),
         data_dir=data_dir,
-        login_failures_per_account=env_int(environ, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        # Login limits by account and client (backend/accounts/ratelimit.py, docs/accounts.md).
+        login_failures_per_account=env_int(environ, "LOGIN_FAILURES_PER_ACCOUNT", 20, minimum=1),
         login_failures_per_address=env_int(environ, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_failures_per_client=env_int(environ, "LOGIN_FAILURES_PER_CLIENT", 5, minimum=1),
+        login_failures_per_device=env_int(environ, "LOGIN_FAILURES_PER_DEVICE", 5, minimum=1),
         login_window_seconds=env_int(environ, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
         working_hours=parse_working_hours(environ.get("WORKING_HOURS", "08:30-12:00,13:30-17:30")),
         supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),

@@ -156,9 +156,11 @@ SUPERVISION = {
 # Behind our reverse proxy (docker/nginx.conf) the client's address is the last one the
 # proxy appended to X-Forwarded-For; never trust the header without a proxy in front.
 TRUST_X_FORWARDED_FOR = CONFIG.trust_x_forwarded_for
-LOGIN_LIMITS = {
+LOGIN_LIMITS = {  # backend/accounts/ratelimit.py
     "PER_ACCOUNT": CONFIG.login_failures_per_account,
     "PER_ADDRESS": CONFIG.login_failures_per_address,
+    "PER_CLIENT": CONFIG.login_failures_per_client,
+    "PER_DEVICE": CONFIG.login_failures_per_device,
     "WINDOW_SECONDS": CONFIG.login_window_seconds,
 }
 

@@ -5,8 +5,8 @@ from backend.accounts import schemas
 from backend.accounts.labels import ROLE_LABELS
 from backend.accounts.ratelimit import client_address
 from backend.accounts.scope import roles_of, scope_of
-from backend.accounts.selectors import access_device, devices_visible_to
-from backend.accounts.services import TokenPair, auth_login, auth_refresh, device_revoke
+from backend.accounts.selectors import access_device, admin_device, devices_visible_to
+from backend.accounts.services import TokenPair, auth_login, auth_refresh, device_restore, device_revoke
 from backend.core.limits import RowId
 from backend.core.schemas import ErrorOut
 
@@ -50,7 +50,7 @@ def refresh(request: HttpRequest, payload: schemas.RefreshIn):
 
 @router.post("/auth/logout", response={200: schemas.OkOut, **ERRORS}, summary="注销本设备 Log this device out")
 def logout(request: HttpRequest):
-    device_revoke(device=request.device)
+    device_revoke(device=request.device, by=request.auth)
     return {"ok": True}
 
 
@@ -94,4 +94,15 @@ def device_list(request: HttpRequest):
 )
 def device_revoke_route(request: HttpRequest, device_pk: Path[RowId]):
     device = access_device(request.auth, device_pk)
-    return device_revoke(device=device)
+    return device_revoke(device=device, by=request.auth)
+
+
+@router.post(
+    "/devices/{device_pk}/restore",
+    response={200: schemas.DeviceOut, **ERRORS},
+    summary="恢复被管理员吊销的设备 Restore a device an admin revoked (admin)",
+    tags=["accounts"],
+)
+def device_restore_route(request: HttpRequest, device_pk: Path[RowId]):
+    device = admin_device(request.auth, device_pk)
+    return device_restore(device=device)
