@@ -118,7 +118,7 @@ STEPS: dict[str, Step] = {
         Step("return", "退回（需说明理由）", (S.DISPATCHED,), S.RETURNED, ("holder",)),
         Step("handle", "处置完毕（附结果与处置后照片）", (S.IN_PROGRESS,), S.HANDLED, ("holder",)),
         Step(
-            "request_extension",
+            "extension",
             "申请延期",
             (S.IN_PROGRESS,),
             None,
@@ -127,7 +127,7 @@ STEPS: dict[str, Step] = {
             "无待审批的延期申请",
         ),
         Step(
-            "approve_extension",
+            "extension/approve",
             "批准延期",
             (S.IN_PROGRESS,),
             None,
@@ -136,7 +136,7 @@ STEPS: dict[str, Step] = {
             "有待审批的延期申请",
         ),
         Step(
-            "refuse_extension",
+            "extension/refuse",
             "不批准延期",
             (S.IN_PROGRESS,),
             None,
@@ -145,7 +145,7 @@ STEPS: dict[str, Step] = {
             "有待审批的延期申请",
         ),
         Step(
-            "request_park",
+            "park",
             "申请挂账",
             (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
             None,
@@ -154,7 +154,7 @@ STEPS: dict[str, Step] = {
             "无待审批的挂账申请",
         ),
         Step(
-            "approve_park",
+            "park/approve",
             "批准挂账",
             (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
             S.PARKED,
@@ -163,7 +163,7 @@ STEPS: dict[str, Step] = {
             "有待审批的挂账申请",
         ),
         Step(
-            "refuse_park",
+            "park/refuse",
             "不批准挂账",
             (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
             None,

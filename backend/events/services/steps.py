@@ -223,7 +223,7 @@ def event_request_extension(*, event: Event, actor: Actor, until: datetime, reas
 
     return _step(
         event,
-        "request_extension",
+        "extension",
         actor,
         note=reason,
         data={"until": until.isoformat()},
@@ -246,7 +246,7 @@ def event_decide_extension(*, event: Event, actor: Actor, approve: bool, note: s
 
     return _step(
         event,
-        "approve_extension" if approve else "refuse_extension",
+        "extension/approve" if approve else "extension/refuse",
         actor,
         note=note,
         changes=change,
@@ -261,7 +261,7 @@ def event_request_park(*, event: Event, actor: Actor, reason: str) -> Event:
     def change(e: Event, _):
         e.park_requested = True
 
-    return _step(event, "request_park", actor, note=reason, changes=change, fields=("park_requested",))
+    return _step(event, "park", actor, note=reason, changes=change, fields=("park_requested",))
 
 
 def event_decide_park(*, event: Event, actor: Actor, approve: bool, note: str = "") -> Event:
@@ -272,7 +272,7 @@ def event_decide_park(*, event: Event, actor: Actor, approve: bool, note: str = 
 
     return _step(
         event,
-        "approve_park" if approve else "refuse_park",
+        "park/approve" if approve else "park/refuse",
         actor,
         note=note,
         changes=change,
