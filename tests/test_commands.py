@@ -134,7 +134,7 @@ def test_it_rewrites_the_change_rows_of_a_pushed_step_once(as_persona):
 
 def test_it_names_each_step_with_one_word_everywhere(as_persona):
     routes = {path for path, item in api.get_openapi_schema()["paths"].items() if "post" in item}
-    for name, command in COMMANDS.items():
+    for name in COMMANDS:
         assert name in STEPS
         assert f"/api/v1/events/{{event_id}}/{name}" in routes, name
         assert sync_commands.COMMANDS[f"event.{name}"].step == name
