@@ -188,3 +188,21 @@ def test_it_still_accepts_the_old_mutation_names_from_phones_in_the_field(as_per
     assert list(actions[:3]) == ["comment", "edit", "extension"]  # the refused edit's values kept as a comment
     # The ledger keeps the name as sent.
     assert LedgerEntry.objects.filter(device=phone.device, name="event.request_extension").exists()
+
+
+def test_it_rewrites_the_change_rows_of_an_event_marked_overdue_once(as_persona, persona_user):
+    from backend.events.supervision import supervision_tick
+    from sync.changes import stamp_changes
+
+    worker, dispatcher = as_persona("demo_grid_worker"), as_persona("demo_dispatcher")
+    event_id = report(worker, source="grid_patrol").json()["id"]
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
+    stamp_changes()  # what a phone has pulled already
+    late = Event.objects.get(pk=event_id).deadline_at + timedelta(minutes=1)
+    with CaptureQueriesContext(connection) as queries:
+        assert supervision_tick(now=late).marked_overdue >= 1
+    actions = EventAction.objects.filter(event_id=event_id).order_by("-seq").values_list("action", flat=True)
+    assert list(actions[:2]) == ["urge", "overdue"]  # two saves of the event
+    assert _rewrites(queries.captured_queries) == 1  # the batch's events in one rewrite
+    assert Change.objects.filter(entity_id=event_id, stamp__isnull=True).exists()  # the phones will hear of it
