@@ -407,7 +407,7 @@ def event_comment(
 
 
 # Fields a person may correct after the report; a phone's offline edits to them merge
-# field by field (sync: ``event.update_fields``).
+# field by field (sync: ``event.edit``).
 EDITABLE_FIELDS = {
     "description": lambda value: isinstance(value, str) and 0 < len(value.strip()) <= NOTE_LIMIT,
     "address_text": lambda value: isinstance(value, str) and len(value) <= 200,
