@@ -50,14 +50,8 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
     ids = [str(row["id"]) for row in rows]
     previous: dict[str, set[str]] = defaultdict(set)
     if not created:
-        stale = []
-        for pk, entity_id, bucket in Change.objects.filter(kind=kind.name, entity_id__in=ids).values_list(
-            "id", "entity_id", "bucket"
-        ):
+        for entity_id, bucket in _delete_rows(kind.name, ids):
             previous[entity_id].add(bucket)
-            stale.append(pk)
-        if stale:
-            Change.objects.filter(pk__in=stale).delete()
     current = [set() for _ in rows] if deleted else kind.buckets(rows)
     name = kind.name
     new = []
@@ -66,6 +60,29 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
         new.extend((None, bucket, name, entity_id, True) for bucket in previous[entity_id] - buckets)
     for start in range(0, len(new), CHUNK):
         insert_rows(Change, CHANGE_COLUMNS, new[start : start + CHUNK])
+
+
+def _delete_rows(kind: str, ids: list[str]) -> list[tuple[str, str]]:
+    """Delete these entities' log rows and say which (entity, bucket) they were: one
+    ``DELETE … RETURNING`` (every step rewrites its event's rows; reading them first
+    was a statement more), or a read and a delete where SQLite is older than 3.35."""
+    if not connection.features.can_return_columns_from_insert:  # RETURNING is missing
+        rows = list(Change.objects.filter(kind=kind, entity_id__in=ids).values_list("id", "entity_id", "bucket"))
+        if rows:
+            Change.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+        return [(entity_id, bucket) for _, entity_id, bucket in rows]
+    table = connection.ops.quote_name(Change._meta.db_table)
+    found = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), CHUNK):
+            part = ids[start : start + CHUNK]
+            cursor.execute(
+                f"DELETE FROM {table} WHERE kind = %s AND entity_id IN ({', '.join(['%s'] * len(part))}) "
+                "RETURNING entity_id, bucket",
+                [kind, *part],
+            )
+            found.extend(cursor.fetchall())
+    return found
 
 
 def track_instances(instances: Iterable[models.Model], *, created: bool = False) -> None:
