@@ -164,7 +164,7 @@ def _step_route(command: Command) -> None:
             event = command_run(command, actor=actor, event_id=event_id, body=payload)
         return event_detail(event, request.auth)
 
-    view.__name__ = command.operation or command.name  # ninja's operationId is made from it
+    view.__name__ = command.operation or command.name.replace("/", "_")  # ninja's operationId is made from it
     view.__annotations__ = {"request": HttpRequest, "event_id": UUID, "payload": command.body, "return": dict}
     router.post(
         f"/events/{{event_id}}/{command.name}",
