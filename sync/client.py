@@ -226,7 +226,7 @@ class Phone:
         """Change editable fields; the base version is the event as this phone last saw it."""
         event = self.entities("event").get(event_id)
         return self.record(
-            "event.update_fields",
+            "event.edit",
             {"event_id": event_id, "fields": fields},
             base_version=event["version"] if event else None,
         )

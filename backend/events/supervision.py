@@ -22,6 +22,7 @@ from backend.events.models import Event, Level, State
 from backend.events.services import evidence_overdue, evidence_wait, grace_period, system_record, tell_about
 from push.models import Kind
 from push.recipients import answerable_at_level, holders_of
+from sync.changes import changes_collected
 
 SUPERVISED_STATES = (State.DISPATCHED, State.IN_PROGRESS, State.RETURNED)
 BATCH = 500
@@ -45,7 +46,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
 
     newly_overdue = Event.objects.filter(state__in=SUPERVISED_STATES, overdue=False, deadline_at__lt=now)
     while ids := list(newly_overdue.values_list("pk", flat=True)[:BATCH]):
-        with transaction.atomic():
+        with transaction.atomic(), changes_collected():  # each event's change rows once per batch
             for event in _locked(ids):
                 if event.overdue or event.deadline_at is None or event.deadline_at >= now:
                     continue  # changed since we listed it
@@ -72,7 +73,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
     )
     processed: set = set()
     while ids := [pk for pk in due.values_list("pk", flat=True)[:BATCH] if pk not in processed]:
-        with transaction.atomic():
+        with transaction.atomic(), changes_collected():
             for event in _locked(ids):
                 processed.add(event.pk)
                 last = max(filter(None, [event.overdue_at, event.last_escalated_at]))

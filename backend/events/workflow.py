@@ -106,6 +106,12 @@ class Step:
     # (docs/workflow.md, "Photo evidence").
     waiting_state: str | None = None
 
+    @property
+    def by_system(self) -> bool:
+        """Taken by the server itself (supervision, an arriving photo), never asked for by
+        a person: no route and no phone command runs it."""
+        return self.relations == ("system",)
+
     def applies_to(self, event: Event) -> bool:
         return event.state in self.from_states and (self.condition is None or self.condition(event))
 
@@ -146,7 +152,7 @@ STEPS: dict[str, Step] = {
             condition_label="等待超过 EVIDENCE_WAIT_HOURS",
         ),
         Step(
-            "request_extension",
+            "extension",
             "申请延期",
             (S.IN_PROGRESS,),
             None,
@@ -155,7 +161,7 @@ STEPS: dict[str, Step] = {
             "无待审批的延期申请",
         ),
         Step(
-            "approve_extension",
+            "extension/approve",
             "批准延期",
             (S.IN_PROGRESS,),
             None,
@@ -164,7 +170,7 @@ STEPS: dict[str, Step] = {
             "有待审批的延期申请",
         ),
         Step(
-            "refuse_extension",
+            "extension/refuse",
             "不批准延期",
             (S.IN_PROGRESS,),
             None,
@@ -173,7 +179,7 @@ STEPS: dict[str, Step] = {
             "有待审批的延期申请",
         ),
         Step(
-            "request_park",
+            "park",
             "申请挂账",
             (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
             None,
@@ -182,7 +188,7 @@ STEPS: dict[str, Step] = {
             "无待审批的挂账申请",
         ),
         Step(
-            "approve_park",
+            "park/approve",
             "批准挂账",
             (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
             S.PARKED,
@@ -191,7 +197,7 @@ STEPS: dict[str, Step] = {
             "有待审批的挂账申请",
         ),
         Step(
-            "refuse_park",
+            "park/refuse",
             "不批准挂账",
             (S.ACCEPTED, S.RETURNED, S.IN_PROGRESS),
             None,

@@ -27,7 +27,9 @@ from backend.events.services.reporting import (
     SOURCES_BY_ROLE,
     Lookups,
     PreparedReport,
+    ReportOutcome,
     event_report,
+    event_report_batch,
     event_report_many,
     prepare_report,
 )

@@ -237,7 +237,7 @@ def event_request_extension(*, event: Event, actor: Actor, until: datetime, reas
 
     return _step(
         event,
-        "request_extension",
+        "extension",
         actor,
         note=reason,
         data={"until": wire_time(until)},
@@ -260,7 +260,7 @@ def event_decide_extension(*, event: Event, actor: Actor, approve: bool, note: s
 
     return _step(
         event,
-        "approve_extension" if approve else "refuse_extension",
+        "extension/approve" if approve else "extension/refuse",
         actor,
         note=note,
         changes=change,
@@ -275,7 +275,7 @@ def event_request_park(*, event: Event, actor: Actor, reason: str) -> Event:
     def change(e: Event, _):
         e.park_requested = True
 
-    return _step(event, "request_park", actor, note=reason, changes=change, fields=("park_requested",))
+    return _step(event, "park", actor, note=reason, changes=change, fields=("park_requested",))
 
 
 def event_decide_park(*, event: Event, actor: Actor, approve: bool, note: str = "") -> Event:
@@ -286,7 +286,7 @@ def event_decide_park(*, event: Event, actor: Actor, approve: bool, note: str = 
 
     return _step(
         event,
-        "approve_park" if approve else "refuse_park",
+        "park/approve" if approve else "park/refuse",
         actor,
         note=note,
         changes=change,
@@ -423,7 +423,7 @@ def event_comment(
 
 
 # Fields a person may correct after the report; a phone's offline edits to them merge
-# field by field (sync: ``event.update_fields``).
+# field by field (sync: ``event.edit``).
 EDITABLE_FIELDS = {
     "description": lambda value: isinstance(value, str) and 0 < len(value.strip()) <= NOTE_LIMIT,
     "address_text": lambda value: isinstance(value, str) and len(value) <= 200,
