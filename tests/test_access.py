@@ -246,7 +246,7 @@ def test_it_builds_a_history_with_every_kind_of_event_the_rules_tell_apart(histo
     assert events.filter(overdue=False, state=State.DISPATCHED).exists()
 
 
-def test_it_writes_each_relation_once_the_sql_and_the_predicate_agree(history):
+def test_it_writes_each_relation_and_step_once_the_sql_and_the_predicate_agree(history):
     events = list(Event.objects.all())
     for persona in PERSONAS:
         scope = scope_of(User.objects.get(username=persona))
@@ -254,6 +254,10 @@ def test_it_writes_each_relation_once_the_sql_and_the_predicate_agree(history):
             by_sql = _ids(Event.objects.filter(as_q(relation.q(scope))))
             by_predicate = {str(e.pk) for e in events if relation.holds(scope, e)}
             assert by_sql == by_predicate, (persona, name)
+        allowed = {str(e.pk): set(allowed_steps(scope, e)) for e in events}
+        for name in STEPS:
+            by_sql = _ids(Event.objects.filter(as_q(access.q_may_take(name, scope))))
+            assert by_sql == {event_id for event_id, steps in allowed.items() if name in steps}, (persona, name)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

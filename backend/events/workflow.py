@@ -106,7 +106,8 @@ class Relation:
     holds: Callable[[Scope, Event], bool]
 
 
-def _has(scope: Scope, role: str, units: frozenset[int] = frozenset({0})) -> bool:
+def _has(scope: Scope, role: str, units: frozenset[int]) -> bool:
+    """The user has the role bound to some unit (else the relation's SQL is "never")."""
     return role in scope.roles and bool(units)
 
 
@@ -284,11 +285,6 @@ class Step:
 
     def applies_to(self, event: Event) -> bool:
         return event.state in self.from_states and (self.condition is None or self.condition.test(event))
-
-    def q_applies(self) -> Q:
-        """``applies_to`` in SQL."""
-        states = Q(state__in=self.from_states) if len(self.from_states) < len(S.values) else Q()
-        return states & self.condition.q if self.condition else states
 
 
 TRIAGE = ("street_dispatcher", "commander")
