@@ -13,7 +13,7 @@ from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError, register
 from backend.events.models import Event, EventAction
 from backend.events.services import Actor, check_editable, event_edit, tell_about
-from backend.events.workflow import check_step
+from backend.events.workflow import RELATIONS, STEPS, any_of, as_q, check_step, prefixed
 from push.models import Kind
 from push.recipients import dispatchers_of
 from sync.models import Conflict, ConflictStatus
@@ -107,18 +107,20 @@ def event_update_fields(
     }
 
 
+# A resolution is an edit of the event: its resolvers are the relations of the ``edit``
+# step that judge a territory's events (workflow.py), so nobody settles a field they
+# could not edit (a secretary, a district-level event of her community).
+RESOLVERS = ("street_dispatcher", "community_secretary", "commander")
+assert set(RESOLVERS) <= set(STEPS["edit"].relations)
+
+
 def q_conflicts(user: User) -> Q:
     scope = scope_of(user)
     if scope.district_wide:
         return Q()
     if not scope.has(Role.DISPATCHER, Role.SECRETARY):
         raise ApiError("conflicts_forbidden")
-    condition = Q(pk__in=[])
-    if Role.DISPATCHER in scope.roles:
-        condition |= Q(event__street_id__in=scope.street_ids)
-    if Role.SECRETARY in scope.roles:
-        condition |= Q(event__community_id__in=scope.community_ids)
-    return condition
+    return as_q(prefixed(any_of(RELATIONS[name].q(scope) for name in RESOLVERS), "event__"))
 
 
 def conflicts_visible_to(user: User, status: str | None) -> QuerySet[Conflict]:

@@ -257,6 +257,15 @@ class Event(models.Model):
             models.Index(fields=["reporter", "reported_at"], name="event_reporter"),
             models.Index(fields=["street", "reported_at"], name="event_overdue", condition=Q(overdue=True)),
             models.Index(fields=["street", "satisfaction", "reported_at"], name="event_street_satisfaction"),
+            # The district centre's queues (to_triage, to_approve: events/access.py) pick the
+            # few district-level events and parking requests out of a whole year; partial,
+            # so a report (never district-level, never parked) writes neither.
+            models.Index(
+                fields=["state", "reported_at"], name="event_district_queue", condition=Q(level=Level.DISTRICT)
+            ),
+            models.Index(
+                fields=["state", "reported_at"], name="event_park_requested", condition=Q(park_requested=True)
+            ),
             models.Index(
                 fields=["state", "deadline_at"], name="event_deadline", condition=Q(deadline_at__isnull=False)
             ),
