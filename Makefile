@@ -30,7 +30,7 @@ run: setup
 	@echo "  Accounts (password demo-pass-2026): demo_grid_worker demo_grid_worker_b demo_secretary"
 	@echo "            demo_dispatcher demo_handler demo_commander demo_resident demo_admin"
 	@echo ""
-	@# The worker (push outbox, supervision 督办) runs beside the server and stops with it.
+	@# The worker (push outbox, sync log numbering, supervision 督办, tombstone purge) runs beside the server and stops with it.
 	$(PY) manage.py run_worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --ping-interval 20 --ping-timeout 30 --websocket_timeout 86400 backend.asgi:application

@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 
 import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -21,6 +24,7 @@ from backend.addresses.api import router as addresses_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
+from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
@@ -31,8 +35,10 @@ logger = logging.getLogger(__name__)
 
 
 class ReadableJSONRenderer(JSONRenderer):
-    """Chinese stays Chinese on the wire (UTF-8), rather than \\u escapes."""
+    """Chinese stays Chinese on the wire (UTF-8), rather than \\u escapes; every
+    timestamp in one form (``backend.core.times``)."""
 
+    encoder_class = WireJSONEncoder
     json_dumps_params = {"ensure_ascii": False}
 
 
@@ -96,6 +102,28 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
         error.status_code, "bad_request"
     )
     return error_response(request, ApiError(code, status=error.status_code))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
+    # Django raises it when a body read into memory (JSON, a form's fields) passes
+    # DATA_UPLOAD_MAX_MEMORY_SIZE; it used to fall through to the 500 below.
+    return error_response(
+        request, ApiError("payload_too_large", detail={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+    )
+
+
+@api.exception_handler(MultiPartParserError)
+def on_unreadable_multipart(request: HttpRequest, error: MultiPartParserError) -> HttpResponse:
+    # A multipart body without a boundary, or cut short, cannot be read: the client's
+    # fault, whichever route reads request.POST / request.FILES.
+    return error_response(request, ApiError("bad_request", detail={"body": f"unreadable multipart/form-data: {error}"}))
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious_request(request: HttpRequest, error: SuspiciousOperation) -> HttpResponse:
+    # Too many form fields or files, and the like: Django itself answers these with 400.
+    return error_response(request, ApiError("bad_request", detail={"body": type(error).__name__}))
 
 
 @api.exception_handler(Exception)

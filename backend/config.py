@@ -68,6 +68,28 @@ def env_choice(environ: Mapping[str, str], name: str, default: str, choices: tup
     return raw
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().upper() not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return raw.strip().upper()
+
+
+def env_name(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A name that goes into tokens as it is (issuer, audience): blank or padded is a mistake."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    if not raw.strip() or raw != raw.strip():
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a name without spaces around it")
+    return raw
+
+
 def parse_jwt_keys(raw: str) -> dict[str, str]:
     """``kid1:secret1,kid2:secret2`` -> ordered dict; the first key signs, all verify."""
     keys: dict[str, str] = {}
@@ -131,16 +153,21 @@ class Config:
     data_dir: Path
     login_failures_per_account: int
     login_failures_per_address: int
+    login_failures_per_client: int
+    login_failures_per_device: int
     login_window_seconds: int
     working_hours: tuple
     supervision_grace_hours: int
     supervision_interval_seconds: int
+    evidence_wait_hours: int
     fcm_credentials_file: str
     s3_bucket: str
     trust_x_forwarded_for: bool
     media_decode_slots: int
     s3_endpoint_url: str
     s3_region: str
+    media_decode_in_pool: bool = False
+    log_level: str = "INFO"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -199,17 +226,23 @@ def read_config(environ: Mapping[str, str]) -> Config:
         database_is_sqlite=is_sqlite,
         redis_url=redis_url,
         jwt_keys=jwt_keys,
-        jwt_issuer=environ.get("JWT_ISSUER", "grid-governance"),
-        jwt_audience=environ.get("JWT_AUDIENCE", "grid-governance-api"),
+        jwt_issuer=env_name(environ, "JWT_ISSUER", "grid-governance"),
+        jwt_audience=env_name(environ, "JWT_AUDIENCE", "grid-governance-api"),
         access_token_minutes=env_int(environ, "ACCESS_TOKEN_MINUTES", 10, minimum=1, maximum=60),
         refresh_token_days=env_int(environ, "REFRESH_TOKEN_DAYS", 30, minimum=1, maximum=365),
         data_dir=data_dir,
-        login_failures_per_account=env_int(environ, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        # Login limits by account and client (backend/accounts/ratelimit.py, docs/accounts.md).
+        login_failures_per_account=env_int(environ, "LOGIN_FAILURES_PER_ACCOUNT", 20, minimum=1),
         login_failures_per_address=env_int(environ, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        login_failures_per_client=env_int(environ, "LOGIN_FAILURES_PER_CLIENT", 5, minimum=1),
+        login_failures_per_device=env_int(environ, "LOGIN_FAILURES_PER_DEVICE", 5, minimum=1),
         login_window_seconds=env_int(environ, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
         working_hours=parse_working_hours(environ.get("WORKING_HOURS", "08:30-12:00,13:30-17:30")),
         supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),
+        # How long a report or a handle waits for the photos it claims before it goes to the
+        # secretary without them (a phone may be offline for a day in the hills; a month is a mistake).
+        evidence_wait_hours=env_int(environ, "EVIDENCE_WAIT_HOURS", 24, minimum=1, maximum=720),
         fcm_credentials_file=fcm_credentials(environ),
         s3_bucket=environ.get("S3_BUCKET", "").strip(),
         trust_x_forwarded_for=env_bool(environ, "TRUST_X_FORWARDED_FOR", False),
@@ -219,6 +252,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         ),
         s3_endpoint_url=environ.get("S3_ENDPOINT_URL", "").strip(),
         s3_region=environ.get("S3_REGION", "").strip(),
+        # Decoding untrusted images happens in worker processes in production.
+        media_decode_in_pool=env_bool(environ, "MEDIA_DECODE_IN_POOL", production),
+        log_level=env_log_level(environ, "LOG_LEVEL", "INFO"),
     )
     if production:
         refuse_development_defaults(config, environ)

@@ -4,6 +4,7 @@
 import os
 
 from backend.config import BASE_DIR, read_config  # noqa: F401 (settings.BASE_DIR)
+from backend.core.limits import JSON_BODY_MAX_BYTES
 
 CONFIG = read_config(os.environ)
 
@@ -39,6 +40,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "backend.core.middleware.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -129,11 +131,12 @@ if CONFIG.s3_bucket:
             "querystring_auth": True,
         },
     }
-# Decoding untrusted images happens in worker processes in production.
-MEDIA_DECODE_IN_POOL = CONFIG.is_production or os.environ.get("MEDIA_DECODE_IN_POOL", "") == "true"
+MEDIA_DECODE_IN_POOL = CONFIG.media_decode_in_pool
 MEDIA_DECODE_SLOTS = CONFIG.media_decode_slots
 # Uploads above this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A JSON body above this answers 413 (docs/limits.md); nginx refuses the same size first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = JSON_BODY_MAX_BYTES
 
 JWT = {
     "KEYS": CONFIG.jwt_keys,
@@ -145,13 +148,19 @@ JWT = {
 }
 FCM_CREDENTIALS_FILE = CONFIG.fcm_credentials_file
 WORKING_HOURS = CONFIG.working_hours
-SUPERVISION = {"GRACE_HOURS": CONFIG.supervision_grace_hours, "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds}
+SUPERVISION = {
+    "GRACE_HOURS": CONFIG.supervision_grace_hours,
+    "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds,
+    "EVIDENCE_WAIT_HOURS": CONFIG.evidence_wait_hours,
+}
 # Behind our reverse proxy (docker/nginx.conf) the client's address is the last one the
 # proxy appended to X-Forwarded-For; never trust the header without a proxy in front.
 TRUST_X_FORWARDED_FOR = CONFIG.trust_x_forwarded_for
-LOGIN_LIMITS = {
+LOGIN_LIMITS = {  # backend/accounts/ratelimit.py
     "PER_ACCOUNT": CONFIG.login_failures_per_account,
     "PER_ADDRESS": CONFIG.login_failures_per_address,
+    "PER_CLIENT": CONFIG.login_failures_per_client,
+    "PER_DEVICE": CONFIG.login_failures_per_device,
     "WINDOW_SECONDS": CONFIG.login_window_seconds,
 }
 
@@ -164,6 +173,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": CONFIG.log_level},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

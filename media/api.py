@@ -9,12 +9,13 @@ import uuid
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
 from backend.events.selectors import access_event
 from backend.territory.coords import to_wgs84
 from media.models import Phase, Photo
-from media.selectors import access_photo, photo_out
+from media.selectors import access_photo, can_see, evidence_out, photo_out
 from media.services import MAX_BYTES, MAX_PER_EVENT, photo_intake
 
 router = Router(tags=["photos"])
@@ -129,11 +130,9 @@ def photo_detail(request: HttpRequest, photo_id: uuid.UUID):
 @router.get(
     "/events/{event_id}/photos",
     response={200: dict, **ERRORS},
-    summary="事件照片（处置前后对照）Photos of an event, before and after side by side",
+    summary="事件照片（处置前后对照，证据是否到齐）Photos of an event, before and after, and which have arrived",
 )
 def event_photos(request: HttpRequest, event_id: uuid.UUID):
-    from media.selectors import can_see
-
     event = access_event(request.auth, event_id)
     photos = [
         p for p in Photo.objects.filter(event=event).order_by("received_at") if can_see(request.auth, p, event=event)
@@ -144,8 +143,11 @@ def event_photos(request: HttpRequest, event_id: uuid.UUID):
         {"before": before[i] if i < len(before) else None, "after": after[i] if i < len(after) else None}
         for i in range(max(len(before), len(after)))
     ]
-    return {
+    answer = {
         **by_phase,
         "pairs": pairs,
         "required": {"before": event.category.before_photos_required, "after": event.category.after_photos_required},
     }
+    if scope_of(request.auth).is_staff_role:  # the approval view; a resident sees the photos they may see
+        answer["evidence"] = evidence_out(event)
+    return answer

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pillow_heif
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from backend.core.errors import ApiError, register
 
@@ -135,15 +135,35 @@ TRANSPOSE = {
 }
 
 
+SRGB = ImageCms.createProfile("sRGB")
+
+
+def _rendered(image: Image.Image) -> Image.Image:
+    """The pixels as sRGB: a phone's colour profile (Display P3, a CMYK scan's) is
+    applied here, so the served copy needs no profile of its own."""
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            return ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # a broken or unusable profile: the pixels as they are
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def _jpeg(image: Image.Image) -> bytes:
+    # Pillow carries ``info`` through copy() and resize() and writes some of it back
+    # on save: a JPEG comment (COM, where some apps write the place) went into every
+    # served copy verbatim. A served copy is pixels only: nothing of ``info`` is kept.
+    image.info = {}
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85, optimize=True)  # no exif= argument: nothing is carried over
+    image.save(out, format="JPEG", quality=85, optimize=True)  # no exif=, icc_profile=, xmp=, comment=
     return out.getvalue()
 
 
 def derivatives(image: Image.Image) -> tuple[bytes, bytes]:
     """(thumbnail, display): orientation applied, at most THUMB_PX / DISPLAY_PX on the
-    longest side, JPEG, no metadata at all (no GPS leaves in a served copy).
+    longest side, JPEG, sRGB, no metadata at all: no EXIF, XMP, IPTC, comment, text
+    chunk or colour profile (no GPS leaves in a served copy).
 
     Memory matters here: a 12-megapixel photo is 36 MB decoded. The display copy is
     made by resizing (a new small image), never by copying the full one, and the
@@ -154,8 +174,7 @@ def derivatives(image: Image.Image) -> tuple[bytes, bytes]:
         if max(image.size) > DISPLAY_PX
         else image.copy()
     )
-    if display.mode != "RGB":
-        display = display.convert("RGB")
+    display = _rendered(display)
     if orientation in TRANSPOSE:  # the resized copy has no EXIF left to read it from
         display = display.transpose(TRANSPOSE[orientation])
     thumb = ImageOps.contain(display, (THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS)

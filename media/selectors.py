@@ -84,3 +84,25 @@ def photo_out(user: User, photo: Photo) -> dict:
         "urls": {variant: signed_url(user, photo, variant) for variant in variants},
         "url_expires_in": URL_SECONDS,
     }
+
+
+def evidence_out(event) -> dict:
+    """The approval view of an event's evidence: per phase, each photo the category
+    requires or a step claimed, arrived (with its id) or still expected, and a
+    ``missing`` slot for each required photo nobody has claimed."""
+    from backend.events.services import evidence_of
+
+    evidence = evidence_of(event)
+    ids = dict(Photo.objects.filter(event=event).values_list("sha256", "pk"))
+    out: dict = {"complete": evidence.complete, "state": event.state}
+    for phase, ev in (("before", evidence.before), ("after", evidence.after)):
+        slots = [{"sha256": d, "status": "arrived", "photo_id": str(ids[d])} for d in ev.arrived]
+        slots += [{"sha256": d, "status": "expected", "photo_id": None} for d in ev.expected]
+        slots += [{"sha256": None, "status": "missing", "photo_id": None}] * max(0, ev.required - len(slots))
+        out[phase] = {
+            "required": ev.required,
+            "arrived": len(ev.arrived),
+            "expected": len(ev.expected),
+            "photos": slots,
+        }
+    return out

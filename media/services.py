@@ -20,6 +20,7 @@ from backend.events.services import photo_digest
 from backend.fastpath.bulk import insert_rows, present
 from media.imaging import decode_slot, process, process_elsewhere
 from media.models import ExpectedPhoto, Photo
+from media.selectors import can_see
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PER_EVENT = 30
@@ -30,6 +31,7 @@ CLOCK_SLACK = timedelta(minutes=5)
 register("digest_mismatch", 422, "文件内容与所报 SHA-256 不一致", "The file does not match the SHA-256 given")
 register("too_many_photos", 422, "该事件照片已达上限", "This event has as many photos as it may have")
 register("photo_id_taken", 409, "该照片标识已被占用", "This photo id is already used")
+register("photo_exists", 409, "该事件已有这张照片", "This event already has this photo")
 
 
 def storage():
@@ -78,6 +80,11 @@ def photo_intake(
     """Returns (photo, created). The same photo id, or the same digest on the same
     event, returns the photo already kept (phones retry)."""
     digest = sha256.lower()
+    # The bytes are checked against their digest before any look-up: a digest is not a
+    # secret (it is in the event's history), and answering a look-up by a declared digest
+    # handed anyone the kept photo's GPS, camera and capture time for arbitrary bytes.
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ApiError("digest_mismatch")
     existing = Photo.objects.filter(pk=photo_id).first()
     if existing is not None:
         if existing.uploader_id != uploader.pk or existing.sha256 != digest:
@@ -86,11 +93,9 @@ def photo_intake(
     if event is not None:
         same = Photo.objects.filter(event=event, sha256=digest).first()
         if same is not None:
-            return same, False
+            return _already_kept(same, uploader), False
         if Photo.objects.filter(event=event).count() >= MAX_PER_EVENT:
             raise ApiError("too_many_photos", detail={"max": MAX_PER_EVENT})
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise ApiError("digest_mismatch")
     with decode_slot():
         processed = process_elsewhere(data) if settings.MEDIA_DECODE_IN_POOL else process(data)
     if "error" in processed:
@@ -129,60 +134,75 @@ def photo_intake(
     _save_once(photo.display_key, display)
     try:
         with transaction.atomic():
+            # Kept loose first, then attached by the one function that attaches photos,
+            # whichever arrived first (the unique (event, digest) index still decides a race).
+            photo.event = None
             photo.save(force_insert=True)
             if event is not None:
-                _record_custody(photo, event, uploader, device)
-                ExpectedPhoto.objects.filter(event=event, sha256=digest).delete()
+                photo_attach(photo=photo, event=event)
             else:
                 _complete_expected(photo)
     except IntegrityError:
         raced = Photo.objects.filter(event=event, sha256=digest).first() or Photo.objects.filter(pk=photo_id).first()
         if raced is None:
             raise
-        return raced, False
+        return _already_kept(raced, uploader), False
     return photo, True
 
 
-def _record_custody(photo: Photo, event: Event, uploader, device) -> None:
-    from backend.events.services import Actor, record_photo
-
-    locked = Event.objects.select_for_update().get(pk=event.pk)
-    record_photo(
-        event=locked,
-        actor=Actor(user=uploader, device=device),
-        phase=photo.phase,
-        digest=photo.sha256,
-        data={"photo_id": str(photo.pk), "size_bytes": photo.size_bytes, "flags": photo.flags},
-    )
+def _already_kept(photo: Photo, uploader) -> Photo:
+    """The photo already kept for the same bytes, answered only to someone who may see
+    it; anyone else learns only that these bytes are on the event already."""
+    if not can_see(uploader, photo):
+        raise ApiError("photo_exists")
+    return photo
 
 
-def photo_attach(*, photo: Photo, event: Event) -> Photo:
-    """An upload made before its event reached the server, attached when the event
-    references its digest (the sync push does this)."""
-    if photo.event_id == event.pk:
-        return photo
-    if photo.event_id is not None:
+def photo_attach(*, photo: Photo, event: Event, phase: str | None = None, locked: bool = False) -> Event:
+    """The one way an accepted photo joins an event, whichever came first: the upload
+    to the event, the upload of a photo an event or step already claimed, or a step
+    claiming a photo already uploaded. Custody goes into the event's history, the claim
+    is no longer expected, and an event waiting for its photos moves on once they are
+    all there (``evidence_settle``). ``phase``: the phase the claim names (a loose
+    upload's own is a guess). ``locked``: the caller holds ``event``'s row lock and its
+    instance is current (a step being saved); it is updated in place. Returns the event."""
+    from backend.events.services import Actor, evidence_settle, record_photo
+
+    if photo.event_id is not None and photo.event_id != event.pk:
         raise ApiError("conflict", detail={"photo": "already attached to another event"})
     with transaction.atomic():
+        if not locked:
+            event = Event.objects.select_for_update().get(pk=event.pk)
         photo.event = event
+        photo.phase = phase or photo.phase
         photo.flags = _flags(photo, event, timezone.now())
-        photo.save(update_fields=["event", "flags"])
-        _record_custody(photo, event, photo.uploader, photo.device)
-    return photo
+        photo.save(update_fields=["event", "phase", "flags"])
+        record_photo(
+            event=event,
+            actor=Actor(user=photo.uploader, device=photo.device),
+            phase=photo.phase,
+            digest=photo.sha256,
+            data={"photo_id": str(photo.pk), "size_bytes": photo.size_bytes, "flags": photo.flags},
+        )
+        ExpectedPhoto.objects.filter(event=event, sha256=photo.sha256).delete()
+        evidence_settle(event=event)
+    return event
 
 
 EXPECTED_COLUMNS = ("sha256", "event_id", "phase", "user_id", "created_at")
 
 
 def photos_expect(*, event: Event, user, references: dict[str, list[str]]) -> None:
-    """A mutation referenced these photos: attach the ones already uploaded by this
-    user, and expect the rest (their upload attaches them, sync.md §6)."""
+    """A step referenced these photos: attach the ones already uploaded by this user,
+    and expect the rest (their upload attaches them, sync.md "Photos"). ``event`` is
+    locked by the caller and kept current."""
     photos_expect_many(user=user, references=[(event, references)])
 
 
 def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str]]]], new_events: bool = False) -> None:
-    """``photos_expect`` for many events at once. ``new_events``: the events were made
-    in this transaction, so none has a photo or an expected one yet (a batch of offline
+    """``photos_expect`` for many events at once, each locked by the caller (made or
+    stepped in this transaction). ``new_events``: the events were made in this
+    transaction, so none has a photo or an expected one yet (a batch of offline
     reports: two queries and a hundred instances less)."""
     wanted = [
         (event, digest, phase)
@@ -212,7 +232,7 @@ def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str
         if (event.pk, digest) in known:
             continue
         if digest in waiting and waiting[digest].event_id is None:
-            photo_attach(photo=waiting[digest], event=event)
+            photo_attach(photo=waiting[digest], event=event, phase=phase, locked=True)
         else:
             expected[(event.pk, digest)] = (digest, event.pk, phase, user.pk, now)
     insert_rows(ExpectedPhoto, EXPECTED_COLUMNS, list(expected.values()))
@@ -224,7 +244,4 @@ def _complete_expected(photo: Photo) -> None:
     )
     if expected is None:
         return
-    photo.phase = expected.phase
-    photo.save(update_fields=["phase"])
-    photo_attach(photo=photo, event=expected.event)
-    expected.delete()
+    photo_attach(photo=photo, event=expected.event, phase=expected.phase)

@@ -1,9 +1,10 @@
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema
 
 from backend.accounts.selectors import access_device
 from backend.core.errors import ApiError
+from backend.core.limits import RowId, Seq
 from backend.core.schemas import ErrorOut
 from push import schemas
 from push.models import Notification, PushToken
@@ -14,8 +15,8 @@ MAX_LIMIT = 200
 
 
 class ListParams(Schema):
-    after: int = 0
-    limit: int = 50
+    after: Seq = 0
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
     unread: bool = False
 
 
@@ -25,8 +26,6 @@ class ListParams(Schema):
     summary="通知列表（按序号） Notifications after a sequence number",
 )
 def notification_list(request: HttpRequest, params: Query[ListParams]):
-    if not 1 <= params.limit <= MAX_LIMIT or params.after < 0:
-        raise ApiError("validation_error", detail={"limit": f"1..{MAX_LIMIT}", "after": ">= 0"})
     mine = Notification.objects.filter(user=request.auth)
     rows = mine.filter(seq__gt=params.after)
     if params.unread:
@@ -62,7 +61,7 @@ def notification_read(request: HttpRequest, payload: schemas.ReadIn):
     tags=["accounts"],
     summary="登记 FCM 推送令牌 Register the device's FCM token",
 )
-def push_token(request: HttpRequest, device_pk: int, payload: schemas.PushTokenIn):
+def push_token(request: HttpRequest, device_pk: Path[RowId], payload: schemas.PushTokenIn):
     device = access_device(request.auth, device_pk)
     if device.user_id != request.auth.pk:
         raise ApiError("not_found")  # even an admin registers only their own devices' tokens

@@ -2,6 +2,8 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
+from backend.core.limits import BIGINT_MAX
+
 
 class NotificationOut(Schema):
     id: int
@@ -24,7 +26,7 @@ class NotificationPage(Schema):
 
 
 class ReadIn(Schema):
-    up_to_seq: int = Field(..., ge=0, description="mark every notification with seq ≤ this read")
+    up_to_seq: int = Field(..., ge=0, le=BIGINT_MAX, description="mark every notification with seq ≤ this read")
 
 
 class ReadOut(Schema):

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from backend.core.times import wire_time
 from push.models import PUSHED_KINDS, Notification, NotificationCounter, PushOutbox, PushToken
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def notification_payload(notification: Notification) -> dict:
         "body": notification.body,
         "data": notification.data,
         "event_id": str(notification.event_id) if notification.event_id else None,
-        "created_at": notification.created_at.isoformat(),
+        "created_at": wire_time(notification.created_at),
     }
 
 
@@ -111,7 +112,10 @@ def broadcast_event_changes(events) -> None:
                 "state": event.state,
                 "level": event.level,
                 "overdue": event.overdue,
-                "category": event.category.name,
+                # One meaning per field name across the API: ``category`` is the code, as
+                # in every other answer (``category_code`` in sync); the name is beside it.
+                "category": event.category.code,
+                "category_name": event.category.name,
                 "grid_id": event.grid_id,
             }
         )

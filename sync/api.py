@@ -1,12 +1,14 @@
 import orjson
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Path, Query, Router
 
 from backend.accounts.actor import Actor
-from backend.core.pagination import paginate
+from backend.core.limits import RowId
+from backend.core.pagination import PageParams, paginate
 from backend.core.runtime import gc_paused
 from backend.core.schemas import ErrorOut
+from backend.core.times import wire_default
 from sync.conflicts import access_conflict, conflict_resolve, conflicts_visible_to
 from sync.pull import render_page, sync_pull
 from sync.schemas import ConflictOut, ConflictPage, PullIn, PullOut, PushIn, PushOut, ResolveIn
@@ -31,7 +33,10 @@ def push(request: HttpRequest, payload: PushIn):
         )
         # Written directly, like pull pages: checking a hundred results against PushOut
         # cost more than applying ten reports (tests check every answer against it).
-        return HttpResponse(orjson.dumps({"results": results, **state}), content_type="application/json")
+        return HttpResponse(
+            orjson.dumps({"results": results, **state}, default=wire_default, option=orjson.OPT_PASSTHROUGH_DATETIME),
+            content_type="application/json",
+        )
 
 
 @router.post(
@@ -61,8 +66,8 @@ CONFLICT_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 4
     response={200: ConflictPage, **CONFLICT_ERRORS},
     summary="离线修改冲突 Conflicts of offline edits in my territory",
 )
-def conflict_list(request: HttpRequest, status: str | None = "open", page: int = 1, page_size: int = 50):
-    return paginate(conflicts_visible_to(request.auth, status or None), page=page, page_size=page_size)
+def conflict_list(request: HttpRequest, paging: Query[PageParams], status: str | None = "open"):
+    return paginate(conflicts_visible_to(request.auth, status or None), page=paging.page, page_size=paging.page_size)
 
 
 @router.post(
@@ -70,7 +75,7 @@ def conflict_list(request: HttpRequest, status: str | None = "open", page: int =
     response={200: ConflictOut, **CONFLICT_ERRORS},
     summary="处理冲突 Resolve a conflict: keep the server's value, the phone's, or another",
 )
-def conflict_resolve_route(request: HttpRequest, conflict_id: int, payload: ResolveIn):
+def conflict_resolve_route(request: HttpRequest, conflict_id: Path[RowId], payload: ResolveIn):
     with transaction.atomic():
         conflict = access_conflict(request.auth, conflict_id, lock=True)
         return conflict_resolve(

@@ -5,13 +5,22 @@ writer's transaction: an upsert in each bucket it belongs to now, a tombstone in
 bucket it has left. Rows are written unstamped; ``stamp_changes`` gives all committed
 unstamped rows the next stamp round under a lock, so a transaction that commits late
 can only land *after* every cursor already handed out, never behind one.
+
+Events are written to the log by their write path, explicitly: ``changed(events)``
+where an event is saved, and a command (``backend.events.commands``) wraps its work
+in ``changes_collected()`` so that an event saved twice in it (a step, then a photo
+attached) has its rows rewritten once, at the end, from its final state. The
+reference data edited through the admin and imports (territory, catalogue, key
+subjects) and patrols and visits keep the ``post_save`` signal: one save each.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection, models, transaction
@@ -19,6 +28,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from tqdm import tqdm
 
+from backend.events.models import Event
 from backend.fastpath.bulk import insert_rows
 from backend.territory.models import Community, Grid
 from sync.entities import KIND_OF_MODEL, KINDS, Kind, bucket_row
@@ -40,14 +50,8 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
     ids = [str(row["id"]) for row in rows]
     previous: dict[str, set[str]] = defaultdict(set)
     if not created:
-        stale = []
-        for pk, entity_id, bucket in Change.objects.filter(kind=kind.name, entity_id__in=ids).values_list(
-            "id", "entity_id", "bucket"
-        ):
+        for entity_id, bucket in _delete_rows(kind.name, ids):
             previous[entity_id].add(bucket)
-            stale.append(pk)
-        if stale:
-            Change.objects.filter(pk__in=stale).delete()
     current = [set() for _ in rows] if deleted else kind.buckets(rows)
     name = kind.name
     new = []
@@ -58,6 +62,29 @@ def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool 
         insert_rows(Change, CHANGE_COLUMNS, new[start : start + CHUNK])
 
 
+def _delete_rows(kind: str, ids: list[str]) -> list[tuple[str, str]]:
+    """Delete these entities' log rows and say which (entity, bucket) they were: one
+    ``DELETE … RETURNING`` (every step rewrites its event's rows; reading them first
+    was a statement more), or a read and a delete where SQLite is older than 3.35."""
+    if not connection.features.can_return_columns_from_insert:  # RETURNING is missing
+        rows = list(Change.objects.filter(kind=kind, entity_id__in=ids).values_list("id", "entity_id", "bucket"))
+        if rows:
+            Change.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+        return [(entity_id, bucket) for _, entity_id, bucket in rows]
+    table = connection.ops.quote_name(Change._meta.db_table)
+    found = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), CHUNK):
+            part = ids[start : start + CHUNK]
+            cursor.execute(
+                f"DELETE FROM {table} WHERE kind = %s AND entity_id IN ({', '.join(['%s'] * len(part))}) "
+                "RETURNING entity_id, bucket",
+                [kind, *part],
+            )
+            found.extend(cursor.fetchall())
+    return found
+
+
 def track_instances(instances: Iterable[models.Model], *, created: bool = False) -> None:
     by_kind: dict[Kind, list[dict]] = defaultdict(list)
     for instance in instances:
@@ -65,6 +92,58 @@ def track_instances(instances: Iterable[models.Model], *, created: bool = False)
         by_kind[kind].append(bucket_row(kind, instance))
     for kind, rows in by_kind.items():
         track(kind, rows, created=created)
+
+
+class _Pending(threading.local):
+    """The entities changed inside the innermost ``changes_collected`` of this thread:
+    (model, pk) -> [latest instance, created]."""
+
+    def __init__(self) -> None:
+        self.stack: list[dict[tuple, list]] = []
+
+
+_pending = _Pending()
+
+
+def changed(instances: Iterable[models.Model], *, created: bool = False) -> None:
+    """These entities were saved: write their log rows now, or, inside
+    ``changes_collected``, once when it ends (from the last instance saved)."""
+    if not _pending.stack:
+        track_instances(instances, created=created)
+        return
+    pending = _pending.stack[-1]
+    for instance in instances:
+        key = (type(instance), instance.pk)
+        if key in pending:
+            pending[key][0] = instance  # the latest save holds the final state; "created" stays the first's
+        else:
+            pending[key] = [instance, created]
+
+
+@contextmanager
+def changes_collected() -> Iterator[None]:
+    """Collect ``changed`` entities and write their log rows once when the block ends
+    without an error, inside the caller's transaction. On an error nothing is written:
+    the block's transaction or savepoint is being rolled back. A nested block hands
+    what it collected to the outer one, whose end writes."""
+    pending: dict[tuple, list] = {}
+    _pending.stack.append(pending)
+    try:
+        yield
+    finally:
+        _pending.stack.pop()
+    if _pending.stack:
+        outer = _pending.stack[-1]
+        for key, (instance, created) in pending.items():
+            if key in outer:
+                outer[key][0] = instance
+            else:
+                outer[key] = [instance, created]
+        return
+    for created in (True, False):
+        instances = [instance for instance, new in pending.values() if new is created]
+        if instances:
+            track_instances(instances, created=created)
 
 
 def _on_save(sender, instance, created: bool = False, raw: bool = False, **kwargs) -> None:
@@ -85,8 +164,15 @@ def _on_delete(sender, instance, **kwargs) -> None:
     track(kind, [bucket_row(kind, instance)], deleted=True)
 
 
+# Written by their write path through ``changed`` (see the module's docstring).
+EXPLICIT = {Event}
+
+
 def connect_signals() -> None:
     for model in KIND_OF_MODEL:
+        if model in EXPLICIT:
+            post_delete.connect(_on_delete, sender=model, dispatch_uid=f"sync-untrack-{model.__name__}")
+            continue
         post_save.connect(_on_save, sender=model, dispatch_uid=f"sync-track-{model.__name__}")
         post_delete.connect(_on_delete, sender=model, dispatch_uid=f"sync-untrack-{model.__name__}")
 

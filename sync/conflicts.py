@@ -13,7 +13,7 @@ from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError, register
 from backend.events.models import Event, EventAction
 from backend.events.services import Actor, check_editable, event_edit, tell_about
-from backend.events.workflow import check_step
+from backend.events.workflow import RELATIONS, STEPS, any_of, as_q, check_step, prefixed
 from push.models import Kind
 from push.recipients import dispatchers_of
 from sync.models import Conflict, ConflictStatus
@@ -31,14 +31,16 @@ register(
 )
 
 
-def fields_changed_since(event: Event, base_version: int) -> dict[str, object]:
-    """Fields edited after ``base_version``, each with its value at that version."""
+def fields_changed_since(event: Event, base_version: int, *, device=None) -> dict[str, object]:
+    """Fields edited after ``base_version`` by anyone but ``device``, each with its value
+    before the first such edit. A phone's own edits made later than its base do not
+    count against it: two edits it queued offline on one base are one person's
+    successive intentions, and the later one wins (docs/sync.md)."""
     changed: dict[str, object] = {}
-    edits = (
-        EventAction.objects.filter(event=event, seq__gt=base_version, action="edit")
-        .order_by("seq")
-        .values_list("data", flat=True)
-    )
+    edits = EventAction.objects.filter(event=event, seq__gt=base_version, action="edit")
+    if device is not None:
+        edits = edits.exclude(device=device)
+    edits = edits.order_by("seq").values_list("data", flat=True)
     for data in edits:
         for name, (old, _new) in data.get("fields", {}).items():
             changed.setdefault(name, old)
@@ -65,7 +67,7 @@ def event_update_fields(
     base = base_version
     if not 1 <= base <= version:
         raise ApiError("invalid_base_version", detail={"base_version": base_version, "version": version})
-    since = fields_changed_since(event, base) if base < version else {}
+    since = fields_changed_since(event, base, device=actor.device) if base < version else {}
     apply, conflicts = {}, []
     for name, value in fields.items():
         current = getattr(event, name)
@@ -105,18 +107,20 @@ def event_update_fields(
     }
 
 
+# A resolution is an edit of the event: its resolvers are the relations of the ``edit``
+# step that judge a territory's events (workflow.py), so nobody settles a field they
+# could not edit (a secretary, a district-level event of her community).
+RESOLVERS = ("street_dispatcher", "community_secretary", "commander")
+assert set(RESOLVERS) <= set(STEPS["edit"].relations)
+
+
 def q_conflicts(user: User) -> Q:
     scope = scope_of(user)
     if scope.district_wide:
         return Q()
     if not scope.has(Role.DISPATCHER, Role.SECRETARY):
         raise ApiError("conflicts_forbidden")
-    condition = Q(pk__in=[])
-    if Role.DISPATCHER in scope.roles:
-        condition |= Q(event__street_id__in=scope.street_ids)
-    if Role.SECRETARY in scope.roles:
-        condition |= Q(event__community_id__in=scope.community_ids)
-    return condition
+    return as_q(prefixed(any_of(RELATIONS[name].q(scope) for name in RESOLVERS), "event__"))
 
 
 def conflicts_visible_to(user: User, status: str | None) -> QuerySet[Conflict]:
@@ -146,13 +150,16 @@ def conflict_resolve(*, conflict: Conflict, actor: Actor, keep: str, value=None,
     event = Event.objects.select_for_update().select_related("category", "grid").get(pk=conflict.event_id)
     final = {"server": getattr(event, conflict.field), "phone": conflict.phone_value, "value": value}[keep]
     check_editable({conflict.field: final})
+    # Every resolution leaves its row, with the resolver's note, even when the value
+    # stays as it is (keep: server, or a phone value the server reached meanwhile).
     event_edit(
         event=event,
         actor=actor,
         fields={conflict.field: final},
         note=note,
         check=False,
-        data={"conflict_id": conflict.pk, "resolution": keep},
+        record_unchanged=True,
+        data={"conflict_id": conflict.pk, "resolution": keep, "field": conflict.field, "value": final},
     )
     conflict.status = ConflictStatus.RESOLVED
     conflict.resolution = keep

@@ -9,8 +9,9 @@ even if a bucket were wrong.
 Scope per role (issue 4): everyone gets the catalogue and their own records
 (``user:<id>``: events they reported or hold, their patrols and visits); a grid
 worker the territory, events and key persons and places of their grids
-(``grid:<id>``); a secretary their community's events awaiting approval
-(``approval:<community id>``); a handler the events their platform or department
+(``grid:<id>``); whoever may approve a closure the events waiting for their approval
+(``approval:<community id>`` for a secretary, ``approval:district`` for the district
+centre: the ``approve`` step of the transition table); a handler the events their platform or department
 holds (``platform:<id>``, ``department:<id>``).
 """
 
@@ -24,18 +25,55 @@ from django.db.models import Q
 
 from backend.accounts.models import Role
 from backend.accounts.scope import Scope
-from backend.events.models import Category, Event, State
-from backend.events.selectors import q_events
+from backend.events.access import q_may_take, q_visible
+from backend.events.models import Category, Event
+from backend.events.workflow import RELATIONS, STEPS, any_of, as_q, relation_for
 from backend.patrols.models import KeySubject, PatrolSession, Visit
 from backend.territory.models import Community, Grid, Street
+
+# The approval bucket is the ``approve`` step of the transition table: an event is in
+# it while some relation may approve it, keyed by the unit that relation is held
+# through, and a user pulls the buckets of their units of that relation's role. Who may
+# approve is decided in ``workflow.STEPS["approve"]``; a relation added there needs its
+# unit here (the assertion says so at start-up).
+APPROVE = STEPS["approve"]
+APPROVAL_UNITS = {"community_secretary": "community", "district_approver": "district"}
+assert set(APPROVAL_UNITS) == set(APPROVE.relations), "name the unit of each relation that may approve"
+
+
+class _Row(dict):
+    """A log or page row read as an event by the relations' predicates."""
+
+    __getattr__ = dict.__getitem__
+
+
+def _unit_ids(scope: Scope, unit: str) -> frozenset:
+    return frozenset({"district"}) if unit == "district" else getattr(scope, f"{unit}_ids")
+
+
+def _approval_buckets(row: _Row) -> set[str]:
+    """The approval buckets of one event: for each relation that may approve it, the
+    bucket of the one unit through which that relation holds (asked of the predicate
+    with a scope holding just that unit)."""
+    if not APPROVE.applies_to(row):
+        return set()
+    buckets = set()
+    for name, unit in APPROVAL_UNITS.items():
+        relation = RELATIONS[name]
+        key = "district" if unit == "district" else row[f"{unit}_id"]
+        ids = {} if unit == "district" else {f"{unit}_ids": frozenset({key})}
+        if relation.holds(Scope(user_id=0, roles=frozenset({relation.role}), **ids), row):
+            buckets.add(f"approval:{key}")
+    return buckets
 
 
 def buckets_for(scope: Scope) -> list[str]:
     buckets = {"catalogue", f"user:{scope.user_id}"}
     if Role.GRID_WORKER in scope.roles:
         buckets |= {f"grid:{grid_id}" for grid_id in scope.grid_ids}
-    if Role.SECRETARY in scope.roles:
-        buckets |= {f"approval:{community_id}" for community_id in scope.community_ids}
+    for name, unit in APPROVAL_UNITS.items():
+        if RELATIONS[name].role in scope.roles:
+            buckets |= {f"approval:{key}" for key in _unit_ids(scope, unit)}
     if Role.HANDLER in scope.roles:
         buckets |= {f"platform:{platform_id}" for platform_id in scope.platform_ids}
         buckets |= {f"department:{department_id}" for department_id in scope.department_ids}
@@ -53,44 +91,51 @@ def _event_buckets(rows: list[dict]) -> list[set[str]]:
             buckets.add(f"platform:{row['holder_platform_id']}")
         if row["holder_department_id"]:
             buckets.add(f"department:{row['holder_department_id']}")
-        if row["state"] == State.HANDLED:
-            buckets.add(f"approval:{row['community_id']}")
+        buckets |= _approval_buckets(_Row(row))
         result.append(buckets)
     return result
 
 
 def q_sync_events(scope: Scope) -> Q:
-    condition = Q(reporter_id=scope.user_id) | Q(holder_user_id=scope.user_id)
-    if Role.GRID_WORKER in scope.roles and scope.grid_ids:
-        condition |= Q(grid_id__in=scope.grid_ids)
-    if Role.SECRETARY in scope.roles and scope.community_ids:
-        condition |= Q(community_id__in=scope.community_ids, state=State.HANDLED)
-    if Role.HANDLER in scope.roles:
-        if scope.platform_ids:
-            condition |= Q(holder_platform_id__in=scope.platform_ids)
-        if scope.department_ids:
-            condition |= Q(holder_department_id__in=scope.department_ids)
-    return condition & q_events(scope)
+    """What a phone pulls, from the relations of the transition table: what the user
+    reported or holds, every event of a grid worker's grids, what a handler's unit
+    holds, and what the user may approve now (the approval bucket)."""
+    rule = any_of(
+        [
+            RELATIONS["reporter"].q(scope),
+            RELATIONS["assignee"].q(scope),
+            RELATIONS["in_grid"].q(scope) if Role.GRID_WORKER in scope.roles else None,
+            RELATIONS["holding_unit"].q(scope) if Role.HANDLER in scope.roles else None,
+            q_may_take("approve", scope),
+        ]
+    )
+    return as_q(rule) & q_visible(scope)
 
 
 def sync_event_visible(scope: Scope) -> Callable[[dict], bool]:
     """``q_sync_events`` as a test on one row (its ``EVENT_FIELDS`` values). A page reads
     its events by primary key and tests them here: in SQL, PostgreSQL would answer the
-    OR of a wide scope by scanning every event of the scope for each page. A test keeps
-    the two equal for every persona."""
+    OR of a wide scope by scanning every event of the scope for each page. The first
+    lines are the relations' predicates unrolled for speed (a thousand rows a page);
+    tests/test_access.py keeps them equal to the definition for every persona."""
     me = scope.user_id
     grids = scope.grid_ids if Role.GRID_WORKER in scope.roles else frozenset()
-    communities = scope.community_ids if Role.SECRETARY in scope.roles else frozenset()
     handler = Role.HANDLER in scope.roles
     platforms, departments = scope.platform_ids, scope.department_ids
+    approver = any(RELATIONS[name].role in scope.roles for name in APPROVE.relations)
+    approve_states = APPROVE.from_states  # a tuple: compared, not hashed (a row's strings are new objects)
+
+    def may_approve(row: dict) -> bool:  # the definition itself: few rows get this far
+        event = _Row(row)
+        return APPROVE.applies_to(event) and relation_for(APPROVE, scope, event) is not None
 
     def visible(row: dict) -> bool:
         return (
             row["reporter_id"] == me
             or row["holder_user_id"] == me
             or row["grid_id"] in grids
-            or (row["community_id"] in communities and row["state"] == State.HANDLED)
             or (handler and (row["holder_platform_id"] in platforms or row["holder_department_id"] in departments))
+            or (approver and row["state"] in approve_states and may_approve(row))
         )
 
     return visible
@@ -216,6 +261,7 @@ KINDS: dict[str, Kind] = {
                 "grid_id",
                 "community_id",
                 "state",
+                "level",
                 "reporter_id",
                 "holder_user_id",
                 "holder_platform_id",

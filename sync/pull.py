@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, User
 from backend.accounts.scope import Scope, scope_of
+from backend.core.times import wire_time
 from backend.fastpath.canonical import canonical_bytes
 from backend.fastpath.rows import reader
 from backend.fastpath.statements import run_prepared
@@ -210,7 +211,7 @@ def _answer(**fields) -> dict:
         "reset": None,
         "drop": [],
         "push_first": False,
-        "server_time": timezone.now().isoformat(),
+        "server_time": wire_time(timezone.now()),
     }
     base.update(fields)
     return base

@@ -1,15 +1,29 @@
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
-from backend.core.schemas import InputDatetime
+from backend.core.limits import (
+    BIGINT_MAX,
+    INSTANT_RANGE,
+    INT_MAX,
+    SMALLINT_MAX,
+    Instant,
+    in_local_time,
+    within_range,
+)
 
 MAX_BATCH = 100
 # The columns these are kept in: a larger number is a validation error, not a database one.
-BIGINT_MAX = 2**63 - 1
-PROTOCOL_MAX = 32767
+PROTOCOL_MAX = SMALLINT_MAX
+
+
+def _claim(value: datetime | None) -> datetime | None:
+    """A mutation's time is only the device's claim, recorded beside the server's. One
+    outside the range a time can be stored in is dropped rather than refused: it stays
+    in the phone's queue as it is, and refusing it would refuse the whole push, for ever."""
+    return in_local_time(value) if value is not None and within_range(value) else None
 
 
 # Plain pydantic: ninja's ``Schema`` runs a Django-object validator on each of a
@@ -18,14 +32,18 @@ class MutationIn(BaseModel):
     id: int = Field(..., ge=1, le=BIGINT_MAX, description="device-unique, increasing")
     name: str = Field(..., max_length=48, description="the command, e.g. event.report, event.sign")
     args: dict[str, Any] = Field(default_factory=dict)
-    base_version: int | None = Field(None, ge=0, le=2**31 - 1)
-    client_time: InputDatetime | None = Field(None, description="the device's clock when the mutation was made")
+    base_version: int | None = Field(None, ge=0, le=INT_MAX)
+    client_time: Annotated[datetime | None, AfterValidator(_claim)] = Field(
+        None,
+        description="the device's clock when the mutation was made (outside the range: not kept, null)",
+        json_schema_extra=INSTANT_RANGE,
+    )
 
 
 class PushIn(Schema):
     device_id: str = Field(..., min_length=4, max_length=128)
     protocol_version: int = Field(..., ge=0, le=PROTOCOL_MAX)
-    client_time: InputDatetime = Field(..., description="the device's clock when it sent this push")
+    client_time: Instant = Field(..., description="the device's clock when it sent this push")
     mutations: list[MutationIn] = Field(..., max_length=10_000)
 
 
@@ -36,6 +54,11 @@ class MutationResult(Schema):
     message: str | None = None
     state: str | None = None
     allowed_steps: list[str] | None = None
+    kept: str | None = Field(
+        None,
+        description="a rejected step's note, photo references or values: history (a comment row of the event) | "
+        "ledger (only in this device's ledger: the user may not comment on the event)",
+    )
     data: dict[str, Any] | None = None
 
 

@@ -13,7 +13,7 @@ from backend.events.history import verify_chain
 from backend.events.models import Event, Level
 from backend.events.supervision import supervision_tick
 from backend.territory.coords import to_gcj02
-from tests.events_helpers import GRID_A, centre_of, governance_platform_id, report, step
+from tests.events_helpers import GRID_A, centre_of, evidence, governance_platform_id, report, step, uploaded_refs
 
 
 def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
@@ -60,13 +60,14 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     assert approved["extension_count"] == 1 and approved["extension_requested_until"] is None
     assert approved["deadline_at"].startswith(until[:16])
 
-    # 处置 → 返工 → 处置 → 结案
-    handled = step(handler, event_id, "handle", {"result_note": "已清运", "after_photos": ["sha256:after1"]}).json()
+    # 处置 → 返工 → 处置 → 结案 (evidence: photos that arrived, not strings)
+    evidence(handler, event_id, before=1, after=1)
+    handled = step(handler, event_id, "handle", {"result_note": "已清运"}).json()
     assert handled["state"] == "handled"
     assert event_id in [e["id"] for e in secretary.get("/events", {"queue": "to_approve"}).json()["items"]]
     reworked = step(secretary, event_id, "rework", {"reason": "照片看不出已清理"}).json()
     assert reworked["state"] == "in_progress" and reworked["rework_count"] == 1
-    step(handler, event_id, "handle", {"result_note": "已清运并消毒", "after_photos": ["sha256:after2"]})
+    step(handler, event_id, "handle", {"result_note": "已清运并消毒"})
     closed = step(secretary, event_id, "approve").json()
     assert closed["state"] == "closed" and closed["closed_at"]
 
@@ -79,7 +80,7 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     assert reopened["state"] == "accepted" and reopened["reopen_count"] == 1
     step(dispatcher, event_id, "dispatch", {"platform_id": platform_id})
     step(handler, event_id, "sign")
-    step(handler, event_id, "handle", {"result_note": "加装监控并每日巡查", "after_photos": ["sha256:after3"]})
+    step(handler, event_id, "handle", {"result_note": "加装监控并每日巡查"})
     step(secretary, event_id, "approve")
     final = step(resident, event_id, "evaluate", {"satisfaction": "satisfied"}).json()
     assert final["state"] == "evaluated" and final["satisfaction"] == "satisfied"
@@ -94,8 +95,10 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
         "return",
         "dispatch",
         "sign",
-        "request_extension",
-        "approve_extension",
+        "extension",
+        "extension/approve",
+        "photo",
+        "photo",
         "handle",
         "rework",
         "handle",
@@ -128,13 +131,13 @@ def test_it_takes_a_small_matter_fixed_on_the_spot_straight_to_approval(as_perso
         id=str(uuid.uuid4()),
         handled_on_spot=True,
         result_note="已将单车摆放整齐",
-        after_photos=["sha256:after"],
+        **uploaded_refs(worker),
         device_time="2026-11-28T08:00:00+08:00",
     )
     assert created.status_code == 201, created.content
     event = created.json()
     assert event["state"] == "handled" and event["handled_on_spot"] and event["level"] == Level.GRID
-    assert event["device_reported_at"].startswith("2026-11-28T08:00:00")
+    assert event["device_reported_at"] == "2026-11-28T00:00:00.000000+00:00"  # the device's 08:00 in Shanghai, in UTC
     assert event["id"] in [e["id"] for e in secretary.get("/events", {"queue": "to_approve"}).json()["items"]]
     assert step(secretary, event["id"], "approve").json()["state"] == "closed"
 

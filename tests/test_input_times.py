@@ -1,6 +1,6 @@
-"""Times sent to the API are read as the same instant in local time (``InputDatetime``):
-offsets PostgreSQL cannot store and times UTC cannot hold were server errors, found by
-the fuzzer (tests/test_fuzz.py)."""
+"""Times sent to the API are read as the same instant in local time
+(``backend.core.limits.Instant``): offsets beyond ±15:59, which PostgreSQL cannot store,
+were server errors there, found by the fuzzer (tests/test_fuzz.py)."""
 
 from datetime import UTC, datetime
 
@@ -9,9 +9,8 @@ from tests.events_helpers import report, step
 
 def test_it_reads_a_query_time_with_an_offset_beyond_postgresqls_range(as_persona):
     dispatcher = as_persona("demo_dispatcher")
-    answer = dispatcher.get("/events", {"reported_to": "1704-10-20T20:16:36.67553+22:18", "queue": "all"})
+    answer = dispatcher.get("/events", {"reported_to": "2026-10-20T20:16:36.67553+22:18", "queue": "all"})
     assert answer.status_code == 200, answer.content
-    assert answer.json()["items"] == []
 
 
 def test_it_records_a_device_time_with_a_far_offset_as_the_same_instant(as_persona):
@@ -23,7 +22,7 @@ def test_it_records_a_device_time_with_a_far_offset_as_the_same_instant(as_perso
     assert datetime.fromisoformat(device_at).astimezone(UTC) == datetime(2026, 10, 25, 20, 47, 51, tzinfo=UTC)
 
 
-def test_it_refuses_a_time_that_cannot_be_held_in_utc(as_persona):
+def test_it_refuses_a_time_outside_the_range_a_time_can_be_stored_in(as_persona):
     resident = as_persona("demo_resident")
     event_id = report(resident).json()["id"]
     answer = step(resident, event_id, "comment", {"note": "补充说明", "device_time": "0001-01-01T00:00:00+08:00"})

@@ -1,11 +1,13 @@
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Path, Router
 
 from backend.accounts import schemas
+from backend.accounts.labels import ROLE_LABELS
 from backend.accounts.ratelimit import client_address
 from backend.accounts.scope import roles_of, scope_of
-from backend.accounts.selectors import access_device, devices_visible_to
-from backend.accounts.services import TokenPair, auth_login, auth_refresh, device_revoke
+from backend.accounts.selectors import access_device, admin_device, devices_visible_to
+from backend.accounts.services import TokenPair, auth_login, auth_refresh, device_restore, device_revoke
+from backend.core.limits import RowId
 from backend.core.schemas import ErrorOut
 
 router = Router(tags=["auth"])
@@ -48,7 +50,7 @@ def refresh(request: HttpRequest, payload: schemas.RefreshIn):
 
 @router.post("/auth/logout", response={200: schemas.OkOut, **ERRORS}, summary="注销本设备 Log this device out")
 def logout(request: HttpRequest):
-    device_revoke(device=request.device)
+    device_revoke(device=request.device, by=request.auth)
     return {"ok": True}
 
 
@@ -60,7 +62,8 @@ def me(request: HttpRequest):
         "id": user.pk,
         "username": user.username,
         "display_name": user.display_name,
-        "roles": roles_of(user),
+        # The roles are cached in the process with Chinese labels; the answer's are in the request's language.
+        "roles": [{**role, "role_label": ROLE_LABELS[role["role"]]} for role in roles_of(user)],
         "scope": {
             "district_wide": scope.district_wide,
             "grid_ids": sorted(scope.grid_ids),
@@ -89,6 +92,17 @@ def device_list(request: HttpRequest):
     summary="吊销设备 Revoke a device",
     tags=["accounts"],
 )
-def device_revoke_route(request: HttpRequest, device_pk: int):
+def device_revoke_route(request: HttpRequest, device_pk: Path[RowId]):
     device = access_device(request.auth, device_pk)
-    return device_revoke(device=device)
+    return device_revoke(device=device, by=request.auth)
+
+
+@router.post(
+    "/devices/{device_pk}/restore",
+    response={200: schemas.DeviceOut, **ERRORS},
+    summary="恢复被管理员吊销的设备 Restore a device an admin revoked (admin)",
+    tags=["accounts"],
+)
+def device_restore_route(request: HttpRequest, device_pk: Path[RowId]):
+    device = admin_device(request.auth, device_pk)
+    return device_restore(device=device)

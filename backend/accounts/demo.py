@@ -42,6 +42,11 @@ def seed_accounts(district: District, *, password: str, tally: Tally) -> list[tu
             user.is_staff = user.is_superuser = role == Role.ADMIN
             user.save()
             tally.count(True, False)
+        elif not user.check_password(password):
+            # --password promises the accounts' password: a seeded database takes it too.
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            tally.count(False, True)
         else:
             tally.count(False, False)
         _, created = RoleAssignment.objects.get_or_create(user=user, role=role, **unit)

@@ -84,7 +84,11 @@ class RoleAssignment(models.Model):
 
 class Device(models.Model):
     """A phone or browser a user logged in from. Revoking it (logout, or the user or an
-    admin revoking it) bumps ``token_generation``, which kills its access tokens."""
+    admin revoking it) bumps ``token_generation``, which kills its access tokens.
+
+    A revoke by an admin (anyone but the device's owner) also sets ``admin_revoked``:
+    password logins on that device id are refused until an admin restores it, so a
+    lost phone stays out even if its finder knows the password. docs/accounts.md."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices", verbose_name="用户")
     device_id = models.CharField("设备标识", max_length=128)
@@ -95,6 +99,10 @@ class Device(models.Model):
     created_at = models.DateTimeField("首次登录", auto_now_add=True)
     last_seen_at = models.DateTimeField("最近活动", null=True, blank=True)
     revoked_at = models.DateTimeField("吊销时间", null=True, blank=True)
+    admin_revoked = models.BooleanField("管理员吊销（需恢复后才能登录）", default=False)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="吊销人"
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "设备"

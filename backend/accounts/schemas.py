@@ -26,6 +26,9 @@ class DeviceOut(Schema):
     created_at: datetime
     last_seen_at: datetime | None
     revoked_at: datetime | None
+    admin_revoked: bool = Field(
+        ..., description="管理员吊销：恢复前不能用密码登录 revoked by an admin: no login until restored"
+    )
     username: str = Field(..., alias="user.username")
 
 

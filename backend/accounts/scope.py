@@ -1,8 +1,11 @@
-"""What a user may see, by role and territory: the one place that decides.
+"""A user's units, by role: the grids, communities, streets, platforms and departments
+they are bound to, or district-wide.
 
-``Scope`` is computed once per request from the user's role assignments. Selectors
-filter querysets with its ``q_*`` methods; ``access_*`` helpers fetch-and-authorize
-and answer 404 for anything outside it, so existence does not leak.
+``Scope`` is computed once per request from the user's role assignments. Territory is
+filtered with ``q_territory``; who may see or act on an *event* is decided by the
+relations of the transition table (``backend/events/workflow.py``, derived in
+``backend/events/access.py``), which read these units. ``access_*`` helpers
+fetch-and-authorize and answer 404 for anything outside scope, so existence does not leak.
 """
 
 from __future__ import annotations

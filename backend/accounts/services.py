@@ -5,20 +5,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from backend.accounts.models import Device, RefreshToken, User
-from backend.accounts.ratelimit import clear_account_failures, guard_login, record_login_failure
+from backend.accounts.ratelimit import sign_in
+from backend.accounts.realtime import close_device_sockets_on_commit
 from backend.accounts.tokens import (
     hash_refresh_secret,
     issue_access_token,
     new_refresh_secret,
     refresh_expiry,
 )
-from backend.core.errors import ApiError
+from backend.core.errors import ApiError, register
+
+register(
+    "device_revoked",
+    403,
+    "该设备已被管理员吊销，请联系管理员恢复",
+    "An admin revoked this device; ask an admin to restore it",
+)
 
 
 @dataclass(frozen=True)
@@ -49,15 +56,13 @@ def auth_login(
     app_version: str = "",
     address: str,
 ) -> TokenPair:
-    """Check the password (rate-limited per account and address), register or update
-    the device, and start a new refresh-token family bound to it."""
-    guard_login(username=username, address=address)
-    user = authenticate(username=username, password=password)
-    if user is None:
-        record_login_failure(username=username, address=address)
-        inactive = User.objects.filter(username=username, is_active=False).exists()
-        raise ApiError("account_disabled" if inactive else "invalid_credentials")
-    clear_account_failures(username=username)
+    """Check the password (ratelimit.sign_in: limits by account and client), register
+    or update the device, and start a new refresh-token family bound to it. A device
+    an admin revoked stays out (``device_revoked``, said only after the right password)
+    until an admin restores it; a device its owner logged out signs in again."""
+    user = sign_in(username=username, password=password, address=address, device_id=device_id)
+    if Device.objects.filter(user=user, device_id=device_id, admin_revoked=True).exists():
+        raise ApiError("device_revoked")
     with transaction.atomic():
         device, _ = Device.objects.update_or_create(
             user=user,
@@ -68,6 +73,7 @@ def auth_login(
                 "app_version": app_version,
                 "last_seen_at": timezone.now(),
                 "revoked_at": None,
+                "revoked_by": None,
             },
         )
         return _issue_pair(user=user, device=device, family=uuid.uuid4())
@@ -92,6 +98,7 @@ def auth_refresh(*, refresh_token: str, device_id: str) -> TokenPair:
         if row.rotated_at is not None:
             RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
             Device.objects.filter(pk=row.device_id).update(token_generation=F("token_generation") + 1)
+            close_device_sockets_on_commit(row.device_id)
             reused = True
         elif row.expires_at <= now:
             raise ApiError("token_expired")
@@ -109,11 +116,25 @@ def auth_refresh(*, refresh_token: str, device_id: str) -> TokenPair:
     raise ApiError("refresh_reused")
 
 
-def device_revoke(*, device: Device) -> Device:
-    """Logout and revocation: refresh tokens die, access tokens die with the generation."""
+def device_revoke(*, device: Device, by: User) -> Device:
+    """Logout and revocation: refresh tokens die, access tokens die with the generation,
+    open websockets close (4004) once this commits. Revoked by someone other than its
+    owner (an admin), the device stays shut out of password logins until restored."""
     now = timezone.now()
     with transaction.atomic():
         RefreshToken.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=now)
-        Device.objects.filter(pk=device.pk).update(token_generation=F("token_generation") + 1, revoked_at=now)
+        changes = {"token_generation": F("token_generation") + 1, "revoked_at": now, "revoked_by": by}
+        if by.pk != device.user_id:
+            changes["admin_revoked"] = True
+        Device.objects.filter(pk=device.pk).update(**changes)
+        close_device_sockets_on_commit(device.pk)
+    device.refresh_from_db()
+    return device
+
+
+def device_restore(*, device: Device) -> Device:
+    """An admin lifts a sticky revoke: the device may sign in again with the password
+    (it stays signed out until then)."""
+    Device.objects.filter(pk=device.pk).update(admin_revoked=False)
     device.refresh_from_db()
     return device

@@ -38,11 +38,18 @@ def entries_visible_to(user: User) -> QuerySet[AddressEntry]:
 
 
 def _containing(entries: QuerySet[AddressEntry], part: str) -> QuerySet[AddressEntry]:
-    """Entries whose key contains ``part``, through each database's trigram index."""
+    """Entries whose key contains ``part`` as written, through each database's trigram
+    index: ``%``, ``_`` and ``\\`` in a query are characters, never LIKE wildcards."""
     if connection.vendor == "sqlite" and len(part) >= 3:
+        # A quoted phrase on the FTS5 trigram table is a substring match that uses the
+        # index and reads nothing in it as a wildcard; LIKE with an ESCAPE clause would
+        # scan the whole table, and without one '%%%' matched every row.
+        phrase = '"' + part.replace('"', '""') + '"'
         return entries.filter(
-            id__in=RawSQL("SELECT rowid FROM addresses_entry_fts WHERE normalized LIKE %s", (f"%{part}%",))
+            id__in=RawSQL("SELECT rowid FROM addresses_entry_fts WHERE addresses_entry_fts MATCH %s", (phrase,))
         )
+    # Django escapes %, _ and \ in a ``contains`` pattern (LIKE … ESCAPE '\' on SQLite,
+    # backslash being PostgreSQL's default escape, which pg_trgm's index understands).
     return entries.filter(normalized__contains=part)
 
 

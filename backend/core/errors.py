@@ -69,10 +69,9 @@ class ApiError(Exception):
         return self.message_en if prefers_english() else self.message_zh
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message()}
-        if self.detail is not None:
-            body["detail"] = self.detail
-        return body
+        # ``detail`` is always there (null when there is nothing to add): clients read
+        # one shape without asking whether a key exists.
+        return {"code": self.code, "message": self.message(), "detail": self.detail}
 
 
 def prefers_english() -> bool:

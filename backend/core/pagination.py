@@ -7,12 +7,16 @@ from typing import Any
 from django.db.models import QuerySet
 from ninja import Schema
 
-MAX_PAGE_SIZE = 200
+from backend.core.limits import MAX_PAGE, MAX_PAGE_SIZE, Page, PageSize
+
+__all__ = ["MAX_PAGE", "MAX_PAGE_SIZE", "PageParams", "paginate"]
 
 
 class PageParams(Schema):
-    page: int = 1
-    page_size: int = 50
+    # Bounded here, in the schema: a page beyond the bigint range reached the database
+    # as an OFFSET it cannot hold (500); now it is a 422 and the OpenAPI states the range.
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 def paginate(queryset: QuerySet, *, page: int, page_size: int) -> dict[str, Any]:
@@ -20,8 +24,8 @@ def paginate(queryset: QuerySet, *, page: int, page_size: int) -> dict[str, Any]
     the seed's scale, so we fetch one extra row instead of running COUNT(*)."""
     from backend.core.errors import ApiError
 
-    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ApiError("validation_error", detail={"page": "page >= 1", "page_size": f"1..{MAX_PAGE_SIZE}"})
+    if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ApiError("validation_error", detail={"page": f"1..{MAX_PAGE}", "page_size": f"1..{MAX_PAGE_SIZE}"})
     start = (page - 1) * page_size
     rows = list(queryset[start : start + page_size + 1])
     return {"items": rows[:page_size], "page": page, "page_size": page_size, "has_more": len(rows) > page_size}

@@ -1,9 +1,10 @@
-"""Routes of the closed loop. Each is four steps: parse, fetch-and-authorize (with a
-row lock), call the step's service, return the event."""
+"""Routes of the closed loop. The step routes are made from the command registry
+(``backend/events/commands.py``), which the sync push reads too; each parses its
+body, fetches and authorizes the event with a row lock, calls the step's service
+and returns the event."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -13,19 +14,19 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
+from backend.core.limits import Instant, Page, PageSize, RowId
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
-from backend.core.schemas import ErrorOut, InputDatetime
+from backend.core.schemas import ErrorOut
 from backend.events import schemas, services
-from backend.events.models import Event, Level, Source, State
+from backend.events.commands import COMMANDS, Command, command_run
+from backend.events.labels import LEVEL_LABELS, SEVERITY_LABELS, SOURCE_LABELS, STATE_LABELS, category_name
+from backend.events.models import Event
 from backend.events.selectors import QUEUES, access_event, categories, event_history, event_queue
-from backend.events.services import Actor, DispatchTarget, Photos
+from backend.events.services import Actor, Photos
 from backend.events.workflow import allowed_steps
 
 router = Router(tags=["events"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-STATE_LABELS = dict(State.choices)
-SOURCE_LABELS = dict(Source.choices)
-LEVEL_LABELS = dict(Level.choices)
 
 
 def event_out(event: Event) -> dict:
@@ -37,11 +38,12 @@ def event_out(event: Event) -> dict:
         },
         "category": event.category.code,
         "version": event.action_count,
-        "category_name": event.category.name,
+        "category_name": category_name(event.category),
         "grid_name": event.grid.name,
         "state_label": STATE_LABELS[event.state],
         "source_label": SOURCE_LABELS[event.source],
         "level_label": LEVEL_LABELS[event.level],
+        "severity_label": SEVERITY_LABELS[event.severity],
     }
 
 
@@ -51,15 +53,6 @@ def event_detail(event: Event, user) -> dict:
 
 def _actor(request: HttpRequest, device_time: datetime | None) -> Actor:
     return Actor(user=request.auth, device=getattr(request, "device", None), device_at=device_time)
-
-
-def _act(
-    request: HttpRequest, event_id: UUID, device_time: datetime | None, step: Callable[[Event, Actor], Event]
-) -> dict:
-    with transaction.atomic():
-        event = access_event(request.auth, event_id, lock=True)
-        event = step(event, _actor(request, device_time))
-    return event_detail(event, request.auth)
 
 
 @router.get(
@@ -73,6 +66,8 @@ def category_list(request: HttpRequest):
         {
             **{f: getattr(c, f) for f in schemas.CategoryOut.model_fields if hasattr(c, f)},
             "parent_code": c.parent.code if c.parent else None,
+            "name": category_name(c),
+            "severity_label": SEVERITY_LABELS[c.severity],
         }
         for c in categories()
     ]
@@ -108,12 +103,12 @@ class QueueFilters(Schema):
     queue: Literal[tuple(QUEUES)] = "all"
     state: Literal[tuple(STATE_LABELS)] | None = None
     category: str | None = None
-    grid_id: int | None = None
-    reported_from: InputDatetime | None = None
-    reported_to: InputDatetime | None = None
+    grid_id: RowId | None = None
+    reported_from: Instant | None = None
+    reported_to: Instant | None = None
     overdue: bool | None = None
-    page: int = 1
-    page_size: int = 50
+    page: Page = 1
+    page_size: PageSize = 50
 
 
 @router.get(
@@ -158,215 +153,25 @@ def history(request: HttpRequest, event_id: UUID):
     ]
 
 
-def _route(path: str, summary: str):
-    return router.post(
-        f"/events/{{event_id}}/{path}", response={200: schemas.EventDetailOut, **ERRORS}, summary=summary
-    )
+def _step_route(command: Command) -> None:
+    """The route of a step, from the registry: parse the body, then ``command_run``
+    (fetch and lock through the user's scope, the service) in a transaction, and
+    answer the event with what the caller may do next."""
+
+    def view(request: HttpRequest, event_id: UUID, payload) -> dict:
+        actor = _actor(request, payload.device_time)
+        with transaction.atomic():
+            event = command_run(command, actor=actor, event_id=event_id, body=payload)
+        return event_detail(event, request.auth)
+
+    view.__name__ = command.operation or command.name.replace("/", "_")  # ninja's operationId is made from it
+    view.__annotations__ = {"request": HttpRequest, "event_id": UUID, "payload": command.body, "return": dict}
+    router.post(
+        f"/events/{{event_id}}/{command.name}",
+        response={200: schemas.EventDetailOut, **ERRORS},
+        summary=command.summary,
+    )(view)
 
 
-@_route("accept", "受理 Accept")
-def accept(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request, event_id, payload.device_time, lambda e, a: services.event_accept(event=e, actor=a, note=payload.note)
-    )
-
-
-@_route("reject", "驳回 Reject")
-def reject(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_reject(event=e, actor=a, reason=payload.reason),
-    )
-
-
-@_route("merge", "合并重复事件 Merge into a duplicate")
-def merge(request: HttpRequest, event_id: UUID, payload: schemas.MergeIn):
-    def step(event: Event, actor: Actor) -> Event:
-        into = access_event(request.auth, payload.into)
-        return services.event_merge(event=event, actor=actor, into=into, note=payload.note)
-
-    return _act(request, event_id, payload.device_time, step)
-
-
-@_route("dispatch", "分流交办 Dispatch")
-def dispatch(request: HttpRequest, event_id: UUID, payload: schemas.DispatchIn):
-    target = DispatchTarget(payload.platform_id, payload.department_id, payload.grid_worker_id)
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_dispatch(
-            event=e, actor=a, to=target, deadline_at=payload.deadline_at, note=payload.note
-        ),
-    )
-
-
-@_route("sign", "签收 Sign for")
-def sign(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request, event_id, payload.device_time, lambda e, a: services.event_sign(event=e, actor=a, note=payload.note)
-    )
-
-
-@_route("return", "退回 Return to the dispatcher")
-def return_(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_return(event=e, actor=a, reason=payload.reason),
-    )
-
-
-@_route("handle", "处置完毕 Handled")
-def handle(request: HttpRequest, event_id: UUID, payload: schemas.HandleIn):
-    photos = Photos(payload.before_photos, payload.after_photos)
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_handle(event=e, actor=a, result_note=payload.result_note, photos=photos),
-    )
-
-
-@_route("extension", "申请延期 Request an extension")
-def request_extension(request: HttpRequest, event_id: UUID, payload: schemas.ExtensionIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_request_extension(event=e, actor=a, until=payload.until, reason=payload.reason),
-    )
-
-
-@_route("extension/approve", "批准延期 Approve the extension")
-def approve_extension(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_decide_extension(event=e, actor=a, approve=True, note=payload.note),
-    )
-
-
-@_route("extension/refuse", "不批准延期 Refuse the extension")
-def refuse_extension(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_decide_extension(event=e, actor=a, approve=False, note=payload.note),
-    )
-
-
-@_route("park", "申请挂账 Request parking")
-def request_park(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_request_park(event=e, actor=a, reason=payload.reason),
-    )
-
-
-@_route("park/approve", "批准挂账 Approve parking")
-def approve_park(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_decide_park(event=e, actor=a, approve=True, note=payload.note),
-    )
-
-
-@_route("park/refuse", "不批准挂账 Refuse parking")
-def refuse_park(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_decide_park(event=e, actor=a, approve=False, note=payload.note),
-    )
-
-
-@_route("unpark", "解除挂账 Unpark")
-def unpark(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request, event_id, payload.device_time, lambda e, a: services.event_unpark(event=e, actor=a, note=payload.note)
-    )
-
-
-@_route("approve", "结案 Approve the closure")
-def approve(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request, event_id, payload.device_time, lambda e, a: services.event_approve(event=e, actor=a, note=payload.note)
-    )
-
-
-@_route("rework", "返工 Send back for rework")
-def rework(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_rework(event=e, actor=a, reason=payload.reason),
-    )
-
-
-@_route("evaluate", "评价 Evaluate")
-def evaluate(request: HttpRequest, event_id: UUID, payload: schemas.EvaluateIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_evaluate(
-            event=e, actor=a, satisfaction=payload.satisfaction, comment=payload.comment
-        ),
-    )
-
-
-@_route("reopen", "不满意重启 Reopen")
-def reopen(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request, event_id, payload.device_time, lambda e, a: services.event_reopen(event=e, actor=a, note=payload.note)
-    )
-
-
-@_route("urge", "催办 Urge")
-def urge(request: HttpRequest, event_id: UUID, payload: schemas.StepIn):
-    return _act(
-        request, event_id, payload.device_time, lambda e, a: services.event_urge(event=e, actor=a, note=payload.note)
-    )
-
-
-@_route("escalate", "报上一级 Escalate one level")
-def escalate(request: HttpRequest, event_id: UUID, payload: schemas.ReasonIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_escalate(event=e, actor=a, reason=payload.reason),
-    )
-
-
-@_route("comment", "补充说明 Comment")
-def comment(request: HttpRequest, event_id: UUID, payload: schemas.CommentIn):
-    photos = Photos(payload.before_photos, payload.after_photos)
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_comment(event=e, actor=a, note=payload.note, photos=photos),
-    )
-
-
-@_route("edit", "修改描述、地址、严重程度 Edit description, address, severity")
-def edit(request: HttpRequest, event_id: UUID, payload: schemas.EditIn):
-    return _act(
-        request,
-        event_id,
-        payload.device_time,
-        lambda e, a: services.event_edit(event=e, actor=a, fields=payload.fields, note=payload.note),
-    )
+for _command in COMMANDS.values():
+    _step_route(_command)

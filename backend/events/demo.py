@@ -19,6 +19,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from backend.accounts.models import Role, RoleAssignment, User
+from backend.core.times import wire_time
 from backend.events.deadlines import compute_deadline
 from backend.events.history import content_hash
 from backend.events.models import (
@@ -293,7 +294,7 @@ class _History:
         e.dispatched_at = self.later(5, 60)
         e.deadline_at = compute_deadline(e.dispatched_at, unit=category.deadline_unit, amount=category.deadline_amount)
         self.move(
-            "dispatch", State.DISPATCHED, dispatcher, Role.DISPATCHER, data={"deadline_at": e.deadline_at.isoformat()}
+            "dispatch", State.DISPATCHED, dispatcher, Role.DISPATCHER, data={"deadline_at": wire_time(e.deadline_at)}
         )
 
     def holder(self) -> int | None:

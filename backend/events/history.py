@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
+from backend.core.times import wire_time
 from backend.events.models import Event, EventAction
 from backend.fastpath.bulk import make
 
 
 def _when(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return "" if moment is None else wire_time(moment)
 
 
 # The fields a hash covers, in order; bulk writers (the demo history) use it too.

@@ -77,6 +77,7 @@ class State(models.TextChoices):
     DISPATCHED = "dispatched", "已派遣"
     RETURNED = "returned", "已退回"
     IN_PROGRESS = "in_progress", "处置中"
+    AWAITING_EVIDENCE = "awaiting_evidence", "待补证据"
     HANDLED = "handled", "已处置待审核"
     CLOSED = "closed", "已结案"
     EVALUATED = "evaluated", "已评价"
@@ -141,7 +142,7 @@ class Event(models.Model):
         verbose_name="上报人",
         db_index=False,
     )
-    state = models.CharField("状态", max_length=16, choices=State.choices, default=State.REPORTED)
+    state = models.CharField("状态", max_length=20, choices=State.choices, default=State.REPORTED)
     level = models.PositiveSmallIntegerField("责任层级", choices=Level.choices, default=Level.STREET)
 
     holder_platform = models.ForeignKey(
@@ -256,12 +257,23 @@ class Event(models.Model):
             models.Index(fields=["reporter", "reported_at"], name="event_reporter"),
             models.Index(fields=["street", "reported_at"], name="event_overdue", condition=Q(overdue=True)),
             models.Index(fields=["street", "satisfaction", "reported_at"], name="event_street_satisfaction"),
+            # The district centre's queues (to_triage, to_approve: events/access.py) pick the
+            # few district-level events and parking requests out of a whole year; partial,
+            # so a report (never district-level, never parked) writes neither.
+            models.Index(
+                fields=["state", "reported_at"], name="event_district_queue", condition=Q(level=Level.DISTRICT)
+            ),
+            models.Index(
+                fields=["state", "reported_at"], name="event_park_requested", condition=Q(park_requested=True)
+            ),
             models.Index(
                 fields=["state", "deadline_at"], name="event_deadline", condition=Q(deadline_at__isnull=False)
             ),
             models.Index(fields=["reported_at"], name="event_reported_at"),
             models.Index(fields=["signed_by"], name="event_signed_by", condition=Q(signed_by__isnull=False)),
             models.Index(fields=["merged_into"], name="event_merged_into", condition=Q(merged_into__isnull=False)),
+            # Only the few events whose photos are on their way: the supervision job's look-up.
+            models.Index(fields=["handled_at"], name="event_awaiting_evidence", condition=Q(state="awaiting_evidence")),
         ]
         # A constraint, not unique=True: that adds a second, LIKE-pattern index on
         # PostgreSQL, and numbers are only ever looked up whole.
@@ -311,8 +323,8 @@ class EventAction(models.Model):
         db_index=False,
     )
     device_ref = models.CharField("设备标识", max_length=128, blank=True)
-    from_state = models.CharField("原状态", max_length=16, blank=True)
-    to_state = models.CharField("新状态", max_length=16, blank=True)
+    from_state = models.CharField("原状态", max_length=20, blank=True)
+    to_state = models.CharField("新状态", max_length=20, blank=True)
     note = models.TextField("说明", blank=True)
     data = models.JSONField("附加数据", default=dict, blank=True)
     server_at = models.DateTimeField("服务器时间")

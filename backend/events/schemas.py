@@ -4,7 +4,7 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
-from backend.core.schemas import InputDatetime
+from backend.core.limits import Instant, RowId
 from backend.events.models import Source
 
 NOTE = Field("", max_length=2000, description="说明，最多 2000 字")
@@ -26,23 +26,23 @@ class ReportIn(Schema):
     description: str = Field(..., min_length=1, max_length=2000)
     location: Location | None = None
     address_text: str = Field("", max_length=200)
-    grid_id: int | None = None
+    grid_id: RowId | None = None
     severity: Literal["low", "normal", "high", "critical"] | None = None
     before_photos: list[str] = PHOTO_REFS
     after_photos: list[str] = PHOTO_REFS
     handled_on_spot: bool = Field(False, description="小事不出网格：网格员当场处置后上报")
     result_note: str = NOTE
-    device_time: InputDatetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class StepIn(Schema):
     note: str = NOTE
-    device_time: InputDatetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class ReasonIn(Schema):
     reason: str = REASON
-    device_time: InputDatetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class MergeIn(StepIn):
@@ -50,27 +50,27 @@ class MergeIn(StepIn):
 
 
 class DispatchIn(StepIn):
-    platform_id: int | None = None
-    department_id: int | None = None
-    grid_worker_id: int | None = None
-    deadline_at: InputDatetime | None = Field(None, description="不填则按事项分类的时限规则计算")
+    platform_id: RowId | None = None
+    department_id: RowId | None = None
+    grid_worker_id: RowId | None = None
+    deadline_at: Instant | None = Field(None, description="不填则按事项分类的时限规则计算")
 
 
 class HandleIn(Schema):
     result_note: str = Field(..., min_length=1, max_length=2000)
     before_photos: list[str] = PHOTO_REFS
     after_photos: list[str] = PHOTO_REFS
-    device_time: InputDatetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class ExtensionIn(ReasonIn):
-    until: InputDatetime
+    until: Instant
 
 
 class EvaluateIn(Schema):
     satisfaction: Literal["satisfied", "basic", "unsatisfied"]
     comment: str = NOTE
-    device_time: InputDatetime | None = DEVICE_TIME
+    device_time: Instant | None = DEVICE_TIME
 
 
 class CommentIn(StepIn):
@@ -86,6 +86,7 @@ class CategoryOut(Schema):
     platform_kind: str
     default_handler: str
     severity: str
+    severity_label: str
     deadline_unit: str
     deadline_amount: int
     grid_admissible: bool
@@ -110,6 +111,7 @@ class EventOut(Schema):
     community_id: int
     street_id: int
     severity: str
+    severity_label: str
     state: str
     state_label: str
     level: int

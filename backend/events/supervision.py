@@ -1,6 +1,7 @@
-"""督办: the periodic job. Marks events overdue (with an automatic urge notice) and
+"""督办: the periodic job. Marks events overdue (with an automatic urge notice),
 escalates overdue events one level each time a further grace period passes
-without progress: grid → community → street → district.
+without progress: grid → community → street → district, and sends events whose
+photos did not arrive within EVIDENCE_WAIT_HOURS to the secretary's approval.
 
 Idempotent by construction: every condition reads state that the job itself
 changes (``overdue``, ``last_escalated_at``), so a second run straight after the
@@ -16,10 +17,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backend.core.times import wire_time
 from backend.events.models import Event, Level, State
-from backend.events.services import grace_period, system_record, tell_about
+from backend.events.services import evidence_overdue, evidence_wait, grace_period, system_record, tell_about
 from push.models import Kind
 from push.recipients import answerable_at_level, holders_of
+from sync.changes import changes_collected
 
 SUPERVISED_STATES = (State.DISPATCHED, State.IN_PROGRESS, State.RETURNED)
 BATCH = 500
@@ -29,6 +32,7 @@ BATCH = 500
 class TickResult:
     marked_overdue: int = 0
     escalated: int = 0
+    evidence_overdue: int = 0
 
 
 def _locked(ids: list) -> list[Event]:
@@ -42,7 +46,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
 
     newly_overdue = Event.objects.filter(state__in=SUPERVISED_STATES, overdue=False, deadline_at__lt=now)
     while ids := list(newly_overdue.values_list("pk", flat=True)[:BATCH]):
-        with transaction.atomic():
+        with transaction.atomic(), changes_collected():  # each event's change rows once per batch
             for event in _locked(ids):
                 if event.overdue or event.deadline_at is None or event.deadline_at >= now:
                     continue  # changed since we listed it
@@ -54,7 +58,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                     now=now,
                     note="已超过处置时限",
                     fields=("overdue", "overdue_at"),
-                    data={"deadline_at": event.deadline_at.isoformat()},
+                    data={"deadline_at": wire_time(event.deadline_at)},
                 )
                 event.urge_count += 1
                 system_record(event, action="urge", now=now, note="系统自动催办：事件已超期", fields=("urge_count",))
@@ -69,7 +73,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
     )
     processed: set = set()
     while ids := [pk for pk in due.values_list("pk", flat=True)[:BATCH] if pk not in processed]:
-        with transaction.atomic():
+        with transaction.atomic(), changes_collected():
             for event in _locked(ids):
                 processed.add(event.pk)
                 last = max(filter(None, [event.overdue_at, event.last_escalated_at]))
@@ -89,4 +93,15 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                 )
                 tell_about(event, Kind.ESCALATION, answerable_at_level(event), "超期自动升级")
                 result.escalated += 1
+
+    # Reports and handles waiting for photos that never came go to the secretary's
+    # approval queue anyway, the reason in their history (docs/workflow.md, "Photo evidence").
+    waited = Event.objects.filter(state=State.AWAITING_EVIDENCE, handled_at__lte=now - evidence_wait())
+    while ids := list(waited.values_list("pk", flat=True)[:BATCH]):
+        with transaction.atomic():
+            for event in _locked(ids):
+                if event.state != State.AWAITING_EVIDENCE or event.handled_at > now - evidence_wait():
+                    continue  # its photos arrived since we listed it
+                evidence_overdue(event=event, now=now)
+                result.evidence_overdue += 1
     return result

@@ -13,7 +13,8 @@ numbers come as machine values, stored JSON as its text.
 The values are the ones ``canonical_json`` prints exactly like Python's ``json``
 module: a float that ``json`` would write in exponent form (below 1e-4 or from 1e16)
 is handed over already printed (``backend.fastpath.canonical``), because the checksum a phone
-recomputes is over Python's form (docs/sync.md, "Applying a page").
+recomputes is over Python's form (docs/sync.md, "Applying a page"). The figures that chose
+each step: README.md beside this file.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ from sync.entities import Kind
 class IsoTime(Func):
     """A timestamp as ISO-8601 text in UTC. PostgreSQL prints it (``to_char``): a page
     of events holds thousands, and parsing each into a ``datetime`` only to print it
-    again was a third of a page's cost. SQLite hands over its stored text untouched
+    again was a large part of a page's cost. SQLite hands over its stored text untouched
     (the cast keeps Django's converter from parsing it) and ``sqlite_time`` finishes
-    it in Python: as SQL string functions, seven timestamps and a UUID cost SQLite
-    twice what reading the row does."""
+    it in Python: as SQL string functions, a row's timestamps and UUID cost SQLite
+    more than reading the row does."""
 
     output_field = CharField()
 
@@ -72,7 +73,7 @@ def sqlite_time(value: str | None) -> str | None:
 class UuidText(Func):
     """A UUID as its usual text (``8-4-4-4-12``): PostgreSQL prints it; SQLite keeps 32
     hex digits, which ``sqlite_uuid`` splits (making a ``uuid.UUID`` of each only to
-    print it cost a fifth of a page)."""
+    print it was a noticeable part of a page)."""
 
     output_field = CharField()
 
@@ -179,7 +180,7 @@ class Reader:
     @cached_property
     def as_dict(self) -> Callable[[tuple], dict]:
         """One row as the dict sent, by a function written for this kind: a dict display
-        with each converter called in place is half the cost of converting a list and
+        with each converter called in place costs less than converting a list and
         zipping it with the names, a thousand times a page (as ``dataclasses`` does,
         the source is generated once and compiled)."""
         convert_at = dict(self.converters)

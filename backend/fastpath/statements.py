@@ -2,17 +2,23 @@
 
 For the few look-ups made on every request or batch (the token's device with its
 user, a report's category and grid): the ORM compiles a query afresh each time,
-which costs about three times what the database takes to answer it. A ``Select``
+which costs more than the database takes to answer it (backend/fastpath/README.md
+has the figures). A ``Select``
 is built from the models' fields, so it follows the schema; its rows become
 instances through ``Model.from_db`` with the same converters the ORM applies.
+
+Every statement here goes through Django's cursor wrapper (``through_django``), so
+it shows wherever the ORM's queries do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.utils import CursorDebugWrapper
 from psycopg.types.numeric import Int8
 
 
@@ -92,22 +98,65 @@ class Select:
         return tuple(instances)
 
 
+def through_django(raw, sql: str, params, run: Callable, *, shown: str | None = None):
+    """``run(sql, params)`` on a psycopg cursor of ours, as Django runs its own
+    statements: through the connection's ``execute_wrapper``s, with database errors
+    translated to ``django.db`` ones, and, when queries are logged (``DEBUG``,
+    ``CaptureQueriesContext``, debug tools), recorded in ``connection.queries``. The
+    fast paths that need psycopg directly (prepared statements, streamed rows, binary
+    COPY) would otherwise be invisible wherever the ORM's queries are seen. With no
+    logging and no wrappers (production) it adds two attribute reads and the error
+    translation's context. ``shown``: the text logged, when it is not the statement
+    with its parameters in place."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks it up again
+    db.validate_no_broken_transaction()
+    logged = db.queries_logged
+    if not logged and not db.execute_wrappers:
+        with db.wrap_database_errors:
+            return run(sql, params)
+    wrapper = db.make_debug_cursor(raw) if logged else db.make_cursor(raw)
+
+    def execute(sql, params, many, context):
+        with db.wrap_database_errors:
+            return run(sql, params)
+
+    for outer in reversed(db.execute_wrappers):
+        execute = functools.partial(outer, execute)
+    context = {"connection": db, "cursor": wrapper}
+    if not logged:
+        return execute(sql, params, False, context)
+    if shown is None:  # as Django logs its own statements: the values in place
+        compose = getattr(db.ops, "compose_sql", None)  # PostgreSQL's; SQLite never comes here
+        shown = compose(sql, params) if params and compose else sql
+    assert isinstance(wrapper, CursorDebugWrapper)
+    with wrapper.debug_sql(shown):
+        return execute(sql, params, False, context)
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """A server-side binding cursor whose statements psycopg prepares (once per
+    connection, by their text)."""
+
+    def execute(self, query, params=None, **options):
+        return super().execute(query, params, prepare=True, **options)
+
+
 def run_prepared(sql: str, params: Sequence) -> list[tuple]:
     """The rows of a statement PostgreSQL plans once per connection and then runs by its
     generic plan (the connection is opened with ``plan_cache_mode=force_generic_plan``,
     which only touches prepared statements: Django's own are not). For statements whose
     planning costs more than their running, like the pull's merge of one ordered branch
-    per bucket: planning its 47 branches took 8 ms, running them 4. Integers go as
-    bigint, so a statement's parameter types, and with them its prepared form, do not
-    change as the numbers grow. Elsewhere (SQLite) it is an ordinary query."""
+    per bucket (backend/fastpath/README.md). Integers go as bigint, so a statement's
+    parameter types, and with them its prepared form, do not change as the numbers
+    grow. Elsewhere (SQLite) it is an ordinary query."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [Int8(value) if type(value) is int else value for value in params], prepare=True)
-        return cursor.fetchall()
+    with _PreparedCursor(connection.connection) as cursor:
+        params = [Int8(value) if type(value) is int else value for value in params]
+        return through_django(cursor, sql, params, lambda sql, params: cursor.execute(sql, params).fetchall())
 
 
 STREAM_CHUNK = 100  # rows
@@ -117,13 +166,25 @@ CHUNKED_ROWS = psycopg.pq.version() >= 170000  # libpq's chunked rows mode
 def streamed(sql: str, params: Sequence, *, binary: bool = False) -> Iterator[tuple]:
     """The rows of a statement as PostgreSQL sends them, a hundred at a time: what the
     caller does with each chunk overlaps the database producing the next, on another
-    core. Reading a page of 1,000 events and making their dicts took 29 ms as one result
-    and 18 ms streamed. With a libpq older than 17 (no chunked rows mode), or elsewhere
-    (SQLite), the rows come as one result. ``binary``: numbers arrive as machine values,
-    not as text to parse (text columns are the same either way)."""
+    core (a page of events is read and made into dicts faster streamed than as one
+    result: backend/fastpath/README.md). With a libpq older than 17 (no chunked rows
+    mode), or elsewhere (SQLite), the rows come as one result. ``binary``: numbers
+    arrive as machine values, not as text to parse (text columns are the same either
+    way)."""
     if connection.vendor != "postgresql" or not CHUNKED_ROWS:
         yield from run_prepared(sql, params)
         return
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        yield from cursor.stream(sql, params, size=STREAM_CHUNK, binary=binary)
+
+        def start(sql, params):
+            # The statement is sent, and its first chunk awaited, inside Django's wrapper:
+            # what it records is the statement's own time, not the caller's between chunks.
+            rows = cursor.stream(sql, params, size=STREAM_CHUNK, binary=binary)
+            return next(rows, None), rows
+
+        first, rest = through_django(cursor, sql, list(params), start)
+        if first is None:
+            return
+        yield first
+        yield from rest

@@ -68,7 +68,15 @@ class PatrolSession(models.Model):
     )
     point_count = models.PositiveIntegerField("轨迹点数", default=0)
     distance_m = models.FloatField("里程（米）", default=0)
-    note = models.TextField("说明", blank=True)
+    note = models.TextField(
+        "说明", blank=True, help_text="the parts' notes in part order, one a line (from part_notes)"
+    )
+    part_notes = models.JSONField(
+        "各段说明",
+        default=list,
+        blank=True,
+        help_text='[{"part": index or null, "at": the part\'s device time, "note": …}, …] in part order',
+    )
     clock_offset_ms = models.BigIntegerField("设备时钟偏差（毫秒）", null=True, blank=True)
     received_at = models.DateTimeField("服务器接收时间")
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,12 +13,15 @@ from backend.accounts.actor import Actor
 from backend.accounts.models import Role
 from backend.addresses.selectors import distance_m
 from backend.core.errors import ApiError, register
+from backend.core.times import wire_time
 from backend.patrols.models import Finding, KeySubject, PatrolSession, Visit
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import locate_grid_id
 
 MAX_POINTS = 20_000  # a whole day's walk at one point every 5 s
 MAX_POINTS_PER_PART = 2_000
+MAX_PARTS = 10_000  # a part index's bound
+MAX_NOTED_PARTS = 200  # notes of 2,000 characters each: a patrol's notes stay bounded
 
 register("patrol_not_yours", 409, "该巡查标识属于其他人员", "This patrol id belongs to someone else")
 register("visit_id_taken", 409, "该走访标识已被占用", "This visit id is already used")
@@ -27,6 +30,12 @@ register(
     "too_many_points", 422, f"一次巡查最多 {MAX_POINTS} 个轨迹点", f"A patrol holds at most {MAX_POINTS} track points"
 )
 register("grid_worker_only", 403, "仅网格员可记录巡查与走访", "Only grid workers record patrols and visits")
+register(
+    "too_many_notes",
+    422,
+    f"一次巡查最多 {MAX_NOTED_PARTS} 段带说明",
+    f"A patrol holds the notes of at most {MAX_NOTED_PARTS} parts",
+)
 
 
 def _require_grid_worker(actor: Actor) -> None:
@@ -39,6 +48,34 @@ def track_distance_m(points: list[list]) -> float:
     return sum(distance_m(a[0], a[1], b[0], b[1]) for a, b in zip(points, points[1:]))
 
 
+def _part_sort_key(entry: dict) -> tuple:
+    return (entry["part"] is None, entry["part"] or 0, datetime.fromisoformat(entry["at"]), entry["note"])
+
+
+def merge_part_note(notes: list[dict], *, part: int | None, at: datetime, note: str) -> list[dict]:
+    """The patrol's notes with one part's note kept, in part order. A part is known by
+    its index when the phone sends one (sent again, it replaces its own note: the same
+    note changes nothing); without an index, by its place on the track (``at``) and its
+    note, so a part sent again adds nothing and two parts' notes never overwrite each
+    other. Parts without an index follow the numbered ones, by time."""
+    if timezone.is_naive(at):  # a device time without an offset: read in the server's zone, as Django does
+        at = timezone.make_aware(at)
+    entry = {"part": part, "at": at.isoformat(), "note": note}
+    if part is not None:
+        kept = [e for e in notes if e["part"] != part]
+    else:
+        same = datetime.fromisoformat(entry["at"])
+        kept = [
+            e
+            for e in notes
+            if not (e["part"] is None and e["note"] == note and datetime.fromisoformat(e["at"]) == same)
+        ]
+    kept.append(entry)
+    if len(kept) > MAX_NOTED_PARTS:
+        raise ApiError("too_many_notes", detail={"max": MAX_NOTED_PARTS})
+    return sorted(kept, key=_part_sort_key)
+
+
 def patrol_log(
     *,
     actor: Actor,
@@ -48,17 +85,20 @@ def patrol_log(
     points: list[tuple[float, float, datetime]],
     crs: str = "wgs84",
     note: str = "",
+    part: int | None = None,
     clock_offset_ms: int | None = None,
 ) -> PatrolSession:
     """Create the patrol or add a part of its track: points are merged by device time
-    (a part sent twice adds nothing), the distance recomputed, the end moved on."""
+    (a part sent twice adds nothing), the distance recomputed, the end moved on. Each
+    part's note is kept on its own (``merge_part_note``); the patrol's ``note`` is all
+    of them in part order, so no part's note is lost, whichever part arrives last."""
     _require_grid_worker(actor)
     if ended_at is not None and ended_at < started_at:
         raise ApiError("validation_error", detail={"ended_at": "before started_at"})
     incoming = {}
     for lat, lng, at in points:
         wlat, wlng = to_wgs84(lat=lat, lng=lng, crs=crs)
-        incoming[at.isoformat()] = [round(wlat, 7), round(wlng, 7), at.isoformat()]
+        incoming[wire_time(at)] = [round(wlat, 7), round(wlng, 7), wire_time(at)]
     patrol = PatrolSession.objects.select_for_update().filter(pk=patrol_id).first()
     now = timezone.now()
     if patrol is None:
@@ -81,7 +121,10 @@ def patrol_log(
     if ended_at is not None:
         patrol.ended_at = max(patrol.ended_at or ended_at, ended_at)
     if note:
-        patrol.note = note
+        # Where the part sits on the track: its first point, else its end, else the start.
+        at = min((p[2] for p in points), default=None) or ended_at or started_at
+        patrol.part_notes = merge_part_note(patrol.part_notes or [], part=part, at=at, note=note)
+        patrol.note = "\n".join(entry["note"] for entry in patrol.part_notes)
     if patrol.grid_id is None and track:
         grid_id = locate_grid_id(track[0][1], track[0][0])
         scope = actor.scope

@@ -1,6 +1,7 @@
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Path, Query, Router
 
+from backend.core.limits import RowId
 from backend.core.pagination import PageParams, paginate
 from backend.core.schemas import ErrorOut
 from backend.territory import schemas
@@ -23,5 +24,5 @@ def grid_list(request: HttpRequest, paging: Query[PageParams]):
 
 
 @router.get("/grids/{grid_id}", response={200: schemas.GridDetailOut, **ERRORS}, summary="网格详情 One grid")
-def grid_detail(request: HttpRequest, grid_id: int):
+def grid_detail(request: HttpRequest, grid_id: Path[RowId]):
     return access_grid(request.auth, grid_id)

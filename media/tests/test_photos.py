@@ -214,19 +214,20 @@ def test_the_upload_is_recorded_in_the_events_custody_chain(as_persona, tip):
     assert verify_chain(event) == [] and row.data["sha256"] in event.photos["before"]
 
 
-def test_an_offline_photo_is_attached_when_its_event_arrives(as_persona, persona_user):
-    from media.services import photo_attach
-
+def test_an_offline_photo_is_attached_when_its_event_arrives_over_rest(as_persona):
+    """Issue 16: a photo uploaded with POST /photos and then referenced in POST /events
+    was never attached (only the sync push attached waiting photos)."""
     worker = as_persona("demo_grid_worker")
     data = image_bytes()
     loose = upload(worker, None, data).json()
     assert loose["event_id"] is None
-    event_id = report(worker, source="grid_patrol").json()["id"]
-    from backend.events.models import Event
-
-    photo = photo_attach(photo=Photo.objects.get(pk=loose["id"]), event=Event.objects.get(pk=event_id))
-    assert photo.event_id == Event.objects.get(pk=event_id).pk
-    assert EventAction.objects.filter(event_id=event_id, action="photo").exists()
+    event_id = report(worker, source="grid_patrol", before_photos=[f"sha256:{loose['sha256']}"]).json()["id"]
+    photo = Photo.objects.get(pk=loose["id"])
+    assert str(photo.event_id) == event_id and photo.phase == "before"
+    assert EventAction.objects.filter(event_id=event_id, action="photo", data__photo_id=loose["id"]).exists()
+    by_id = upload(worker, None, image_bytes(size=(300, 200)), phase="after").json()  # referenced by its UUID
+    step(worker, event_id, "comment", {"note": "补充照片", "after_photos": [by_id["id"]]})
+    assert str(Photo.objects.get(pk=by_id["id"]).event_id) == event_id
 
 
 def test_scope_and_roles_decide_who_sees_which_photo(as_persona, tip):
@@ -302,8 +303,122 @@ def test_uploaded_after_photos_count_toward_closure(as_persona):
     step(handler, event_id, "sign")
     refused = step(handler, event_id, "handle", {"result_note": "已清理"})
     assert refused.json()["code"] == "photos_missing"
-    assert refused.json()["detail"]["before"] == {"required": 1, "present": 0}
+    assert refused.json()["detail"]["before"] == {"required": 1, "present": 0, "expected": 0}
     upload(handler, event_id, image_bytes(), phase="before")
     upload(handler, event_id, image_bytes(size=(320, 240)), phase="after")
     assert step(handler, event_id, "handle", {"result_note": "已清理"}).json()["state"] == "handled"
     assert step(secretary, event_id, "approve").json()["state"] == "closed"
+
+
+def test_it_checks_the_bytes_before_answering_with_a_kept_photo_and_hides_what_the_uploader_may_not_see(
+    as_persona, tip
+):
+    """Issue 17: a resident read the digest of a staff photo in their tip's history,
+    sent any bytes declaring it and got the hidden photo's GPS, camera and time."""
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    hidden_bytes = image_bytes(gps=(30.2411, 120.1622), taken="2026:11:28 09:00:00", make="SECRET-CAM")
+    hidden = upload(dispatcher, tip, hidden_bytes, phase="review").json()
+    digest = next(
+        row["data"]["sha256"] for row in resident.get(f"/events/{tip}/history").json() if row["action"] == "photo"
+    )
+    assert digest == hidden["sha256"]  # the digest is no secret
+
+    forged = upload(resident, tip, b"anything at all", digest=digest)
+    assert forged.status_code == 422 and forged.json()["code"] == "digest_mismatch"
+    assert "SECRET-CAM" not in forged.content.decode()
+
+    same_bytes = upload(resident, tip, hidden_bytes)  # even the very bytes: the record stays hidden
+    assert same_bytes.status_code == 409 and same_bytes.json()["code"] == "photo_exists"
+    assert "SECRET-CAM" not in same_bytes.content.decode() and "30.24" not in same_bytes.content.decode()
+    again = upload(dispatcher, tip, hidden_bytes)  # who may see it still gets it back (phones retry)
+    assert again.status_code == 200 and again.json()["id"] == hidden["id"]
+    assert Photo.objects.count() == 1
+
+
+def _jpeg_markers(data: bytes) -> list[int]:
+    """The markers of a JPEG up to its scan (each segment's second byte)."""
+    assert data[:2] == b"\xff\xd8"
+    markers, position = [], 2
+    while position < len(data):
+        assert data[position] == 0xFF
+        marker = data[position + 1]
+        markers.append(marker)
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return markers
+
+
+def _with_iptc(jpeg: bytes, text: bytes) -> bytes:
+    """An APP13 Photoshop/IPTC segment (caption) inserted after SOI."""
+    record = b"\x1c\x02\x78" + len(text).to_bytes(2, "big") + text
+    resource = b"8BIM\x04\x04\x00\x00" + len(record).to_bytes(4, "big") + record
+    body = b"Photoshop 3.0\x00" + resource
+    return jpeg[:2] + b"\xff\xed" + (len(body) + 2).to_bytes(2, "big") + body + jpeg[2:]
+
+
+SECRET = b"lat=30.2411 lng=120.1622"
+# Rendering needs these and nothing else: SOI, quantisation and Huffman tables, frame,
+# restart interval, scan, and JFIF's APP0.
+RENDERING_MARKERS = {0xD8, 0xDB, 0xC4, 0xC0, 0xC1, 0xC2, 0xDD, 0xDA, 0xE0}
+
+
+def _marked_jpeg() -> bytes:
+    from PIL import ImageCms
+
+    image = Image.new("RGB", (900, 700), (200, 30, 30))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "HUAWEI"
+    exif[ExifTags.Base.ImageDescription] = SECRET.decode()
+    out = io.BytesIO()
+    image.save(
+        out,
+        format="JPEG",
+        comment=SECRET,
+        exif=exif,
+        xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + SECRET + b"</x:xmpmeta>",
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+    )
+    return _with_iptc(out.getvalue(), SECRET)
+
+
+def _marked_png() -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", SECRET.decode())
+    info.add_text("GPS", SECRET.decode(), zip=True)
+    info.add_itxt("XML:com.adobe.xmp", SECRET.decode())
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[ExifTags.Base.ImageDescription] = SECRET.decode()
+    Image.new("RGB", (500, 400), (30, 200, 30)).save(out, format="PNG", pnginfo=info, exif=exif)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("make", [_marked_jpeg, _marked_png], ids=["jpeg", "png"])
+def test_it_serves_copies_without_any_metadata_of_the_original(make):
+    """Issue 17: a JPEG comment (COM) was copied verbatim into both served copies."""
+    from media.imaging import process
+
+    data = make()
+    assert SECRET in data  # the source does carry it, in every place there is
+    processed = process(data)
+    for copy in (processed["thumb"], processed["display"]):
+        assert SECRET not in copy and b"30.2411" not in copy
+        assert set(_jpeg_markers(copy)) <= RENDERING_MARKERS  # no APP1 (EXIF, XMP), APP2 (ICC), APP13, COM
+        served = Image.open(io.BytesIO(copy))
+        assert not served.getexif() and not {"comment", "exif", "xmp", "icc_profile", "photoshop"} & set(served.info)
+
+
+def test_it_renders_a_colour_profile_into_the_pixels_instead_of_keeping_it():
+    from PIL import ImageCms
+
+    from media.imaging import process
+
+    out = io.BytesIO()
+    image = Image.new("RGB", (200, 100), (30, 200, 30))
+    image.save(out, format="JPEG", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    display = Image.open(io.BytesIO(process(out.getvalue())["display"]))
+    assert "icc_profile" not in display.info and display.mode == "RGB"
+    assert display.getpixel((100, 50)) == pytest.approx((30, 200, 30), abs=8)

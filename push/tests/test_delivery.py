@@ -61,14 +61,3 @@ def test_it_retries_quota_and_unavailable_with_backoff_then_gives_up(device, err
 def test_backoff_grows_and_is_capped():
     assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [5, 10, 20]
     assert backoff(30) == timedelta(hours=1)
-
-
-def test_the_worker_command_drains_once(device):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    queue_assignment(device, "good-token-123456")
-    out = StringIO()
-    call_command("run_worker", once=True, stdout=out)
-    assert "sent 1" in out.getvalue()

@@ -4,7 +4,7 @@ from backend.accounts.models import Device
 from push.models import Kind, Notification, OutboxState, PushOutbox, PushToken
 from push.services import notify
 from tests import matrix_registry
-from tests.events_helpers import governance_platform_id, report, step
+from tests.events_helpers import evidence, governance_platform_id, report, step
 
 matrix_registry.cover("/api/v1/notifications", "/api/v1/notifications/read", "/api/v1/devices/{device_pk}/push-token")
 
@@ -87,9 +87,10 @@ def test_the_closed_loop_tells_each_party(as_persona, persona_user):
     step(handler, event_id, "return", {"reason": "不归我们"})
     step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
     step(handler, event_id, "sign")
-    step(handler, event_id, "handle", {"result_note": "好了", "after_photos": ["a"]})
+    evidence(handler, event_id, before=1, after=1)
+    step(handler, event_id, "handle", {"result_note": "好了"})
     step(secretary, event_id, "rework", {"reason": "再看看"})
-    step(handler, event_id, "handle", {"result_note": "真好了", "after_photos": ["b"]})
+    step(handler, event_id, "handle", {"result_note": "真好了"})
     step(secretary, event_id, "approve")
     step(resident, event_id, "evaluate", {"satisfaction": "unsatisfied"})
 

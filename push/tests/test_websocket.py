@@ -12,13 +12,16 @@ import jwt
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db.models import F
 
+from backend.accounts.models import Device, User
 from backend.asgi import application
 from backend.events.models import Event
 from backend.events.services import Actor, DispatchTarget, event_accept, event_dispatch, event_report
-from conftest import login_as
+from conftest import PASSWORD, login_as
 from push.consumers import REPLAY_LIMIT
 from push.models import Kind, Notification
 from push.services import notify
@@ -235,6 +238,224 @@ def test_it_answers_an_unknown_message_without_closing(db):
         await communicator.receive_json_from()
         await communicator.send_json_to({"type": "subscribe", "street": 1})
         assert (await communicator.receive_json_from())["code"] == "unknown_message"
+        await communicator.disconnect()
+
+    run(body)
+
+
+def test_it_answers_a_frame_that_is_not_json_and_stays_open(db):
+    token = token_of("demo_resident")
+
+    async def body():
+        communicator = connect(token)
+        assert (await communicator.connect())[0]
+        await communicator.receive_json_from()
+        for text in ("not json {", ""):
+            await communicator.send_input({"type": "websocket.receive", "text": text})
+            error = await communicator.receive_json_from()
+            assert error["type"] == "error" and error["code"] == "invalid_json" and error["message"]
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from() == {"type": "pong"}
+        await communicator.disconnect()
+
+    run(body)
+
+
+def test_it_answers_a_binary_frame_and_stays_open(db):
+    token = token_of("demo_resident")
+
+    async def body():
+        communicator = connect(token)
+        assert (await communicator.connect())[0]
+        await communicator.receive_json_from()
+        await communicator.send_to(bytes_data=b'{"type": "ping"}')
+        error = await communicator.receive_json_from()
+        assert error["type"] == "error" and error["code"] == "binary_frame" and error["message"]
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from() == {"type": "pong"}
+        await communicator.disconnect()
+
+    run(body)
+
+
+@pytest.mark.parametrize("after", ["abc", "-5", "1.5", "", " 3", str(2**63)])
+def test_it_refuses_an_after_that_is_not_a_sequence_number(db, after):
+    token = token_of("demo_secretary")
+
+    async def body():
+        communicator = WebsocketCommunicator(
+            application, f"/ws/v1/?after={after}", headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+        await communicator.connect()
+        error = await communicator.receive_json_from()
+        assert error["type"] == "error" and error["code"] == "invalid_after"
+        assert await communicator.receive_output() == {"type": "websocket.close", "code": 4400}
+        await communicator.disconnect()
+
+    run(body)
+
+
+@pytest.mark.parametrize("seq", [-1, True, 2**63, "3", None])
+def test_it_answers_an_ack_without_a_sequence_number(db, seq):
+    token = token_of("demo_resident")
+
+    async def body():
+        communicator = connect(token)
+        assert (await communicator.connect())[0]
+        await communicator.receive_json_from()
+        await communicator.send_json_to({"type": "ack", "seq": seq})
+        assert (await communicator.receive_json_from())["code"] == "invalid_ack"
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from() == {"type": "pong"}
+        await communicator.disconnect()
+
+    run(body)
+
+
+def _revoke_closes_the_socket(revoke, persona_user, django_capture_on_commit_callbacks):
+    """Connect the grid worker on two devices, revoke the first through ``revoke(client)``
+    (committing), and check: that socket closes with 4004, the other still gets the next
+    assignment."""
+    revoked_client, other_token = login_as("demo_grid_worker"), token_of("demo_grid_worker")
+
+    def revoke_and_commit():
+        with django_capture_on_commit_callbacks(execute=True):
+            revoke(revoked_client)
+
+    async def body():
+        revoked, other = connect(revoked_client.token), connect(other_token)
+        for communicator in (revoked, other):
+            assert (await communicator.connect())[0]
+            await communicator.receive_json_from()
+        await database_sync_to_async(revoke_and_commit)()
+        assert await revoked.receive_output(timeout=1) == {"type": "websocket.close", "code": 4004}
+        await database_sync_to_async(dispatch_to_worker)(django_capture_on_commit_callbacks, persona_user)
+        assert (await other.receive_json_from(timeout=2))["kind"] == Kind.ASSIGNMENT
+        assert await revoked.receive_nothing(timeout=0.3)
+        await revoked.disconnect()
+        await other.disconnect()
+
+    run(body)
+
+
+def test_it_closes_the_socket_of_a_device_that_logs_out(db, persona_user, django_capture_on_commit_callbacks):
+    def logout(client):
+        assert client.post("/auth/logout").status_code == 200
+
+    _revoke_closes_the_socket(logout, persona_user, django_capture_on_commit_callbacks)
+
+
+def test_it_closes_the_socket_of_a_device_an_admin_revokes(db, persona_user, django_capture_on_commit_callbacks):
+    admin = login_as("demo_admin")
+
+    def admin_revoke(client):
+        device_pk = client.get("/me").json()["device"]["id"]
+        assert admin.post(f"/devices/{device_pk}/revoke").status_code == 200
+
+    _revoke_closes_the_socket(admin_revoke, persona_user, django_capture_on_commit_callbacks)
+
+
+def test_it_closes_the_socket_when_a_reused_refresh_token_revokes_the_device(
+    db, persona_user, django_capture_on_commit_callbacks
+):
+    from backend.accounts.services import auth_login, auth_refresh
+
+    def reuse(client):
+        device_id = client.get("/me").json()["device"]["device_id"]
+        pair = auth_login(username="demo_grid_worker", password=PASSWORD, device_id=device_id, address="127.0.0.1")
+        client.token = pair.access_token
+        auth_refresh(refresh_token=pair.refresh_token, device_id=device_id)
+        assert (
+            client.post("/auth/refresh", {"refresh_token": pair.refresh_token, "device_id": device_id}).json()["code"]
+            == "refresh_reused"
+        )
+
+    _revoke_closes_the_socket(reuse, persona_user, django_capture_on_commit_callbacks)
+
+
+@pytest.mark.parametrize("change", ["device_revoked", "account_disabled"])
+def test_it_checks_the_token_before_a_live_message_too(db, persona_user, monkeypatch, change):
+    """Should the revocation message be lost (or the account be disabled, which sends
+    none), the next live message finds the token no longer good and closes instead."""
+    monkeypatch.setattr("push.consumers.REVALIDATE_SECONDS", 0)
+    client = login_as("demo_grid_worker")
+    device_pk = client.get("/me").json()["device"]["id"]
+    user_id = persona_user("demo_grid_worker").pk
+
+    def spoil():
+        if change == "device_revoked":
+            Device.objects.filter(pk=device_pk).update(token_generation=F("token_generation") + 1)
+        else:
+            User.objects.filter(pk=user_id).update(is_active=False)
+
+    async def body():
+        communicator = connect(client.token)
+        assert (await communicator.connect())[0]
+        await communicator.receive_json_from()
+        await database_sync_to_async(spoil)()
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from() == {"type": "pong"}  # open until something is delivered
+        await get_channel_layer().group_send(
+            f"user.{user_id}",
+            {"type": "notify.message", "notification": {"seq": 1, "kind": Kind.URGE, "title": "催办"}},
+        )
+        assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4004}
+        assert await communicator.receive_nothing(timeout=0.2)
+        await communicator.disconnect()
+
+    run(body)
+
+
+def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkeypatch):
+    """Should the expiry timer not fire, a live message after the expiry closes with 4003."""
+
+    async def no_timer(self, expires_at):
+        return None
+
+    monkeypatch.setattr("push.consumers.NotificationConsumer._close_when_expired", no_timer)
+    claims = jwt.decode(token_of("demo_grid_worker"), options={"verify_signature": False})
+    kid, key = next(iter(settings.JWT["KEYS"].items()))
+    # Expired five seconds ago: still inside the decoder's 30 s leeway, so it connects.
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 5}, key, algorithm="HS256", headers={"kid": kid})
+    user_id = persona_user("demo_grid_worker").pk
+
+    async def body():
+        communicator = connect(expired)
+        assert (await communicator.connect())[0]
+        assert (await communicator.receive_json_from())["type"] == "hello"
+        await get_channel_layer().group_send(
+            f"user.{user_id}",
+            {"type": "notify.message", "notification": {"seq": 1, "kind": Kind.URGE, "title": "催办"}},
+        )
+        assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4003}
+        await communicator.disconnect()
+
+    run(body)
+
+
+def test_it_hears_a_revocation_committed_while_it_connects(db, monkeypatch, django_capture_on_commit_callbacks):
+    """The device is revoked just after the socket's database check passed: the socket
+    still closes with 4004."""
+    from backend.accounts import services as account_services
+    from push import consumers
+
+    client = login_as("demo_grid_worker")
+    device = Device.objects.get(pk=client.get("/me").json()["device"]["id"])
+    checked = consumers._authenticate
+
+    def check_then_revoke(token):
+        found = checked(token)
+        with django_capture_on_commit_callbacks(execute=True):
+            account_services.device_revoke(device=device, by=device.user)
+        return found
+
+    monkeypatch.setattr(consumers, "_authenticate", check_then_revoke)
+
+    async def body():
+        communicator = connect(client.token)
+        assert (await communicator.connect())[0]
+        assert (await communicator.receive_json_from())["type"] == "hello"
+        assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4004}
         await communicator.disconnect()
 
     run(body)

@@ -7,7 +7,8 @@ events on the server. Afterwards:
 - every phone's store equals the server's state for its scope;
 - no mutation was applied twice;
 - every note, edit and photo reference recorded on a phone is on the server
-  (applied, kept as a conflict, or kept on the event as an unapplied step's comment).
+  (applied, kept as a conflict, or kept as an unapplied step's comment on the event or,
+  where its author may not comment, in the device's ledger).
 """
 
 from __future__ import annotations
@@ -143,8 +144,18 @@ def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, 
         for event_id in mine.reports:
             assert EventAction.objects.filter(event_id=event_id, action="report").count() == 1
             assert mine.photo_refs[event_id] in Event.objects.get(pk=event_id).photos["before"]
+        # A refused step's note is on the event only when its author may comment there;
+        # otherwise its own ledger row holds it, and the result says so.
+        in_ledger = {
+            entry.args.get("note")
+            for entry in LedgerEntry.objects.filter(device__device_id=phone.device_id, result__kept="ledger")
+        }
         for note in mine.notes:
-            kept = EventAction.objects.filter(note=note).count() + PatrolSession.objects.filter(note=note).count()
+            kept = (
+                EventAction.objects.filter(note=note).count()
+                + PatrolSession.objects.filter(note=note).count()
+                + (note in in_ledger)
+            )
             assert kept == 1, f"{note!r} kept {kept} times"
         for event_id, field, value in mine.edits:
             edits = EventAction.objects.filter(event_id=event_id, action="edit").values_list("data", flat=True)
@@ -158,4 +169,7 @@ def test_phones_converge_to_the_server_and_lose_nothing(as_persona, operations, 
                 or EventAction.objects.filter(
                     event_id=event_id, action="comment", note__contains=value
                 ).exists()  # kept, not applied
+                or LedgerEntry.objects.filter(
+                    device__device_id=phone.device_id, result__kept="ledger", **{f"args__fields__{field}": value}
+                ).exists()  # kept in the ledger: the user may not comment on the event
             ), f"the edit {value!r} of {event_id} is lost"

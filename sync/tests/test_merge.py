@@ -154,3 +154,36 @@ def test_who_may_edit_an_event(as_persona):
     )
     assert step(as_persona("demo_dispatcher"), tip, "reject", {"reason": "重复"}).status_code == 200
     assert step(as_persona("demo_dispatcher"), tip, "edit", body).json()["code"] == "illegal_transition"
+
+
+def test_it_applies_a_phones_two_queued_edits_of_one_field_in_turn_on_the_base_they_were_made_on(as_persona):
+    event_id, phone = worker_event(as_persona)
+    base = phone.entities("event")[event_id]["version"]
+    phone.edit(event_id, description="第一次修改")
+    phone.edit(event_id, description="第二次修改")
+    step(as_persona("demo_dispatcher"), event_id, "accept")  # meanwhile the event moves on
+    phone.pull()  # the cycle's first pull: the store moves on, the queued edits keep their base
+    assert phone.entities("event")[event_id]["version"] == base + 1
+    assert [m["base_version"] for m in phone.pending()] == [base, base]
+    outcome = phone.sync()
+    assert outcome["conflicts"] == [] and outcome["rejected"] == []
+    assert [r["status"] for r in phone.results().values()] == ["merged", "merged"]  # the later wins
+    assert [row[0] for row in phone.db.execute("SELECT base_version FROM outbox ORDER BY id")] == [base, base]
+    event = Event.objects.get(pk=event_id)
+    assert event.description == "第二次修改" and not Conflict.objects.filter(event_id=event_id).exists()
+    assert phone.entities("event")[event_id]["description"] == "第二次修改"
+    assert phone.entities("event")[event_id]["version"] == event.action_count == base + 3
+
+
+def test_it_makes_both_queued_edits_conflicts_when_someone_else_changed_the_field(as_persona):
+    event_id, phone = worker_event(as_persona)
+    step(as_persona("demo_dispatcher"), event_id, "edit", {"fields": {"description": "调度员改的描述"}})
+    phone.edit(event_id, description="第一次修改")
+    phone.edit(event_id, description="第二次修改")
+    results = phone.push()
+    assert [r["status"] for r in results] == ["conflict", "conflict"]
+    assert [Conflict.objects.get(pk=r["data"]["conflict_ids"][0]).phone_value for r in results] == [
+        "第一次修改",
+        "第二次修改",
+    ]
+    assert Event.objects.get(pk=event_id).description == "调度员改的描述"

@@ -23,7 +23,7 @@ from sync.pull import page_checksum, sync_pull
 from sync.schemas import PullOut
 from sync.tests.phones import DjangoTransport, phone_of, server_state
 from tests import matrix_registry
-from tests.events_helpers import GRID_A, GRID_B, governance_platform_id, report, step
+from tests.events_helpers import GRID_A, GRID_B, governance_platform_id, report, step, uploaded_refs
 
 matrix_registry.cover("/api/v1/sync/pull")
 
@@ -85,7 +85,7 @@ def test_a_secretary_gets_the_events_awaiting_approval_and_loses_them_once_appro
         handled_on_spot=True,
         result_note="已清理",
         category="06.01",
-        after_photos=["sha256:" + "a" * 64],
+        **uploaded_refs(grid_worker),
     ).json()
     assert lat_lng_event["state"] == State.HANDLED, lat_lng_event
     phone.pull()
@@ -306,7 +306,7 @@ def test_the_row_test_of_event_scope_equals_its_sql_filter(as_persona, username)
         grid=GRID_A,
         handled_on_spot=True,
         result_note="已处置",
-        after_photos=["sha256:" + "d" * 64],
+        after_photos=["sha256:" + "d" * 64],  # claimed, never arrives: waits for its evidence
     ).json()["id"]
     dispatched = report(resident, grid=GRID_B).json()["id"]
     step(as_persona("demo_dispatcher"), dispatched, "accept")

@@ -14,7 +14,7 @@ from backend.events.models import Event, EventAction
 from sync.models import LedgerEntry, SyncDevice
 from sync.schemas import PushOut
 from tests import matrix_registry
-from tests.events_helpers import GRID_A, centre_of, governance_platform_id, report, step
+from tests.events_helpers import GRID_A, centre_of, evidence, governance_platform_id, report, step
 
 matrix_registry.cover("/api/v1/sync/push")
 
@@ -119,9 +119,12 @@ def test_a_step_that_became_invalid_offline_is_rejected_with_the_state_and_its_n
     ).json()["results"]
     assert results[0]["status"] == "rejected" and results[0]["code"] in ("step_forbidden", "illegal_transition")
     assert results[0]["state"] == "dispatched"
-    kept = EventAction.objects.get(event_id=event_id, action="comment")
-    assert kept.note == "已清理完毕" and kept.data["unapplied_step"] == "handle"
-    assert kept.data["photos"]["after"] == ["sha256:after-offline"]
+    # No longer its holder, the worker may not comment on a street-level tip: the note
+    # stays in the phone's ledger row, not on the event (test_unapplied.py has both cases).
+    assert results[0]["kept"] == "ledger"
+    assert not EventAction.objects.filter(event_id=event_id, action="comment").exists()
+    entry = LedgerEntry.objects.get(device=phone.device, mutation_id=results[0]["id"])
+    assert entry.args["result_note"] == "已清理完毕" and entry.args["after_photos"] == ["sha256:after-offline"]
     assert "sha256:after-offline" not in Event.objects.get(pk=event_id).photos.get(
         "after", []
     )  # not evidence of a step
@@ -133,10 +136,11 @@ def test_workflow_steps_apply_in_order_within_a_batch(as_persona, persona_user):
     step(dispatcher, event_id, "accept")
     step(dispatcher, event_id, "dispatch", {"grid_worker_id": persona_user("demo_grid_worker").pk})
     phone = Phone(as_persona, "demo_grid_worker")
+    evidence(as_persona("demo_grid_worker"), event_id, before=1, after=1)
     results = phone.push(
         [
             phone.mutation("event.sign", event_id=event_id),
-            phone.mutation("event.handle", event_id=event_id, result_note="已清理", after_photos=["sha256:a"]),
+            phone.mutation("event.handle", event_id=event_id, result_note="已清理"),
         ]
     ).json()["results"]
     assert [r["data"]["state"] for r in results] == ["in_progress", "handled"]

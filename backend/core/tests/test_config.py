@@ -70,6 +70,13 @@ def test_it_allows_sqlite_in_production_only_when_explicit():
         ({"REDIS_URL": "http://redis"}, "REDIS_URL"),
         ({"JWT_KEYS": "short:abc"}, "JWT_KEYS"),
         ({"JWT_KEYS": "nokid"}, "JWT_KEYS"),
+        ({"EVIDENCE_WAIT_HOURS": "1.5"}, "EVIDENCE_WAIT_HOURS"),
+        ({"EVIDENCE_WAIT_HOURS": "0"}, "EVIDENCE_WAIT_HOURS=0: expected a number between 1 and 720"),
+        ({"EVIDENCE_WAIT_HOURS": "10000"}, "EVIDENCE_WAIT_HOURS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD'"),
+        ({"MEDIA_DECODE_IN_POOL": "sometimes"}, "MEDIA_DECODE_IN_POOL='sometimes'"),
+        ({"JWT_ISSUER": ""}, "JWT_ISSUER"),
+        ({"JWT_AUDIENCE": " api "}, "JWT_AUDIENCE"),
     ],
 )
 def test_it_names_the_variable_of_a_malformed_value(environ, complaint):
@@ -105,3 +112,21 @@ def test_a_pool_replaces_kept_connections_when_asked_for():
     assert kept["CONN_MAX_AGE"] == 60 and "pool" not in kept["OPTIONS"]
     with pytest.raises(ImproperlyConfigured, match="DB_POOL_SIZE"):
         read_config({"DB_POOL_SIZE": "-1"})
+
+
+def test_it_reads_how_long_reports_wait_for_their_photos():
+    assert read_config({}).evidence_wait_hours == 24
+    assert read_config({"EVIDENCE_WAIT_HOURS": "48"}).evidence_wait_hours == 48
+
+
+def test_it_reads_the_log_level_and_the_photo_decoding_place():
+    assert (read_config({}).log_level, read_config({}).media_decode_in_pool) == ("INFO", False)
+    assert read_config({"LOG_LEVEL": "warning"}).log_level == "WARNING"
+    assert read_config({"MEDIA_DECODE_IN_POOL": "yes"}).media_decode_in_pool is True
+    assert read_config(GOOD_PRODUCTION).media_decode_in_pool is True  # on by default in production
+    assert read_config({**GOOD_PRODUCTION, "MEDIA_DECODE_IN_POOL": "off"}).media_decode_in_pool is False
+
+
+def test_it_reads_the_token_issuer_and_audience():
+    config = read_config({"JWT_ISSUER": "shangcheng", "JWT_AUDIENCE": "grid-api"})
+    assert (config.jwt_issuer, config.jwt_audience) == ("shangcheng", "grid-api")

@@ -6,7 +6,7 @@ from shapely.geometry import shape
 
 from backend.accounts.models import RoleAssignment, User
 from backend.territory.models import Community, Department, Grid, Platform, Street
-from conftest import PERSONAS
+from conftest import PASSWORD, PERSONAS
 
 
 def snapshot() -> dict:
@@ -36,7 +36,7 @@ def test_it_lays_out_grids_that_do_not_overlap(db):
 def test_it_changes_nothing_when_run_twice(db):
     before = snapshot()
     out = io.StringIO()
-    call_command("seed_demo", password="another-password", stdout=out)
+    call_command("seed_demo", password=PASSWORD, stdout=out)
     assert snapshot() == before
     assert "新建 0, 更新 0" in out.getvalue()
 
@@ -47,7 +47,7 @@ def test_it_restores_a_renamed_unit(db):
     grid.name = "改过的名字"
     grid.save()
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", password=PASSWORD, stdout=out)
     grid.refresh_from_db()
     assert grid.name == original
     assert "更新 1" in out.getvalue()
@@ -65,3 +65,14 @@ def test_it_skips_a_non_empty_database_with_if_empty(db):
     out = io.StringIO()
     call_command("seed_demo", if_empty=True, stdout=out)
     assert "跳过" in out.getvalue()
+
+
+def test_it_sets_a_new_password_on_existing_demo_accounts(anonymous):
+    call_command("seed_demo", password="first-password", addresses=0, stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("seed_demo", password="second-password", addresses=0, stdout=out)
+    assert f"更新 {len(PERSONAS)}" in out.getvalue()
+    body = {"username": "demo_dispatcher", "password": "second-password", "device_id": "seed-test-phone"}
+    assert anonymous.post("/auth/login", body).status_code == 200
+    stale = {**body, "password": "first-password"}
+    assert anonymous.post("/auth/login", stale).status_code == 401

@@ -7,7 +7,19 @@ The names below are the package's public surface; callers import from here.
 
 from backend.accounts.actor import Actor
 from backend.events.services.numbering import NUMBER_PREFIX, next_event_number, next_event_numbers
-from backend.events.services.photos import PHOTO_DIGEST, Photos, photo_digest, record_photo
+from backend.events.services.photos import (
+    PHOTO_DIGEST,
+    Evidence,
+    Photos,
+    evidence_of,
+    evidence_overdue,
+    evidence_settle,
+    evidence_wait,
+    photo_digest,
+    photos_resolve,
+    record_photo,
+    require_evidence,
+)
 from backend.events.services.recording import NOTE_LIMIT, grace_period, system_record, tell_about
 from backend.events.services.reporting import (
     GRID_WITH_COMMUNITY,
@@ -15,7 +27,9 @@ from backend.events.services.reporting import (
     SOURCES_BY_ROLE,
     Lookups,
     PreparedReport,
+    ReportOutcome,
     event_report,
+    event_report_batch,
     event_report_many,
     prepare_report,
 )

@@ -87,7 +87,9 @@ def _record(
     event.save(update_fields=[*fields, "state", "action_count", "last_action_hash", "updated_at"])
     row.save()
     from push.services import broadcast_event_change
+    from sync.changes import changed
 
+    changed([event])  # now, or once at the end of the command that made this save
     broadcast_event_change(event)
     return event
 

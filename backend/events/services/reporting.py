@@ -21,10 +21,9 @@ from backend.events.models import (
     Source,
     State,
 )
-from backend.events.services.numbering import next_event_number, next_event_numbers
-from backend.events.services.photos import Photos, _add_photos, _check_photos
-from backend.events.services.recording import _record
-from backend.fastpath.bulk import make
+from backend.events.services.numbering import next_event_numbers
+from backend.events.services.photos import Photos, _add_photos, photos_resolve, require_evidence
+from backend.fastpath.bulk import make, present
 from backend.fastpath.statements import Select
 from backend.territory.coords import to_wgs84
 from backend.territory.geometry import grid_index
@@ -143,7 +142,7 @@ def prepare_report(
     if grid is None:
         raise ApiError("validation_error", detail={"grid_id": "unknown grid"})
 
-    photos = photos or Photos()
+    photos = photos_resolve(photos=photos or Photos(), user=user)
     now = now or timezone.now()
     event = make(
         Event,
@@ -177,8 +176,10 @@ def prepare_report(
             raise ApiError("not_on_admission_list", detail={"category": category.code})
         if not result_note.strip():
             raise ApiError("reason_required", detail={"result_note": "required when handled on the spot"})
-        _check_photos(event)
-        event.state = State.HANDLED
+        # Claimed photos that have not arrived yet: the report waits for them (待补证据)
+        # instead of going to the secretary with nothing to compare.
+        complete = require_evidence(event, claimer=user, new=True, wait=True)
+        event.state = State.HANDLED if complete else State.AWAITING_EVIDENCE
         event.level = Level.GRID
         event.holder_user = user
         event.signed_by = user
@@ -199,49 +200,101 @@ def prepare_report(
     )
 
 
-def event_report(*, actor: Actor, event_id: uuid.UUID | None = None, **fields) -> tuple[Event, bool]:
+def event_report(*, actor: Actor, **fields) -> tuple[Event, bool]:
     """受理入口: a grid worker's patrol report, a resident's tip, or a system alert.
-    Returns (event, created); the same client id from the same reporter returns the
-    event already made (phones retry). 小事不出网格: a grid worker may report an
-    admission-list matter already handled on the spot; it goes straight to approval.
-    Fields: those of ``prepare_report``."""
-    if event_id is not None:
-        existing = Event.objects.filter(pk=event_id).first()
-        if existing is not None:
-            if existing.reporter_id != actor.user.pk:
-                raise ApiError("event_id_taken")
-            return existing, False
-    prepared = prepare_report(actor=actor, event_id=event_id, **fields)
-    event = prepared.event
-    with transaction.atomic():
-        event.number = next_event_number(timezone.localtime(event.reported_at).year)
-        try:
-            with transaction.atomic():
-                event.save(force_insert=True)
-        except IntegrityError:
-            raise ApiError("event_id_taken") from None
-        _record(
-            event,
-            action="report",
-            actor=actor,
-            role=prepared.role,
-            from_state="",
-            now=event.reported_at,
-            note=prepared.note,
-            data=prepared.data,
-        )
-    return event, True
+    Returns (event, created). A batch of one through ``event_report_batch``, so a
+    report made over REST and one pushed by a phone are the same rows. Fields: those
+    of ``prepare_report``."""
+    try:
+        with transaction.atomic():
+            outcome = event_report_batch(reports=[(actor, fields)])[0]
+    except IntegrityError:  # the same id saved by a concurrent request meanwhile
+        raise ApiError("event_id_taken") from None
+    if isinstance(outcome, ApiError):
+        raise outcome
+    event, created = outcome
+    if not created:  # the batch read only what a phone's answer needs
+        event = Event.objects.select_related("category", "grid").get(pk=event.pk)
+    return event, created
+
+
+ReportOutcome = tuple[Event, bool] | ApiError
+
+
+def event_report_batch(*, reports: list[tuple[Actor, dict]]) -> list[ReportOutcome]:
+    """Reports by one user (a REST report, or a phone's run of ``event.report``
+    mutations), each checked on its own: one outcome per report, in order, either
+    (event, created) or the error that refused it. The same client id from the same
+    reporter answers the event already made (phones retry), also twice in one batch;
+    another reporter's id answers ``event_id_taken``. 小事不出网格: a grid worker may
+    report an admission-list matter already handled on the spot; it goes straight to
+    approval. Runs in the caller's transaction; the change log is written once per
+    event (``changes_collected``)."""
+    from sync.changes import changes_collected
+
+    wanted = [fields["event_id"] for _, fields in reports if fields.get("event_id") is not None]
+    taken = present(Event, "id", wanted) if wanted else set()
+    existing = (
+        {
+            e.pk: e
+            for e in Event.objects.filter(pk__in=taken).only("id", "number", "state", "reporter_id", "action_count")
+        }
+        if taken
+        else {}
+    )
+    lookups = Lookups()
+    lookups.prelocate(
+        [
+            (fields["lat"], fields["lng"], fields.get("crs", "wgs84"))
+            for _, fields in reports
+            if fields.get("grid_id") is None and fields.get("lat") is not None and fields.get("lng") is not None
+        ]
+    )
+    outcomes: list[ReportOutcome | None] = []
+    made: dict[uuid.UUID, PreparedReport] = {}
+    for actor, fields in reports:
+        event_id = fields.get("event_id")
+        if event_id in made:
+            outcomes.append((made[event_id].event, False))  # sent twice in one batch: the second finds the first
+        elif event_id in existing:
+            event = existing[event_id]
+            outcomes.append((event, False) if event.reporter_id == actor.user.pk else ApiError("event_id_taken"))
+        else:
+            try:
+                prepared = prepare_report(actor=actor, lookups=lookups, **fields)
+            except ApiError as error:
+                outcomes.append(error)
+            else:
+                made[prepared.event.pk] = prepared
+                outcomes.append(None)
+    with changes_collected():
+        events = event_report_many(list(made.values()))
+    created = iter(events)
+    return [outcome if outcome is not None else (next(created), True) for outcome in outcomes]
+
+
+def claim_photos_many(reports: list[PreparedReport], events: list[Event]) -> None:
+    """The photos the reports reference: attached when they have arrived, expected
+    otherwise (their upload attaches them). Both report paths end here."""
+    from media.services import photos_expect_many
+
+    by_user: dict = {}
+    for prepared, event in zip(reports, events):
+        if event.photos.get("before") or event.photos.get("after"):
+            by_user.setdefault(prepared.actor.user, []).append((event, event.photos))
+    for user, references in by_user.items():
+        photos_expect_many(user=user, references=references, new_events=True)
 
 
 def event_report_many(reports: list[PreparedReport]) -> list[Event]:
-    """Save many prepared reports at once (a phone's batch): numbers in one counter
-    update, events, their first history rows and sync log rows in bulk inserts. The
-    caller has checked that none of the ids exists. Same rows as ``event_report``."""
+    """Save prepared reports at once (``event_report_batch``'s write): numbers in one
+    counter update, events, their first history rows and sync log rows in bulk inserts.
+    The caller has checked that none of the ids exists."""
     if not reports:
         return []
     from backend.fastpath.bulk import insert_instances, insert_new
     from push.services import broadcast_event_changes
-    from sync.changes import track_instances
+    from sync.changes import changed
 
     actions = []
     for prepared in reports:
@@ -268,7 +321,7 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
     # locked until commit, and every report in the district waits for it. (Foreign
     # keys are checked at commit, so the actions may precede their events.)
     insert_new(EventAction, actions)
-    track_instances(events, created=True)
+    changed(events, created=True)
     by_year: dict[int, list[PreparedReport]] = {}
     for prepared in reports:
         by_year.setdefault(timezone.localtime(prepared.event.reported_at).year, []).append(prepared)
@@ -276,5 +329,9 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
         for prepared, number in zip(group, next_event_numbers(year, len(group))):
             prepared.event.number = number
     insert_instances(Event, events)
+    for event in events:  # saved now, as bulk_create would mark them: a later save() updates
+        event._state.adding = False
+        event._state.db = "default"
+    claim_photos_many(reports, events)
     broadcast_event_changes(events)
     return events

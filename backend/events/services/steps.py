@@ -12,6 +12,7 @@ from django.utils import timezone
 from backend.accounts.actor import Actor
 from backend.accounts.models import Role, RoleAssignment
 from backend.core.errors import ApiError, register
+from backend.core.times import wire_time
 from backend.events.deadlines import compute_deadline
 from backend.events.models import (
     Event,
@@ -20,7 +21,7 @@ from backend.events.models import (
     Severity,
     State,
 )
-from backend.events.services.photos import Photos, _add_photos, _check_photos
+from backend.events.services.photos import Photos, _add_photos, photos_resolve, require_evidence
 from backend.events.services.recording import NOTE_LIMIT, _record, _require_reason, _step, tell_about
 from backend.events.workflow import Relation, check_step
 from backend.territory.models import Department, Platform
@@ -116,7 +117,7 @@ def event_dispatch(
         note=note,
         now=now,
         changes=change,
-        data={"to": {k: v for k, v in target.items() if v}, "deadline_at": deadline_at.isoformat()},
+        data={"to": {k: v for k, v in target.items() if v}, "deadline_at": wire_time(deadline_at)},
         fields=(
             "holder_platform",
             "holder_department",
@@ -193,16 +194,19 @@ def event_return(*, event: Event, actor: Actor, reason: str) -> Event:
 def event_handle(*, event: Event, actor: Actor, result_note: str, photos: Photos | None = None) -> Event:
     if not (result_note or "").strip():
         raise ApiError("reason_required", detail={"result_note": "required"})
-    photos = photos or Photos()
+    photos = photos_resolve(photos=photos or Photos(), user=actor.user)
     check_step("handle", actor.scope, event)
     _add_photos(event, photos)
-    _check_photos(event)
+    # Photos claimed here but not arrived yet: handled, waiting for them (待补证据).
+    complete = require_evidence(event, claimer=actor.user, wait=True)
 
     def change(e: Event, _):
         e.result_note = result_note
         e.handled_at = timezone.now()
+        if not complete:
+            e.state = State.AWAITING_EVIDENCE
 
-    return _step(
+    event = _step(
         event,
         "handle",
         actor,
@@ -211,6 +215,16 @@ def event_handle(*, event: Event, actor: Actor, result_note: str, photos: Photos
         data={"photos": {"before": photos.before, "after": photos.after}},
         fields=("result_note", "handled_at", "photos"),
     )
+    _claim_photos(event, actor, photos)
+    return event
+
+
+def _claim_photos(event: Event, actor: Actor, photos: Photos) -> None:
+    """The step's photo references: attached when arrived, expected otherwise."""
+    if photos.before or photos.after:
+        from media.services import photos_expect
+
+        photos_expect(event=event, user=actor.user, references={"before": photos.before, "after": photos.after})
 
 
 def event_request_extension(*, event: Event, actor: Actor, until: datetime, reason: str) -> Event:
@@ -223,10 +237,10 @@ def event_request_extension(*, event: Event, actor: Actor, until: datetime, reas
 
     return _step(
         event,
-        "request_extension",
+        "extension",
         actor,
         note=reason,
-        data={"until": until.isoformat()},
+        data={"until": wire_time(until)},
         changes=change,
         fields=("extension_requested_until",),
     )
@@ -246,11 +260,11 @@ def event_decide_extension(*, event: Event, actor: Actor, approve: bool, note: s
 
     return _step(
         event,
-        "approve_extension" if approve else "refuse_extension",
+        "extension/approve" if approve else "extension/refuse",
         actor,
         note=note,
         changes=change,
-        data={"until": requested.isoformat() if requested else None},
+        data={"until": wire_time(requested) if requested else None},
         fields=("deadline_at", "extension_count", "overdue", "overdue_at", "extension_requested_until"),
     )
 
@@ -261,7 +275,7 @@ def event_request_park(*, event: Event, actor: Actor, reason: str) -> Event:
     def change(e: Event, _):
         e.park_requested = True
 
-    return _step(event, "request_park", actor, note=reason, changes=change, fields=("park_requested",))
+    return _step(event, "park", actor, note=reason, changes=change, fields=("park_requested",))
 
 
 def event_decide_park(*, event: Event, actor: Actor, approve: bool, note: str = "") -> Event:
@@ -272,7 +286,7 @@ def event_decide_park(*, event: Event, actor: Actor, approve: bool, note: str = 
 
     return _step(
         event,
-        "approve_park" if approve else "refuse_park",
+        "park/approve" if approve else "park/refuse",
         actor,
         note=note,
         changes=change,
@@ -288,7 +302,7 @@ def event_approve(*, event: Event, actor: Actor, note: str = "") -> Event:
     """结案: the secretary of the event's community (the district for district-level
     events) compares before and after and closes it."""
     check_step("approve", actor.scope, event)
-    _check_photos(event)
+    require_evidence(event)  # arrived photos only: a claim is not evidence
 
     def change(e: Event, _):
         e.closed_at = timezone.now()
@@ -394,9 +408,9 @@ def event_comment(
 ) -> Event:
     """A note (and photo references) added without changing state: also where the
     notes of an offline step that could no longer apply are kept."""
-    photos = photos or Photos()
+    photos = photos_resolve(photos=photos or Photos(), user=actor.user)
     _add_photos(event, photos)
-    return _step(
+    event = _step(
         event,
         "comment",
         actor,
@@ -404,10 +418,12 @@ def event_comment(
         fields=("photos",),
         data={**(data or {}), "photos": {"before": photos.before, "after": photos.after}},
     )
+    _claim_photos(event, actor, photos)
+    return event
 
 
 # Fields a person may correct after the report; a phone's offline edits to them merge
-# field by field (sync: ``event.update_fields``).
+# field by field (sync: ``event.edit``).
 EDITABLE_FIELDS = {
     "description": lambda value: isinstance(value, str) and 0 < len(value.strip()) <= NOTE_LIMIT,
     "address_text": lambda value: isinstance(value, str) and len(value) <= 200,
@@ -428,15 +444,24 @@ def check_editable(fields: dict) -> None:
 
 
 def event_edit(
-    *, event: Event, actor: Actor, fields: dict, note: str = "", data: dict | None = None, check: bool = True
+    *,
+    event: Event,
+    actor: Actor,
+    fields: dict,
+    note: str = "",
+    data: dict | None = None,
+    check: bool = True,
+    record_unchanged: bool = False,
 ) -> Event:
     """修改: set editable fields. The action row keeps each field's old and new value,
     which is what later merges compare against (``check=False``: the caller, e.g. a
-    conflict's resolver, has authorized already)."""
+    conflict's resolver, has authorized already). An edit that changes nothing writes
+    nothing, unless ``record_unchanged``: a decision (a conflict kept at the server's
+    value) is history too; its row then lists no field, so no later merge sees a change."""
     check_editable(fields)
     relation = check_step("edit", actor.scope, event) if check else None
     changed = {name: [getattr(event, name), value] for name, value in fields.items() if getattr(event, name) != value}
-    if not changed:
+    if not changed and not record_unchanged:
         return event
     for name, (_, value) in changed.items():
         setattr(event, name, value)
@@ -456,13 +481,18 @@ def event_edit(
 def record_unapplied_step(*, event: Event, actor: Actor, step: str, note: str, photos: Photos, reason: str) -> Event:
     """A step recorded on a phone offline that could no longer apply when it arrived:
     its notes and photo references are kept on the event as a comment row (sync.md §3),
-    without counting as evidence of a step that did not happen."""
-    role = next(iter(sorted(actor.scope.roles)), "")
+    without counting as evidence of a step that did not happen.
+
+    Only for whoever may comment on the event (the ``comment`` step of the transition
+    table, as ``POST /events/{id}/comment``): a refused step must not write where its
+    author could not write directly. Otherwise ``step_forbidden``, and the caller keeps
+    the payload in the device's ledger instead."""
+    relation = check_step("comment", actor.scope, event)
     return _record(
         event,
         action="comment",
         actor=actor,
-        role=role,
+        role=relation.role,
         from_state=event.state,
         note=note,
         data={"unapplied_step": step, "reason": reason, "photos": {"before": photos.before, "after": photos.after}},

@@ -128,3 +128,27 @@ def test_present_finds_the_values_a_column_holds_where_other_columns_match(db):
     assert present(Event, "id", [first.pk], reporter_id=first.reporter_id + 1000) == set()
     assert present(Event, "number", [second.number, "SC20260000000"]) == {second.number}
     assert present(Event, "id", []) == set()
+
+
+def test_it_stores_what_an_orm_save_stores(db):
+    """The same values saved by ``Model.save`` and by ``insert_instances`` read back
+    column for column alike (but the keys each is given, and the ORM's ``auto_now``)."""
+    values = dict(photos={"before": ["sha256:" + "b" * 64]}, lat=30.2, lng=120.1, overdue=True, urge_count=2)
+    saved_by_orm, inserted = made_event(**values), made_event(**values)
+    inserted.reported_at = inserted.updated_at = saved_by_orm.reported_at
+    Event.objects.bulk_create([saved_by_orm])
+    insert_instances(Event, [inserted])
+    orm_row, fast_row = (columns(Event.objects.get(pk=e.pk)) for e in (saved_by_orm, inserted))
+    for key in ("id", "number", "updated_at"):  # updated_at: auto_now, set by the ORM's save
+        orm_row.pop(key), fast_row.pop(key)
+    assert fast_row == orm_row
+
+
+def test_present_answers_what_the_orm_filter_answers(db):
+    first, second, third = made_event(), made_event(), made_event(merged_into=None)
+    insert_instances(Event, [first, second, third])
+    Event.objects.filter(pk=second.pk).update(merged_into=first)
+    asked = [first.pk, second.pk, third.pk, uuid.uuid4()]
+    for equal in ({}, {"merged_into_id": None}, {"merged_into_id": first.pk}, {"reporter_id": first.reporter_id}):
+        expected = set(Event.objects.filter(pk__in=asked, **equal).values_list("pk", flat=True))
+        assert present(Event, "id", asked, **equal) == expected, equal

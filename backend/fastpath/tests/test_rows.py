@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.accounts.scope import invalidate_scope_of, scope_of
 from backend.events.models import Event
-from backend.fastpath.canonical import canonical_bytes, canonical_json, load_json, safe_float
+from backend.fastpath.canonical import canonical_bytes, canonical_json, load_json, load_json_of_strings, safe_float
 from backend.fastpath.rows import reader
 from backend.territory.models import Grid
 from sync import pull
@@ -58,6 +58,13 @@ def test_stored_json_read_back_prints_as_python_json_does(value):
 )
 def test_stored_json_as_each_database_prints_it_reads_back_as_python_json_prints(stored, python_value):
     assert canonical_bytes(load_json(stored)) == canonical_json(python_value).encode()
+
+
+@given(st.dictionaries(st.text(max_size=8), st.lists(st.text(), max_size=4), max_size=4))
+def test_stored_json_of_strings_reads_back_as_python_json_reads_it(value):
+    stored = json.dumps(value, ensure_ascii=False)
+    assert load_json_of_strings(stored) == json.loads(stored)
+    assert canonical_bytes(load_json_of_strings(stored)) == canonical_json(value).encode()
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

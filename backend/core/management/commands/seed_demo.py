@@ -1,6 +1,7 @@
 """python manage.py seed_demo [--password P] [--if-empty]
 
-Loads the demo district, catalogue and accounts. Idempotent: a second run changes
+Loads the demo district, catalogue and accounts; sets --password on the demo accounts,
+existing ones too. Idempotent: a second run with the same password changes
 nothing. Refuses to run in production mode."""
 
 from __future__ import annotations

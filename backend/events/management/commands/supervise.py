@@ -23,10 +23,12 @@ class Command(BaseCommand):
         interval = interval or settings.SUPERVISION["INTERVAL_SECONDS"]
         while True:
             result = supervision_tick()
-            if result.marked_overdue or result.escalated or not loop:
+            if result.marked_overdue or result.escalated or result.evidence_overdue or not loop:
                 self.stdout.write(
-                    f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated} "
-                    f"(overdue {result.marked_overdue}, escalated {result.escalated})"
+                    f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
+                    f"照片超时转审核 {result.evidence_overdue} "
+                    f"(overdue {result.marked_overdue}, escalated {result.escalated}, "
+                    f"evidence overdue {result.evidence_overdue})"
                 )
             if not loop:
                 return

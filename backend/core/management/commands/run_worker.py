@@ -3,7 +3,10 @@
 The worker process: drains the FCM outbox and numbers the sync change log every
 second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS and purges old sync
 tombstones once a day. `make run` starts it beside the server;
-production runs it as the compose `worker` service."""
+production runs it as the compose `worker` service.
+
+It lives in ``backend.core``, not with any one of the apps whose periodic work it
+runs (push, events, sync): it is the process that ties them together."""
 
 import time
 from datetime import timedelta
@@ -22,7 +25,7 @@ COMPACT_INTERVAL_SECONDS = 24 * 3600
 
 
 class Command(BaseCommand):
-    help = "后台任务：推送发件箱与督办 (push outbox and supervision)"
+    help = "后台任务：推送发件箱、同步日志编号、督办与墓碑清理 (push outbox, sync log numbering, supervision, tombstone purge)"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
@@ -39,8 +42,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
             if time.monotonic() >= next_supervision:
                 result = supervision_tick()
-                if result.marked_overdue or result.escalated:
-                    self.stdout.write(f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}")
+                if result.marked_overdue or result.escalated or result.evidence_overdue:
+                    self.stdout.write(
+                        f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
+                        f"照片超时转审核 {result.evidence_overdue}"
+                    )
                 next_supervision = time.monotonic() + settings.SUPERVISION["INTERVAL_SECONDS"]
             if once:
                 return
