@@ -43,10 +43,25 @@ def original_key(digest: str) -> str:
     return f"originals/{digest[:2]}/{digest}"
 
 
+def thumb_key(digest: str) -> str:
+    return f"derivatives/{digest}/thumb.jpg"
+
+
+def display_key(digest: str) -> str:
+    return f"derivatives/{digest}/display.jpg"
+
+
 def _save_once(key: str, content: bytes) -> None:
     # Content-addressed: the same key always holds the same bytes, so never overwrite.
     if not storage().exists(key):
         storage().save(key, ContentFile(content))
+
+
+def keep_files(digest: str, *, original: bytes, thumb: bytes, display: bytes) -> None:
+    """The original and its derivatives in storage under their content keys, once."""
+    _save_once(original_key(digest), original)
+    _save_once(thumb_key(digest), thumb)
+    _save_once(display_key(digest), display)
 
 
 def _flags(photo: Photo, event: Event | None, now) -> list[str]:
@@ -125,13 +140,11 @@ def photo_intake(
         reported_lat=reported_lat,
         reported_lng=reported_lng,
         original_key=original_key(digest),
-        thumb_key=f"derivatives/{digest}/thumb.jpg",
-        display_key=f"derivatives/{digest}/display.jpg",
+        thumb_key=thumb_key(digest),
+        display_key=display_key(digest),
     )
     photo.flags = _flags(photo, event, now)
-    _save_once(photo.original_key, data)
-    _save_once(photo.thumb_key, thumb)
-    _save_once(photo.display_key, display)
+    keep_files(digest, original=data, thumb=thumb, display=display)
     try:
         with transaction.atomic():
             # Kept loose first, then attached by the one function that attaches photos,

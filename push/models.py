@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 
-class Kind(models.TextChoices):
+class NotificationKind(models.TextChoices):
     ASSIGNMENT = "assignment", "派单"
     RETURN = "return", "退回"
     URGE = "urge", "催办"
@@ -22,7 +22,7 @@ class Kind(models.TextChoices):
 
 # Kinds that wake a phone in the background through FCM (always: a task or an urge
 # must not wait for the app to be opened).
-PUSHED_KINDS = {Kind.ASSIGNMENT, Kind.URGE}
+PUSHED_KINDS = {NotificationKind.ASSIGNMENT, NotificationKind.URGE}
 
 
 class NotificationCounter(models.Model):
@@ -33,7 +33,7 @@ class NotificationCounter(models.Model):
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     seq = models.PositiveBigIntegerField("序号")
-    kind = models.CharField("类型", max_length=24, choices=Kind.choices)
+    kind = models.CharField("类型", max_length=24, choices=NotificationKind.choices)
     event = models.ForeignKey("events.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     title = models.CharField("标题", max_length=100)
     body = models.CharField("内容", max_length=300, blank=True)

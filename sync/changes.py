@@ -31,7 +31,7 @@ from tqdm import tqdm
 from backend.events.models import Event
 from backend.fastpath.bulk import insert_rows
 from backend.territory.models import Community, Grid
-from sync.entities import KIND_OF_MODEL, KINDS, Kind, bucket_row
+from sync.entities import KIND_OF_MODEL, KINDS, EntityKind, bucket_row
 from sync.models import Change, StampRound, SyncClock
 
 CHUNK = 2000
@@ -42,7 +42,7 @@ CLOCK_SQL = (
 )
 
 
-def track(kind: Kind, rows: list[dict], *, created: bool = False, deleted: bool = False) -> None:
+def track(kind: EntityKind, rows: list[dict], *, created: bool = False, deleted: bool = False) -> None:
     """Rewrite the log rows of these entities (``rows`` hold ``kind.bucket_fields``).
     ``created``: they are new, so there is nothing to rewrite."""
     if not rows:
@@ -86,7 +86,7 @@ def _delete_rows(kind: str, ids: list[str]) -> list[tuple[str, str]]:
 
 
 def track_instances(instances: Iterable[models.Model], *, created: bool = False) -> None:
-    by_kind: dict[Kind, list[dict]] = defaultdict(list)
+    by_kind: dict[EntityKind, list[dict]] = defaultdict(list)
     for instance in instances:
         kind = KIND_OF_MODEL[type(instance)]
         by_kind[kind].append(bucket_row(kind, instance))

@@ -14,7 +14,7 @@ from backend.core.errors import ApiError, register
 from backend.events.models import Event, EventAction
 from backend.events.services import Actor, check_editable, event_edit, tell_about
 from backend.events.workflow import RELATIONS, STEPS, any_of, as_q, check_step, prefixed
-from push.models import Kind
+from push.models import NotificationKind
 from push.recipients import dispatchers_of
 from sync.models import Conflict, ConflictStatus
 
@@ -93,7 +93,7 @@ def event_update_fields(
         event_edit(event=event, actor=actor, fields=apply, data={"base_version": base}, check=False)
     if conflicts:
         Conflict.objects.bulk_create(conflicts)
-        tell_about(event, Kind.CONFLICT, resolvers_of(event), "离线修改冲突待处理")
+        tell_about(event, NotificationKind.CONFLICT, resolvers_of(event), "离线修改冲突待处理")
     status = "conflict" if conflicts else ("merged" if base < version else "applied")
     return {
         "status": status,
@@ -167,5 +167,5 @@ def conflict_resolve(*, conflict: Conflict, actor: Actor, keep: str, value=None,
     conflict.resolved_by = actor.user
     conflict.resolved_at = timezone.now()
     conflict.save(update_fields=["status", "resolution", "resolved_value", "resolved_by", "resolved_at"])
-    tell_about(event, Kind.CONFLICT, {conflict.user_id}, "离线修改冲突已处理")
+    tell_about(event, NotificationKind.CONFLICT, {conflict.user_id}, "离线修改冲突已处理")
     return conflict

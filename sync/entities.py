@@ -159,7 +159,7 @@ def _grid_ids(scope: Scope) -> frozenset[int]:
 
 
 @dataclass(frozen=True)
-class Kind:
+class EntityKind:
     name: str
     model: type[models.Model]
     fields: tuple[str, ...]  # what a phone receives (``values()`` names)
@@ -205,10 +205,10 @@ EVENT_FIELDS = (
     "updated_at",
 )
 
-KINDS: dict[str, Kind] = {
+KINDS: dict[str, EntityKind] = {
     kind.name: kind
     for kind in [
-        Kind(
+        EntityKind(
             "category",
             Category,
             (
@@ -228,7 +228,7 @@ KINDS: dict[str, Kind] = {
             lambda scope: Q(),
             rename=(("parent__code", "parent_code"),),
         ),
-        Kind(
+        EntityKind(
             "street",
             Street,
             ("id", "code", "name"),
@@ -236,7 +236,7 @@ KINDS: dict[str, Kind] = {
             _grid_buckets_of("community__street_id"),
             lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community__street_id")),
         ),
-        Kind(
+        EntityKind(
             "community",
             Community,
             ("id", "code", "name", "street_id"),
@@ -244,7 +244,7 @@ KINDS: dict[str, Kind] = {
             _grid_buckets_of("community_id"),
             lambda scope: Q(pk__in=Grid.objects.filter(pk__in=_grid_ids(scope)).values("community_id")),
         ),
-        Kind(
+        EntityKind(
             "grid",
             Grid,
             ("id", "code", "name", "community_id", "polygon"),
@@ -252,7 +252,7 @@ KINDS: dict[str, Kind] = {
             lambda rows: [{f"grid:{row['id']}"} for row in rows],
             lambda scope: Q(pk__in=_grid_ids(scope)),
         ),
-        Kind(
+        EntityKind(
             "event",
             Event,
             EVENT_FIELDS,
@@ -272,7 +272,7 @@ KINDS: dict[str, Kind] = {
             rename=(("action_count", "version"), ("category__code", "category_code")),
             visible_row=sync_event_visible,
         ),
-        Kind(
+        EntityKind(
             "key_subject",
             KeySubject,
             ("id", "grid_id", "kind", "name", "address_text", "attention", "visit_every_days", "note", "active"),
@@ -280,7 +280,7 @@ KINDS: dict[str, Kind] = {
             lambda rows: [{f"grid:{row['grid_id']}"} for row in rows],
             lambda scope: Q(grid_id__in=_grid_ids(scope)),
         ),
-        Kind(
+        EntityKind(
             "patrol",
             PatrolSession,
             ("id", "grid_id", "started_at", "ended_at", "point_count", "distance_m", "note", "received_at"),
@@ -288,7 +288,7 @@ KINDS: dict[str, Kind] = {
             lambda rows: [{f"user:{row['user_id']}"} for row in rows],
             lambda scope: Q(user_id=scope.user_id),
         ),
-        Kind(
+        EntityKind(
             "visit",
             Visit,
             ("id", "subject_id", "patrol_id", "visited_at", "finding", "note", "photos", "lat", "lng", "received_at"),
@@ -302,5 +302,5 @@ KINDS: dict[str, Kind] = {
 KIND_OF_MODEL = {kind.model: kind for kind in KINDS.values()}
 
 
-def bucket_row(kind: Kind, instance: models.Model) -> dict:
+def bucket_row(kind: EntityKind, instance: models.Model) -> dict:
     return {name: getattr(instance, "pk" if name == "id" else name) for name in kind.bucket_fields}

@@ -20,7 +20,7 @@ from django.utils import timezone
 from backend.core.times import wire_time
 from backend.events.models import Event, Level, State
 from backend.events.services import evidence_overdue, evidence_wait, grace_period, system_record, tell_about
-from push.models import Kind
+from push.models import NotificationKind
 from push.recipients import answerable_at_level, holders_of
 from sync.changes import changes_collected
 
@@ -62,7 +62,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                 )
                 event.urge_count += 1
                 system_record(event, action="urge", now=now, note="系统自动催办：事件已超期", fields=("urge_count",))
-                tell_about(event, Kind.URGE, holders_of(event), "超期催办")
+                tell_about(event, NotificationKind.URGE, holders_of(event), "超期催办")
                 result.marked_overdue += 1
 
     # An overdue event is escalated when a grace period has passed since it became
@@ -91,7 +91,7 @@ def supervision_tick(now: datetime | None = None) -> TickResult:
                     data={"from_level": from_level, "to_level": event.level, "automatic": True},
                     fields=("level", "auto_escalations", "last_escalated_at"),
                 )
-                tell_about(event, Kind.ESCALATION, answerable_at_level(event), "超期自动升级")
+                tell_about(event, NotificationKind.ESCALATION, answerable_at_level(event), "超期自动升级")
                 result.escalated += 1
 
     # Reports and handles waiting for photos that never came go to the secretary's

@@ -37,7 +37,7 @@ from django.db.models import (
 
 from backend.fastpath.canonical import load_json, load_json_of_strings, safe_float
 from backend.fastpath.statements import streamed
-from sync.entities import Kind
+from sync.entities import EntityKind
 
 
 class IsoTime(Func):
@@ -125,7 +125,7 @@ CHUNK = 1000  # ids per statement (a page at most; SQLite limits parameters)
 class Reader:
     """SELECT <a kind's sent fields> FROM <its table> WHERE pk IN <ids>, for one vendor."""
 
-    def __init__(self, kind: Kind, vendor: str):
+    def __init__(self, kind: EntityKind, vendor: str):
         self.kind = kind
         model = kind.model
         renames = dict(kind.rename)
@@ -194,15 +194,15 @@ class Reader:
 
 
 @cache
-def _reader(kind: Kind, vendor: str) -> Reader:
+def _reader(kind: EntityKind, vendor: str) -> Reader:
     return Reader(kind, vendor)
 
 
-def reader(kind: Kind) -> Reader:
+def reader(kind: EntityKind) -> Reader:
     """The kind's reader for the current database, compiled once."""
     return _reader(kind, connection.vendor)
 
 
-def read_rows(kind: Kind, queryset) -> list[dict]:
+def read_rows(kind: EntityKind, queryset) -> list[dict]:
     """Every row of a queryset of this kind, as sent (tests compare stores with it)."""
     return reader(kind).rows([str(pk) for pk in queryset.values_list("pk", flat=True)])

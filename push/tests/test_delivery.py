@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Device
 from push.delivery import MAX_ATTEMPTS, backoff, drain_outbox
-from push.models import Kind, Notification, OutboxState, PushOutbox, PushToken, SentPush
+from push.models import Notification, NotificationKind, OutboxState, PushOutbox, PushToken, SentPush
 from push.senders import FakeSender
 from push.services import notify
 
@@ -18,7 +18,7 @@ def device(db, persona_user):
 
 def queue_assignment(device, token: str) -> PushOutbox:
     PushToken.objects.update_or_create(device=device, defaults={"token": token})
-    notify(users=[device.user_id], kind=Kind.ASSIGNMENT, title="新任务")
+    notify(users=[device.user_id], kind=NotificationKind.ASSIGNMENT, title="新任务")
     return PushOutbox.objects.get(notification__user=device.user, state=OutboxState.PENDING)
 
 

@@ -16,7 +16,7 @@ from google.oauth2.credentials import Credentials as GoogleCredentials
 
 from backend.accounts.models import Device
 from push.delivery import drain_outbox
-from push.models import Kind, OutboxState, PushOutbox, PushToken
+from push.models import NotificationKind, OutboxState, PushOutbox, PushToken
 from push.senders import FirebaseSender
 from push.services import notify
 
@@ -121,7 +121,7 @@ def test_the_outbox_deletes_a_token_that_fcm_calls_unregistered(fcm, db, persona
     mount(404, "UNREGISTERED")
     device = Device.objects.create(user=persona_user("demo_grid_worker"), device_id="phone-fcm")
     PushToken.objects.create(device=device, token="stale-token-123")
-    notify(users=[device.user_id], kind=Kind.ASSIGNMENT, title="新任务")
+    notify(users=[device.user_id], kind=NotificationKind.ASSIGNMENT, title="新任务")
     result = drain_outbox(sender=FirebaseSender(app))
     assert result.tokens_deleted == 1 and not PushToken.objects.exists()
     assert PushOutbox.objects.get().state == OutboxState.DROPPED

@@ -1,7 +1,7 @@
 import pytest
 
 from backend.accounts.models import Device
-from push.models import Kind, Notification, OutboxState, PushOutbox, PushToken
+from push.models import Notification, NotificationKind, OutboxState, PushOutbox, PushToken
 from push.services import notify
 from tests import matrix_registry
 from tests.events_helpers import evidence, governance_platform_id, report, step
@@ -20,28 +20,28 @@ def dispatched(as_persona, persona_user, django_capture_on_commit_callbacks):
 
 def test_a_dispatch_notifies_the_new_holder_in_the_same_transaction(dispatched, persona_user):
     notes = list(Notification.objects.filter(user=persona_user("demo_grid_worker")))
-    assert [n.kind for n in notes] == [Kind.ASSIGNMENT]
+    assert [n.kind for n in notes] == [NotificationKind.ASSIGNMENT]
     assert notes[0].title.startswith("新任务 SC") and notes[0].data["event_id"] == dispatched
 
 
 def test_sequences_increase_per_user(db, persona_user):
     user = persona_user("demo_secretary")
     other = persona_user("demo_handler")
-    first = notify(users=[user.pk, other.pk], kind=Kind.URGE, title="一")
-    second = notify(users=[user.pk], kind=Kind.URGE, title="二")
+    first = notify(users=[user.pk, other.pk], kind=NotificationKind.URGE, title="一")
+    second = notify(users=[user.pk], kind=NotificationKind.URGE, title="二")
     assert [n.seq for n in first] == [1, 1] and second[0].seq == 2
 
 
 def test_delivery_waits_for_the_commit(db, persona_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        notify(users=[persona_user("demo_secretary").pk], kind=Kind.URGE, title="催办")
+        notify(users=[persona_user("demo_secretary").pk], kind=NotificationKind.URGE, title="催办")
     assert len(callbacks) == 1  # websocket delivery is registered for after commit, not run inside
 
 
 def test_the_list_pages_by_sequence_and_marks_read(as_persona, persona_user):
     user = persona_user("demo_secretary")
     for index in range(5):
-        notify(users=[user.pk], kind=Kind.URGE, title=f"第{index}条")
+        notify(users=[user.pk], kind=NotificationKind.URGE, title=f"第{index}条")
     client = as_persona("demo_secretary")
     page = client.get("/notifications", {"after": 1, "limit": 2}).json()
     assert [n["seq"] for n in page["items"]] == [2, 3] and page["has_more"] and page["next_after"] == 3
@@ -99,7 +99,13 @@ def test_the_closed_loop_tells_each_party(as_persona, persona_user):
             n.kind for n in Notification.objects.filter(user=persona_user(username), event_id=event_id).order_by("seq")
         ]
 
-    assert kinds("demo_handler") == [Kind.ASSIGNMENT, Kind.URGE, Kind.ASSIGNMENT, Kind.REWORK, Kind.CLOSURE_APPROVED]
-    assert kinds("demo_dispatcher") == [Kind.RETURN, Kind.EVALUATION]
-    assert kinds("demo_resident") == [Kind.CLOSURE_APPROVED]
+    assert kinds("demo_handler") == [
+        NotificationKind.ASSIGNMENT,
+        NotificationKind.URGE,
+        NotificationKind.ASSIGNMENT,
+        NotificationKind.REWORK,
+        NotificationKind.CLOSURE_APPROVED,
+    ]
+    assert kinds("demo_dispatcher") == [NotificationKind.RETURN, NotificationKind.EVALUATION]
+    assert kinds("demo_resident") == [NotificationKind.CLOSURE_APPROVED]
     assert kinds("demo_grid_worker") == []

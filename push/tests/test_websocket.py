@@ -23,7 +23,7 @@ from backend.events.models import Event
 from backend.events.services import Actor, DispatchTarget, event_accept, event_dispatch, event_report
 from conftest import PASSWORD, login_as
 from push.consumers import REPLAY_LIMIT
-from push.models import Kind, Notification
+from push.models import Notification, NotificationKind
 from push.services import notify
 from tests.events_helpers import GRID_A, centre_of
 
@@ -159,7 +159,7 @@ def test_a_dispatch_reaches_the_connected_grid_worker_live(db, persona_user, dja
             await communicator.receive_json_from()
         event = await database_sync_to_async(dispatch_to_worker)(django_capture_on_commit_callbacks, persona_user)
         message = await worker.receive_json_from(timeout=2)
-        assert message["type"] == "notification" and message["kind"] == Kind.ASSIGNMENT
+        assert message["type"] == "notification" and message["kind"] == NotificationKind.ASSIGNMENT
         assert message["event_id"] == str(event.pk) and message["seq"] == 1
         assert await other.receive_nothing(timeout=0.3)  # grid B's worker hears nothing of A's task
         await worker.send_json_to({"type": "ack", "seq": message["seq"]})
@@ -196,7 +196,7 @@ def test_the_street_feed_reaches_its_dispatcher_only(db, persona_user, django_ca
 def test_it_replays_what_was_missed_after_a_reconnect(db, persona_user):
     user = persona_user("demo_secretary")
     for index in range(5):
-        notify(users=[user.pk], kind=Kind.URGE, title=f"第{index}条")
+        notify(users=[user.pk], kind=NotificationKind.URGE, title=f"第{index}条")
     token = token_of("demo_secretary")
 
     async def body():
@@ -214,7 +214,10 @@ def test_it_replays_what_was_missed_after_a_reconnect(db, persona_user):
 def test_it_asks_for_a_resync_beyond_the_replay_bound(db, persona_user):
     user = persona_user("demo_secretary")
     Notification.objects.bulk_create(
-        [Notification(user=user, seq=seq, kind=Kind.URGE, title="催办") for seq in range(1, REPLAY_LIMIT + 3)]
+        [
+            Notification(user=user, seq=seq, kind=NotificationKind.URGE, title="催办")
+            for seq in range(1, REPLAY_LIMIT + 3)
+        ]
     )
     token = token_of("demo_secretary")
 
@@ -330,7 +333,7 @@ def _revoke_closes_the_socket(revoke, persona_user, django_capture_on_commit_cal
         await database_sync_to_async(revoke_and_commit)()
         assert await revoked.receive_output(timeout=1) == {"type": "websocket.close", "code": 4004}
         await database_sync_to_async(dispatch_to_worker)(django_capture_on_commit_callbacks, persona_user)
-        assert (await other.receive_json_from(timeout=2))["kind"] == Kind.ASSIGNMENT
+        assert (await other.receive_json_from(timeout=2))["kind"] == NotificationKind.ASSIGNMENT
         assert await revoked.receive_nothing(timeout=0.3)
         await revoked.disconnect()
         await other.disconnect()
@@ -397,7 +400,7 @@ def test_it_checks_the_token_before_a_live_message_too(db, persona_user, monkeyp
         assert await communicator.receive_json_from() == {"type": "pong"}  # open until something is delivered
         await get_channel_layer().group_send(
             f"user.{user_id}",
-            {"type": "notify.message", "notification": {"seq": 1, "kind": Kind.URGE, "title": "催办"}},
+            {"type": "notify.message", "notification": {"seq": 1, "kind": NotificationKind.URGE, "title": "催办"}},
         )
         assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4004}
         assert await communicator.receive_nothing(timeout=0.2)
@@ -425,7 +428,7 @@ def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkey
         assert (await communicator.receive_json_from())["type"] == "hello"
         await get_channel_layer().group_send(
             f"user.{user_id}",
-            {"type": "notify.message", "notification": {"seq": 1, "kind": Kind.URGE, "title": "催办"}},
+            {"type": "notify.message", "notification": {"seq": 1, "kind": NotificationKind.URGE, "title": "催办"}},
         )
         assert await communicator.receive_output(timeout=1) == {"type": "websocket.close", "code": 4003}
         await communicator.disconnect()

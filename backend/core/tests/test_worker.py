@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Device
 from backend.events.models import Event, State
-from push.models import Kind, OutboxState, PushOutbox, PushToken, SentPush
+from push.models import NotificationKind, OutboxState, PushOutbox, PushToken, SentPush
 from push.services import notify
 from sync.changes import stamp_changes
 from sync.models import Change, StampRound
@@ -22,7 +22,7 @@ def test_it_is_a_command_of_the_core_app():
 def test_it_sends_pushes_numbers_the_log_supervises_and_purges_in_one_pass(as_persona, persona_user):
     device = Device.objects.create(user=persona_user("demo_grid_worker"), device_id="phone-worker-1")
     PushToken.objects.update_or_create(device=device, defaults={"token": "good-token-123456"})
-    notify(users=[device.user_id], kind=Kind.ASSIGNMENT, title="新任务")
+    notify(users=[device.user_id], kind=NotificationKind.ASSIGNMENT, title="新任务")
     event_id = report(as_persona("demo_resident"), grid=GRID_A).json()["id"]
     Event.objects.filter(pk=event_id).update(
         state=State.DISPATCHED, deadline_at=timezone.now() - timedelta(hours=1), overdue=False

@@ -25,7 +25,7 @@ from backend.events.services.photos import Photos, _add_photos, photos_resolve, 
 from backend.events.services.recording import NOTE_LIMIT, _record, _require_reason, _step, tell_about
 from backend.events.workflow import Relation, check_step
 from backend.territory.models import Department, Platform
-from push.models import Kind
+from push.models import NotificationKind
 from push.recipients import answerable_at_level, dispatchers_of, holders_of
 
 
@@ -130,7 +130,7 @@ def event_dispatch(
             "level",
         ),
     )
-    tell_about(event, Kind.ASSIGNMENT, holders_of(event), "新任务")
+    tell_about(event, NotificationKind.ASSIGNMENT, holders_of(event), "新任务")
     return event
 
 
@@ -187,7 +187,7 @@ def event_return(*, event: Event, actor: Actor, reason: str) -> Event:
         data={"returned_by_holder": previous},
         fields=(*HOLDER_FIELDS, "return_count", "level"),
     )
-    tell_about(event, Kind.RETURN, answerable_at_level(event), "事件被退回")
+    tell_about(event, NotificationKind.RETURN, answerable_at_level(event), "事件被退回")
     return event
 
 
@@ -309,7 +309,7 @@ def event_approve(*, event: Event, actor: Actor, note: str = "") -> Event:
         e.overdue = False
 
     event = _step(event, "approve", actor, note=note, changes=change, fields=("closed_at", "overdue"))
-    tell_about(event, Kind.CLOSURE_APPROVED, holders_of(event) | {event.reporter_id}, "已结案")
+    tell_about(event, NotificationKind.CLOSURE_APPROVED, holders_of(event) | {event.reporter_id}, "已结案")
     return event
 
 
@@ -321,7 +321,7 @@ def event_rework(*, event: Event, actor: Actor, reason: str) -> Event:
         e.handled_at = None
 
     event = _step(event, "rework", actor, note=reason, changes=change, fields=("rework_count", "handled_at"))
-    tell_about(event, Kind.REWORK, holders_of(event), "结案退回返工")
+    tell_about(event, NotificationKind.REWORK, holders_of(event), "结案退回返工")
     return event
 
 
@@ -344,7 +344,7 @@ def event_evaluate(*, event: Event, actor: Actor, satisfaction: str, comment: st
     )
     tell_about(
         event,
-        Kind.EVALUATION,
+        NotificationKind.EVALUATION,
         dispatchers_of(event),
         "群众评价" if satisfaction != Satisfaction.UNSATISFIED else "群众不满意",
     )
@@ -373,7 +373,7 @@ def event_urge(*, event: Event, actor: Actor, note: str = "") -> Event:
         e.urge_count += 1
 
     event = _step(event, "urge", actor, note=note, changes=change, fields=("urge_count",))
-    tell_about(event, Kind.URGE, holders_of(event), "催办")
+    tell_about(event, NotificationKind.URGE, holders_of(event), "催办")
     return event
 
 
@@ -399,7 +399,7 @@ def event_escalate(*, event: Event, actor: Actor, reason: str) -> Event:
         data={"from_level": from_level, "to_level": min(from_level + 1, Level.DISTRICT)},
         fields=("level", "last_escalated_at", *HOLDER_FIELDS),
     )
-    tell_about(event, Kind.ESCALATION, answerable_at_level(event), "事件升级")
+    tell_about(event, NotificationKind.ESCALATION, answerable_at_level(event), "事件升级")
     return event
 
 
