@@ -23,7 +23,7 @@ from backend.accounts.models import Role, RoleAssignment, User
 from backend.core.times import wire_time
 from backend.events.deadlines import compute_deadline
 from backend.events.demo_photos import PoolPhoto, photo_pool
-from backend.events.history import content_hash
+from backend.events.history import HASHED_FIELDS, content_hash
 from backend.events.models import (
     Category,
     Event,
@@ -462,22 +462,7 @@ class _History:
             self.move("evaluate", State.EVALUATED, e.reporter_id, "", data={"satisfaction": e.satisfaction})
 
 
-ACTION_COLUMNS = (
-    "event_id",
-    "seq",
-    "action",
-    "actor_id",
-    "actor_role",
-    "device_ref",
-    "from_state",
-    "to_state",
-    "note",
-    "data",
-    "server_at",
-    "device_at",
-    "prev_hash",
-    "hash",
-)
+ACTION_COLUMNS = (*HASHED_FIELDS, "hash")
 PHOTO_COLUMNS = (
     "id",
     "event_id",
