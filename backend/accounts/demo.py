@@ -32,17 +32,19 @@ def demo_personas(district: District) -> list[tuple[str, str, str, dict]]:
     ]
 
 
-def seed_accounts(district: District, *, password: str, tally: Tally) -> list[tuple[str, str, str]]:
+def seed_accounts(district: District, *, password: str | None, tally: Tally) -> list[tuple[str, str, str]]:
+    """The demo personas. ``password``: set on every one, existing ones too; None leaves
+    existing accounts as they are and gives new ones the default."""
     listed = []
     for username, display_name, role, unit in demo_personas(district):
         user = User.objects.filter(username=username).first()
         if user is None:
             user = User(username=username, display_name=display_name)
-            user.set_password(password)
+            user.set_password(password or DEFAULT_PASSWORD)
             user.is_staff = user.is_superuser = role == Role.ADMIN
             user.save()
             tally.count(True, False)
-        elif not user.check_password(password):
+        elif password is not None and not user.check_password(password):
             # --password promises the accounts' password: a seeded database takes it too.
             user.set_password(password)
             user.save(update_fields=["password"])

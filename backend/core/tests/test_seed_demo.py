@@ -76,3 +76,12 @@ def test_it_sets_a_new_password_on_existing_demo_accounts(anonymous):
     assert anonymous.post("/auth/login", body).status_code == 200
     stale = {**body, "password": "first-password"}
     assert anonymous.post("/auth/login", stale).status_code == 401
+
+
+def test_it_keeps_the_password_of_existing_accounts_when_none_is_given(anonymous):
+    """``seed_demo --events N`` on a seeded database (the bench does it) must not put the
+    default password back on accounts given another one."""
+    call_command("seed_demo", password="chosen-password", addresses=0, stdout=io.StringIO())
+    call_command("seed_demo", addresses=0, stdout=io.StringIO())
+    body = {"username": "demo_dispatcher", "password": "chosen-password", "device_id": "seed-test-phone"}
+    assert anonymous.post("/auth/login", body).status_code == 200

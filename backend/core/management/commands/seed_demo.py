@@ -28,7 +28,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--password", default=DEFAULT_PASSWORD, help=f"demo accounts' password (default {DEFAULT_PASSWORD})"
+            "--password",
+            default=None,
+            help=f"demo accounts' password, set on existing accounts too (new accounts: {DEFAULT_PASSWORD})",
         )
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a district already exists")
         parser.add_argument(
@@ -46,10 +48,10 @@ class Command(BaseCommand):
             help="top the demo history up to N events over the past year (the seed's year: 175591)",
         )
 
-    def handle(self, *args, password: str, if_empty: bool, events: int, addresses: int, **options) -> None:
+    def handle(self, *args, password: str | None, if_empty: bool, events: int, addresses: int, **options) -> None:
         if settings.CONFIG.is_production:
             raise CommandError("seed_demo refuses to run in production mode (DJANGO_ENV=production)")
-        if len(password) < 8:
+        if password is not None and len(password) < 8:
             raise CommandError("--password must be at least 8 characters")
         if events < 0 or events > 2_000_000:
             raise CommandError("--events must be between 0 and 2,000,000")
@@ -93,8 +95,6 @@ class Command(BaseCommand):
             # (VACUUM cannot run inside a transaction, as when called from tests).
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE sync_change")
-        self.stdout.write(
-            "演示账号 demo accounts (password: %s):" % ("<--password>" if password != DEFAULT_PASSWORD else password)
-        )
+        self.stdout.write("演示账号 demo accounts (password: %s):" % (password and "<--password>" or DEFAULT_PASSWORD))
         for username, role, unit in accounts:
             self.stdout.write(f"  {username:<20} {role:<12} {unit}")
