@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "backend.events",
     "backend.addresses",
     "backend.patrols",
+    "backend.privacy",
     "push",
     "media",
     "sync",

@@ -145,6 +145,17 @@ CATALOGUE = [
 ]
 
 
+# Residents may tip these without an account (公众匿名爆料): things seen in public space,
+# where the reporter's identity adds nothing to the handling. Disputes, care and
+# assistance requests need a person to talk to, so they are not here.
+ANONYMOUS_GROUPS = {"04", "05", "06", "07", "08", "09", "11"}
+
+# How far apart two tips may be and still be one problem (me-too, likely duplicates).
+# Things on a road or a pavement move or stretch; a flat or a shop is one address.
+DUPLICATE_RADIUS_M = {"06": 150, "07": 100, "09": 300, "11": 300}
+DEFAULT_DUPLICATE_RADIUS_M = 250
+
+
 def seed_catalogue(tally: Tally) -> int:
     count = 0
     for parent_code, parent_name, platform_kind, children in CATALOGUE:
@@ -171,6 +182,8 @@ def seed_catalogue(tally: Tally) -> int:
                     "grid_admissible": admissible,
                     "before_photos_required": before,
                     "after_photos_required": after,
+                    "anonymous_allowed": parent_code in ANONYMOUS_GROUPS,
+                    "duplicate_radius_m": DUPLICATE_RADIUS_M.get(parent_code, DEFAULT_DUPLICATE_RADIUS_M),
                 },
             )
             count += 1

@@ -113,5 +113,5 @@ CATEGORY_ENGLISH = {
 
 def category_name(category: Category) -> str:
     if prefers_english():
-        return CATEGORY_ENGLISH.get(category.code, category.name)
+        return category.name_en or CATEGORY_ENGLISH.get(category.code, category.name)
     return category.name

@@ -51,6 +51,14 @@ class Category(models.Model):
     grid_admissible = models.BooleanField("网格事务准入清单", default=False)
     before_photos_required = models.PositiveSmallIntegerField("结案需处置前照片数", default=1)
     after_photos_required = models.PositiveSmallIntegerField("结案需处置后照片数", default=1)
+    name_en = models.CharField(
+        "英文名称",
+        max_length=64,
+        blank=True,
+        help_text="English name; empty falls back to the built-in list, then to the Chinese name",
+    )
+    anonymous_allowed = models.BooleanField("允许匿名爆料", default=False)
+    duplicate_radius_m = models.PositiveIntegerField("重复判定半径(米)", default=250)
     active = models.BooleanField("启用", default=True)
 
     class Meta:
