@@ -150,6 +150,9 @@ class Event(models.Model):
         verbose_name="上报人",
         db_index=False,
     )
+    # The reporter's consent to be contacted by the handler (a resident's tip); staff
+    # other than the dispatcher and the commander see the reporter's phone only with it.
+    contact_allowed = models.BooleanField("允许联系上报人", default=False)
     state = models.CharField("状态", max_length=20, choices=State.choices, default=State.REPORTED)
     level = models.PositiveSmallIntegerField("责任层级", choices=Level.choices, default=Level.STREET)
 
