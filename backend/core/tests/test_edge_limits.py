@@ -124,14 +124,17 @@ def test_it_answers_the_largest_bigint_id_with_a_plain_404(as_persona):
     assert_error(as_persona("demo_dispatcher").get(f"/territory/grids/{BIGINT_MAX}"), 404, "not_found")
 
 
+# Fixed, so every pytest-xdist worker collects the same test ids.
+NO_SUCH_EVENT = uuid.UUID("00000000-0000-4000-8000-00000000dead")
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
         ("/events", {"source": "grid_patrol", "category": "06.01", "description": "x", "grid_id": TOO_BIG}, "grid_id"),
         ("/notifications/read", {"up_to_seq": TOO_BIG}, "up_to_seq"),
-        (f"/events/{uuid.uuid4()}/dispatch", {"platform_id": TOO_BIG}, "platform_id"),
-        (f"/events/{uuid.uuid4()}/dispatch", {"department_id": TOO_BIG}, "department_id"),
-        (f"/events/{uuid.uuid4()}/dispatch", {"grid_worker_id": TOO_BIG}, "grid_worker_id"),
+        (f"/events/{NO_SUCH_EVENT}/dispatch", {"platform_id": TOO_BIG}, "platform_id"),
+        (f"/events/{NO_SUCH_EVENT}/dispatch", {"department_id": TOO_BIG}, "department_id"),
+        (f"/events/{NO_SUCH_EVENT}/dispatch", {"grid_worker_id": TOO_BIG}, "grid_worker_id"),
     ],
 )
 def test_it_refuses_a_body_integer_beyond_bigint_with_422(as_persona, path, body, field):
