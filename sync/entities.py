@@ -258,7 +258,7 @@ KINDS: dict[str, EntityKind] = {
         EntityKind(
             "grid",
             Grid,
-            ("id", "code", "name", "community_id", "polygon"),
+            ("id", "code", "name", "community_id", "polygon", "retired_at"),
             ("id",),
             lambda rows: [{f"grid:{row['id']}"} for row in rows],
             lambda scope: Q(pk__in=_grid_ids(scope)),
