@@ -42,6 +42,8 @@ class Figure:
 
 
 def free_port() -> int:
+    if os.environ.get("BENCH_PORT"):  # a fixed port, for a machine whose ports are shared out
+        return int(os.environ["BENCH_PORT"])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -66,13 +68,14 @@ class Bench:
             }
         )
         if database == "postgres":
-            name = "grid_bench"
+            # Overridable so benches of parallel checkouts do not share a database.
+            name = os.environ.get("BENCH_PG_DATABASE", "grid_bench")
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True
             )
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-            env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+            env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
         else:
             path = ROOT / "var" / "bench.sqlite3"
             for suffix in ("", "-wal", "-shm"):

@@ -177,6 +177,17 @@ class History:
                 return SERVICES[name](event, Actor(user), argument)
         raise AssertionError(f"nobody may {name} {event.state} at level {event.level}")
 
+    def target(self, kind: str, event: Event, grid: Grid) -> DispatchTarget:
+        if kind == "platform":
+            return DispatchTarget(
+                platform_id=Platform.objects.filter(street_id=event.street_id).order_by("pk").first().pk
+            )
+        if kind == "department":
+            return DispatchTarget(department_id=Department.objects.order_by("pk").first().pk)
+        if kind == "unit":
+            return DispatchTarget(unit_id=self.unit_at(event.street_id).pk)
+        return DispatchTarget(grid_worker_id=self.worker_of(grid).pk)
+
     def unit_at(self, street_id: int) -> StationedUnit:
         """The street's stationed unit (the demo has one on its first street), with a
         handler of its own elsewhere."""
@@ -221,14 +232,7 @@ class History:
             if name == "merge":
                 argument = self.report(grid, by_worker=False)
             elif name == "dispatch":
-                argument = {
-                    "platform": lambda: DispatchTarget(
-                        platform_id=Platform.objects.filter(street_id=event.street_id).order_by("pk").first().pk
-                    ),
-                    "department": lambda: DispatchTarget(department_id=Department.objects.order_by("pk").first().pk),
-                    "worker": lambda: DispatchTarget(grid_worker_id=self.worker_of(grid).pk),
-                    "unit": lambda: DispatchTarget(unit_id=self.unit_at(event.street_id).pk),
-                }[argument]()
+                argument = self.target(argument, event, grid)
             event = self.take(event.pk, name, argument)
         return event
 

@@ -199,3 +199,24 @@ def test_it_manages_stationed_units_and_deactivates_rather_than_deletes(as_perso
     trail = audit_of(StationedUnit.objects.get(pk=unit["id"]))
     assert [e.change_message.split(" ")[0] for e in trail] == ["新建下沉单位", "修改下沉单位"]
     assert not RoleAssignment.objects.filter(user=handler, role=Role.HANDLER).exists()
+
+
+def test_the_admin_pages_list_units_and_grid_changes_and_deactivate_accounts(persona_user):
+    from django.test import Client
+
+    browser = Client()
+    admin_user = persona_user("demo_admin")
+    browser.force_login(admin_user)
+    units = browser.get("/admin/territory/stationedunit/")
+    assert units.status_code == 200 and "综合执法局清波中队" in units.content.decode()
+    assert browser.get("/admin/territory/gridchange/").status_code == 200
+    assert browser.get("/admin/territory/grid/?retired_at__isempty=0").status_code == 200
+    resident = persona_user("demo_resident")
+    answer = browser.post(
+        "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [resident.pk, admin_user.pk]}
+    )
+    assert answer.status_code == 302
+    resident.refresh_from_db()
+    admin_user.refresh_from_db()
+    assert not resident.is_active and admin_user.is_active  # never oneself
+    assert audit_of(resident)[-1].change_message.startswith("停用账号")
