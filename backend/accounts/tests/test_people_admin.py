@@ -159,8 +159,11 @@ def test_it_deactivates_an_account_and_revokes_its_devices_at_once(as_persona, p
     assert not PushToken.objects.filter(device__user=user).exists()
     from backend.core.errors import ApiError
 
-    with pytest.raises(ApiError):
+    with pytest.raises(ApiError) as refused:
         auth_login(username=user.username, password="test-pass-123", device_id="another-phone", address="127.0.0.1")
+    assert refused.value.code == "account_disabled"
+    inactive = admin.get("/admin/accounts", {"active": "false", "role": "resident"}).json()
+    assert [a["username"] for a in inactive["items"]] == ["demo_resident"] and inactive["total"] == 1
     assert admin.post(f"/admin/accounts/{user.pk}/deactivate", {"reason": ""}).status_code == 422
     me = persona_user("demo_admin")
     assert admin.post(f"/admin/accounts/{me.pk}/deactivate", {"reason": "x"}).status_code == 422

@@ -62,6 +62,12 @@ def test_it_walks_the_department_path_through_a_stationed_unit(as_persona, perso
     assert evaluated["state"] == "evaluated"
     assert Event.objects.get(pk=event_id).holder_unit_id == unit.pk
 
+    # A deactivated unit is given nothing new.
+    StationedUnit.objects.filter(pk=unit.pk).update(active=False)
+    later = report(resident).json()["id"]
+    step(dispatcher, later, "accept")
+    assert step(dispatcher, later, "dispatch", {"unit_id": unit.pk}).status_code == 422
+
 
 def test_it_lets_the_department_handler_take_what_is_dispatched_to_the_department(as_persona):
     resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
@@ -81,7 +87,7 @@ def test_it_finds_events_by_number_and_text_within_scope_with_totals(as_persona)
     resident, worker = as_persona("demo_resident"), as_persona("demo_grid_worker")
     dispatcher, worker_b = as_persona("demo_dispatcher"), as_persona("demo_grid_worker_b")
     marker = "井盖松动响声很大"
-    found = report(resident, description=f"人行道{marker}", address_text="清波街12号门口").json()
+    found = report(resident, description=f"人行道{marker}，车牌 ZJ-A123", address_text="清波街12号门口").json()
     other = report(resident, description="路灯不亮", address_text="清波街12号对面").json()
 
     by_number = dispatcher.get("/events", {"q": found["number"]}).json()
@@ -93,6 +99,7 @@ def test_it_finds_events_by_number_and_text_within_scope_with_totals(as_persona)
 
     by_text = worker.get("/events", {"q": marker}).json()
     assert [e["id"] for e in by_text["items"]] == [found["id"]] and by_text["total_exact"]
+    assert [e["id"] for e in dispatcher.get("/events", {"q": "zj-a12"}).json()["items"]] == [found["id"]]
     by_address = dispatcher.get("/events", {"q": "清波街12号"}).json()
     assert {e["id"] for e in by_address["items"]} >= {found["id"], other["id"]}
     # Within scope: the other grid's worker finds nothing, the number does not leak either.
@@ -117,3 +124,5 @@ def test_it_gives_every_paged_list_a_total(as_persona):
     assert first["total"] == min(visible, 10_000) and first["has_more"] == (visible > 2)
     grids = dispatcher.get("/territory/grids", {"page_size": 10, "page": 2}).json()
     assert grids["total"] == 45 and grids["total_exact"] and len(grids["items"]) == 10
+    conflicts = dispatcher.get("/sync/conflicts").json()
+    assert conflicts["total"] == len(conflicts["items"]) and conflicts["total_exact"]

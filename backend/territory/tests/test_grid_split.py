@@ -128,12 +128,16 @@ def test_it_refuses_overlaps_and_redraws_a_boundary_keeping_the_events(as_person
     assert not Grid.objects.filter(code__startswith=f"{GRID_B[:12]}9").exists()
 
     event = report(resident, grid=GRID_B).json()
+    phone = phone_of("demo_grid_worker_b")
+    phone.pull()
     redrawn = admin.post(f"/admin/grids/{grid_b.pk}/redraw", {"polygon": west, "reason": "河道改道"})
     assert redrawn.status_code == 201, redrawn.content
     grid_b.refresh_from_db()
     assert grid_b.polygon == west and grid_b.max_lng == west["coordinates"][0][1][0]
     assert GridChange.objects.get(pk=redrawn.json()["id"]).old_polygon["coordinates"][0][2] != west["coordinates"][0][2]
     assert Event.objects.get(pk=event["id"]).grid_id == grid_b.pk
+    phone.pull()
+    assert phone.entities("grid")[str(grid_b.pk)]["polygon"] == west
     # The east half is outside every grid now.
     outside = report(resident, location=centre(east))
     assert outside.status_code == 422 and outside.json()["code"] == "location_outside_district"
