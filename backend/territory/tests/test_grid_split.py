@@ -143,3 +143,15 @@ def test_it_refuses_overlaps_and_redraws_a_boundary_keeping_the_events(as_person
     assert outside.status_code == 422 and outside.json()["code"] == "location_outside_district"
     invalid = admin.post(f"/admin/grids/{grid_b.pk}/redraw", {"polygon": {"type": "Point", "coordinates": [1, 2]}})
     assert invalid.status_code == 422
+
+
+def test_the_admin_page_of_a_key_subject_lets_an_admin_move_it_to_another_grid(persona_user):
+    from django.test import Client
+
+    from backend.patrols.models import KeySubject
+
+    browser = Client()
+    browser.force_login(persona_user("demo_admin"))
+    subject = KeySubject.objects.filter(grid__code=GRID_A).first()
+    page = browser.get(f"/admin/patrols/keysubject/{subject.pk}/change/").content.decode()
+    assert 'name="grid"' in page
