@@ -142,7 +142,7 @@ class ConflictPage(Schema):
     page: int
     page_size: int
     has_more: bool
-    total: int = Field(..., description="总数（超过 10000 时为 10000，total_exact 为 false）")
+    total: int = Field(..., description="总数（超过 1000 时为 1000，total_exact 为 false）")
     total_exact: bool
 
 

@@ -4,6 +4,8 @@ department handler, and finding events by number and text within scope, with tot
 from __future__ import annotations
 
 from backend.accounts.scope import scope_of
+from backend.core import pagination
+from backend.core.pagination import TOTAL_CAP
 from backend.events.models import Event
 from backend.territory.models import Department, StationedUnit, Street
 from push.models import Notification, NotificationKind
@@ -117,12 +119,18 @@ def test_it_finds_events_by_number_and_text_within_scope_with_totals(as_persona)
     assert dispatcher.get("/events", {"q": "x" * 101}).status_code == 422
 
 
-def test_it_gives_every_paged_list_a_total(as_persona):
-    dispatcher = as_persona("demo_dispatcher")
+def test_it_gives_every_paged_list_a_total(as_persona, monkeypatch):
+    dispatcher, resident = as_persona("demo_dispatcher"), as_persona("demo_resident")
+    for _ in range(3):
+        report(resident)
     first = dispatcher.get("/events", {"page_size": 2}).json()
     visible = Event.objects.filter(street__code=GRID_A[:9]).count()
-    assert first["total"] == min(visible, 10_000) and first["has_more"] == (visible > 2)
+    assert visible > 2 and first["has_more"]
+    assert (first["total"], first["total_exact"]) == (min(visible, TOTAL_CAP), visible <= TOTAL_CAP)
     grids = dispatcher.get("/territory/grids", {"page_size": 10, "page": 2}).json()
     assert grids["total"] == 45 and grids["total_exact"] and len(grids["items"]) == 10
     conflicts = dispatcher.get("/sync/conflicts").json()
     assert conflicts["total"] == len(conflicts["items"]) and conflicts["total_exact"]
+    monkeypatch.setattr(pagination, "TOTAL_CAP", 2)
+    capped = dispatcher.get("/events", {"page_size": 1, "page": 2}).json()
+    assert capped["total"] == 2 and capped["total_exact"] is False
