@@ -35,7 +35,7 @@ def _admin(request: HttpRequest) -> User:
 # --- accounts and roles -------------------------------------------------------------
 
 
-class RoleOut(Schema):
+class AdminRoleOut(Schema):
     id: int
     role: str
     role_label: str
@@ -45,17 +45,17 @@ class RoleOut(Schema):
     grid_post: str
 
 
-class AccountOut(Schema):
+class AdminAccountOut(Schema):
     id: int
     username: str
     display_name: str
     phone: str
     is_active: bool
-    roles: list[RoleOut]
+    roles: list[AdminRoleOut]
 
 
-class AccountPage(Schema):
-    items: list[AccountOut]
+class AdminAccountPage(Schema):
+    items: list[AdminAccountOut]
     page: int
     page_size: int
     has_more: bool
@@ -63,20 +63,20 @@ class AccountPage(Schema):
     total_exact: bool
 
 
-class AccountIn(Schema):
+class AdminAccountIn(Schema):
     username: str = Field(..., min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")
     display_name: str = Field("", max_length=64)
     phone: str = Field("", max_length=20)
     password: str = Field(..., min_length=8, max_length=256)
 
 
-class AccountPatch(Schema):
+class AdminAccountPatch(Schema):
     display_name: str | None = Field(None, max_length=64)
     phone: str | None = Field(None, max_length=20)
     password: str | None = Field(None, min_length=8, max_length=256)
 
 
-class RoleIn(Schema):
+class AdminRoleIn(Schema):
     role: Literal[tuple(Role.values)]
     unit_kind: Literal[UNIT_FIELDS] | None = None
     unit_id: RowId | None = None
@@ -85,11 +85,11 @@ class RoleIn(Schema):
     )
 
 
-class ReasonIn(Schema):
+class DeactivateIn(Schema):
     reason: str = Field(..., min_length=1, max_length=500)
 
 
-class AccountFilters(Schema):
+class AdminAccountFilters(Schema):
     q: str | None = Field(None, max_length=64, description="用户名或姓名")
     role: Literal[tuple(Role.values)] | None = None
     active: bool | None = None
@@ -128,8 +128,8 @@ def _account(user_id: int) -> User:
     return user
 
 
-@router.get("/admin/accounts", response={200: AccountPage, **ERRORS}, summary="账号列表 Accounts (admin)")
-def account_list(request: HttpRequest, filters: Query[AccountFilters]):
+@router.get("/admin/accounts", response={200: AdminAccountPage, **ERRORS}, summary="账号列表 Accounts (admin)")
+def account_list(request: HttpRequest, filters: Query[AdminAccountFilters]):
     _admin(request)
     users = User.objects.order_by("username").prefetch_related(
         Prefetch(
@@ -149,30 +149,34 @@ def account_list(request: HttpRequest, filters: Query[AccountFilters]):
     return page
 
 
-@router.post("/admin/accounts", response={201: AccountOut, **ERRORS}, summary="新建账号 Create an account (admin)")
-def account_create(request: HttpRequest, payload: AccountIn):
+@router.post("/admin/accounts", response={201: AdminAccountOut, **ERRORS}, summary="新建账号 Create an account (admin)")
+def account_create(request: HttpRequest, payload: AdminAccountIn):
     user = people.account_create(by=_admin(request), **payload.dict())
     return Status(201, _account_out(user))
 
 
-@router.get("/admin/accounts/{user_id}", response={200: AccountOut, **ERRORS}, summary="账号详情 One account (admin)")
+@router.get(
+    "/admin/accounts/{user_id}", response={200: AdminAccountOut, **ERRORS}, summary="账号详情 One account (admin)"
+)
 def account_get(request: HttpRequest, user_id: Path[RowId]):
     _admin(request)
     return _account_out(_account(user_id))
 
 
 @router.patch(
-    "/admin/accounts/{user_id}", response={200: AccountOut, **ERRORS}, summary="修改账号 Update an account (admin)"
+    "/admin/accounts/{user_id}", response={200: AdminAccountOut, **ERRORS}, summary="修改账号 Update an account (admin)"
 )
-def account_update(request: HttpRequest, user_id: Path[RowId], payload: AccountPatch):
+def account_update(request: HttpRequest, user_id: Path[RowId], payload: AdminAccountPatch):
     user = people.account_update(by=_admin(request), user=_account(user_id), changes=payload.dict())
     return _account_out(user)
 
 
 @router.post(
-    "/admin/accounts/{user_id}/roles", response={201: AccountOut, **ERRORS}, summary="授予角色 Assign a role (admin)"
+    "/admin/accounts/{user_id}/roles",
+    response={201: AdminAccountOut, **ERRORS},
+    summary="授予角色 Assign a role (admin)",
 )
-def role_assign(request: HttpRequest, user_id: Path[RowId], payload: RoleIn):
+def role_assign(request: HttpRequest, user_id: Path[RowId], payload: AdminRoleIn):
     user = _account(user_id)
     people.role_assign(by=_admin(request), user=user, **payload.dict())
     return Status(201, _account_out(user))
@@ -180,7 +184,7 @@ def role_assign(request: HttpRequest, user_id: Path[RowId], payload: RoleIn):
 
 @router.delete(
     "/admin/accounts/{user_id}/roles/{role_id}",
-    response={200: AccountOut, **ERRORS},
+    response={200: AdminAccountOut, **ERRORS},
     summary="撤销角色 Remove a role (admin)",
 )
 def role_remove(request: HttpRequest, user_id: Path[RowId], role_id: Path[RowId]):
@@ -194,16 +198,18 @@ def role_remove(request: HttpRequest, user_id: Path[RowId], role_id: Path[RowId]
 
 @router.post(
     "/admin/accounts/{user_id}/deactivate",
-    response={200: AccountOut, **ERRORS},
+    response={200: AdminAccountOut, **ERRORS},
     summary="停用账号（立即吊销全部设备）Deactivate an account, revoking every device (admin)",
 )
-def account_deactivate(request: HttpRequest, user_id: Path[RowId], payload: ReasonIn):
+def account_deactivate(request: HttpRequest, user_id: Path[RowId], payload: DeactivateIn):
     user = people.account_deactivate(by=_admin(request), user=_account(user_id), reason=payload.reason)
     return _account_out(user)
 
 
 @router.post(
-    "/admin/accounts/{user_id}/reactivate", response={200: AccountOut, **ERRORS}, summary="恢复账号 Reactivate (admin)"
+    "/admin/accounts/{user_id}/reactivate",
+    response={200: AdminAccountOut, **ERRORS},
+    summary="恢复账号 Reactivate (admin)",
 )
 def account_reactivate(request: HttpRequest, user_id: Path[RowId]):
     return _account_out(people.account_reactivate(by=_admin(request), user=_account(user_id)))
@@ -212,7 +218,7 @@ def account_reactivate(request: HttpRequest, user_id: Path[RowId]):
 # --- stationed units ----------------------------------------------------------------
 
 
-class UnitOut(Schema):
+class StationedUnitOut(Schema):
     id: int
     name: str
     department_id: int
@@ -224,14 +230,14 @@ class UnitOut(Schema):
     active: bool
 
 
-class UnitIn(Schema):
+class StationedUnitIn(Schema):
     name: str = Field(..., min_length=1, max_length=64)
     department: RowId
     street: RowId
     platform: RowId
 
 
-class UnitPatch(Schema):
+class StationedUnitPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=64)
     platform: RowId | None = None
     active: bool | None = None
@@ -254,24 +260,28 @@ def _unit_out(unit: StationedUnit) -> dict:
 UNITS = StationedUnit.objects.select_related("department", "street", "platform__street")
 
 
-@router.get("/admin/units", response={200: list[UnitOut], **ERRORS}, summary="下沉单位 Stationed units (admin)")
+@router.get(
+    "/admin/units", response={200: list[StationedUnitOut], **ERRORS}, summary="下沉单位 Stationed units (admin)"
+)
 def unit_list(request: HttpRequest):
     _admin(request)
     return [_unit_out(u) for u in UNITS.all()]
 
 
-@router.post("/admin/units", response={201: UnitOut, **ERRORS}, summary="新建下沉单位 Create a stationed unit (admin)")
-def unit_create(request: HttpRequest, payload: UnitIn):
+@router.post(
+    "/admin/units", response={201: StationedUnitOut, **ERRORS}, summary="新建下沉单位 Create a stationed unit (admin)"
+)
+def unit_create(request: HttpRequest, payload: StationedUnitIn):
     unit = people.unit_save(by=_admin(request), unit=None, values=payload.dict())
     return Status(201, _unit_out(UNITS.get(pk=unit.pk)))
 
 
 @router.patch(
     "/admin/units/{unit_id}",
-    response={200: UnitOut, **ERRORS},
+    response={200: StationedUnitOut, **ERRORS},
     summary="修改或停用下沉单位 Change or deactivate a unit (admin)",
 )
-def unit_update(request: HttpRequest, unit_id: Path[RowId], payload: UnitPatch):
+def unit_update(request: HttpRequest, unit_id: Path[RowId], payload: StationedUnitPatch):
     admin = _admin(request)
     unit = UNITS.filter(pk=unit_id).first()
     if unit is None:
