@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
+from backend.accounts.admin_api import router as people_admin_router
 from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
@@ -140,6 +141,7 @@ api.add_router("/", addresses_router)
 api.add_router("/", push_router)
 api.add_router("/", media_router)
 api.add_router("/", sync_router)
+api.add_router("/", people_admin_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

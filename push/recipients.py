@@ -14,6 +14,8 @@ def holders_of(event: Event) -> set[int]:
         condition = {"platform_id": event.holder_platform_id}
     elif event.holder_department_id:
         condition = {"department_id": event.holder_department_id}
+    elif event.holder_unit_id:
+        condition = {"stationed_unit_id": event.holder_unit_id}
     if not condition:
         return set()
     return set(RoleAssignment.objects.filter(role=Role.HANDLER, **condition).values_list("user_id", flat=True))

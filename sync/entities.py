@@ -11,8 +11,8 @@ Scope per role (issue 4): everyone gets the catalogue and their own records
 worker the territory, events and key persons and places of their grids
 (``grid:<id>``); whoever may approve a closure the events waiting for their approval
 (``approval:<community id>`` for a secretary, ``approval:district`` for the district
-centre: the ``approve`` step of the transition table); a handler the events their platform or department
-holds (``platform:<id>``, ``department:<id>``).
+centre: the ``approve`` step of the transition table); a handler the events their platform, department or stationed unit
+holds (``platform:<id>``, ``department:<id>``, ``unit:<id>``).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def buckets_for(scope: Scope) -> list[str]:
     if Role.HANDLER in scope.roles:
         buckets |= {f"platform:{platform_id}" for platform_id in scope.platform_ids}
         buckets |= {f"department:{department_id}" for department_id in scope.department_ids}
+        buckets |= {f"unit:{unit_id}" for unit_id in scope.unit_ids}
     return sorted(buckets)
 
 
@@ -91,6 +92,8 @@ def _event_buckets(rows: list[dict]) -> list[set[str]]:
             buckets.add(f"platform:{row['holder_platform_id']}")
         if row["holder_department_id"]:
             buckets.add(f"department:{row['holder_department_id']}")
+        if row["holder_unit_id"]:
+            buckets.add(f"unit:{row['holder_unit_id']}")
         buckets |= _approval_buckets(_Row(row))
         result.append(buckets)
     return result
@@ -121,7 +124,7 @@ def sync_event_visible(scope: Scope) -> Callable[[dict], bool]:
     me = scope.user_id
     grids = scope.grid_ids if Role.GRID_WORKER in scope.roles else frozenset()
     handler = Role.HANDLER in scope.roles
-    platforms, departments = scope.platform_ids, scope.department_ids
+    platforms, departments, units = scope.platform_ids, scope.department_ids, scope.unit_ids
     approver = any(RELATIONS[name].role in scope.roles for name in APPROVE.relations)
     approve_states = APPROVE.from_states  # a tuple: compared, not hashed (a row's strings are new objects)
 
@@ -134,7 +137,14 @@ def sync_event_visible(scope: Scope) -> Callable[[dict], bool]:
             row["reporter_id"] == me
             or row["holder_user_id"] == me
             or row["grid_id"] in grids
-            or (handler and (row["holder_platform_id"] in platforms or row["holder_department_id"] in departments))
+            or (
+                handler
+                and (
+                    row["holder_platform_id"] in platforms
+                    or row["holder_department_id"] in departments
+                    or row["holder_unit_id"] in units
+                )
+            )
             or (approver and row["state"] in approve_states and may_approve(row))
         )
 
@@ -191,6 +201,7 @@ EVENT_FIELDS = (
     "holder_user_id",
     "holder_platform_id",
     "holder_department_id",
+    "holder_unit_id",
     "deadline_at",
     "overdue",
     "handled_on_spot",
@@ -247,7 +258,7 @@ KINDS: dict[str, EntityKind] = {
         EntityKind(
             "grid",
             Grid,
-            ("id", "code", "name", "community_id", "polygon"),
+            ("id", "code", "name", "community_id", "polygon", "retired_at"),
             ("id",),
             lambda rows: [{f"grid:{row['id']}"} for row in rows],
             lambda scope: Q(pk__in=_grid_ids(scope)),
@@ -266,6 +277,7 @@ KINDS: dict[str, EntityKind] = {
                 "holder_user_id",
                 "holder_platform_id",
                 "holder_department_id",
+                "holder_unit_id",
             ),
             _event_buckets,
             q_sync_events,

@@ -142,6 +142,8 @@ class ConflictPage(Schema):
     page: int
     page_size: int
     has_more: bool
+    total: int = Field(..., description="总数（超过 1000 时为 1000，total_exact 为 false）")
+    total_exact: bool
 
 
 class ResolveIn(Schema):

@@ -47,13 +47,15 @@ from backend.events.services import (
 from backend.events.supervision import supervision_tick
 from backend.events.workflow import RELATIONS, STEPS, allowed_steps, as_q, check_step
 from backend.fastpath.rows import read_rows
-from backend.territory.models import Department, Grid, Platform
-from conftest import PERSONAS
+from backend.territory.models import Department, Grid, Platform, PlatformKind, StationedUnit
+from conftest import PERSONAS as DEMO_PERSONAS
 from sync.conflicts import RESOLVERS, q_conflicts
 from sync.entities import KINDS, _event_buckets, buckets_for, q_sync_events, sync_event_visible
 from sync.models import Change, Conflict
 from tests.events_helpers import GRID_A, GRID_B
 
+# The demo personas and the handlers of the demo's stationed unit (下沉) and department.
+PERSONAS = (*DEMO_PERSONAS, "demo_unit_handler", "demo_department_handler")
 OTHER_COMMUNITY = "330102001002001"  # same street as grid A, another community
 OTHER_STREET = "330102006009004"
 
@@ -105,6 +107,8 @@ PATHS = [
     ["accept", ("dispatch", "platform")],
     ["accept", ("dispatch", "department")],
     ["accept", ("dispatch", "worker")],
+    ["accept", ("dispatch", "unit")],
+    ["accept", ("dispatch", "unit"), "sign", "handle"],
     SIGNED,
     [*SIGNED, "extension"],
     [*SIGNED, "extension", "extension/approve"],
@@ -159,6 +163,8 @@ class History:
             assignments |= RoleAssignment.objects.filter(platform_id=event.holder_platform_id)
         if event.holder_department_id:
             assignments |= RoleAssignment.objects.filter(department_id=event.holder_department_id)
+        if event.holder_unit_id:
+            assignments |= RoleAssignment.objects.filter(stationed_unit_id=event.holder_unit_id)
         users = [self.users[name] for name in PERSONAS]
         users += [a.user for a in assignments.select_related("user").order_by("pk")]
         users += list(User.objects.filter(pk__in=[event.reporter_id, event.holder_user_id]))
@@ -170,6 +176,32 @@ class History:
             if name in allowed_steps(scope_of(user), event):
                 return SERVICES[name](event, Actor(user), argument)
         raise AssertionError(f"nobody may {name} {event.state} at level {event.level}")
+
+    def target(self, kind: str, event: Event, grid: Grid) -> DispatchTarget:
+        if kind == "platform":
+            return DispatchTarget(
+                platform_id=Platform.objects.filter(street_id=event.street_id).order_by("pk").first().pk
+            )
+        if kind == "department":
+            return DispatchTarget(department_id=Department.objects.order_by("pk").first().pk)
+        if kind == "unit":
+            return DispatchTarget(unit_id=self.unit_at(event.street_id).pk)
+        return DispatchTarget(grid_worker_id=self.worker_of(grid).pk)
+
+    def unit_at(self, street_id: int) -> StationedUnit:
+        """The street's stationed unit (the demo has one on its first street), with a
+        handler of its own elsewhere."""
+        unit = StationedUnit.objects.filter(street_id=street_id).order_by("pk").first()
+        if unit is None:
+            unit = StationedUnit.objects.create(
+                department=Department.objects.get(code="market"),
+                street_id=street_id,
+                platform=Platform.objects.get(street_id=street_id, kind=PlatformKind.MARKET),
+                name="市场监管所",
+            )
+            handler = User.objects.create(username=f"unit_handler_{street_id}")
+            RoleAssignment.objects.create(user=handler, role=Role.HANDLER, stationed_unit=unit)
+        return unit
 
     def worker_of(self, grid: Grid) -> User:
         return RoleAssignment.objects.filter(role=Role.GRID_WORKER, grid=grid).order_by("pk").first().user
@@ -200,13 +232,7 @@ class History:
             if name == "merge":
                 argument = self.report(grid, by_worker=False)
             elif name == "dispatch":
-                argument = {
-                    "platform": DispatchTarget(
-                        platform_id=Platform.objects.filter(street_id=event.street_id).order_by("pk").first().pk
-                    ),
-                    "department": DispatchTarget(department_id=Department.objects.order_by("pk").first().pk),
-                    "worker": DispatchTarget(grid_worker_id=self.worker_of(grid).pk),
-                }[argument]
+                argument = self.target(argument, event, grid)
             event = self.take(event.pk, name, argument)
         return event
 

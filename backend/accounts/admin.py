@@ -36,7 +36,7 @@ admin.site.login_form = ThrottledAdminLoginForm
 class RoleAssignmentInline(admin.TabularInline):
     model = RoleAssignment
     extra = 0
-    autocomplete_fields = ["grid", "community", "street"]
+    autocomplete_fields = ["grid", "community", "street", "stationed_unit"]
 
 
 @admin.register(User)
@@ -44,6 +44,14 @@ class UserAdmin(BaseUserAdmin):
     inlines = [RoleAssignmentInline]
     list_display = ["username", "display_name", "phone", "is_active"]
     fieldsets = BaseUserAdmin.fieldsets + (("基层治理", {"fields": ("display_name", "phone")}),)
+    actions = ["deactivate"]
+
+    @admin.action(description="停用所选账号（立即吊销全部设备） Deactivate, revoking every device")
+    def deactivate(self, request, queryset):
+        from backend.accounts.people import account_deactivate
+
+        for user in queryset.exclude(pk=request.user.pk):
+            account_deactivate(by=request.user, user=user, reason="管理后台停用")
 
 
 @admin.register(Device)

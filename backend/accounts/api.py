@@ -71,6 +71,7 @@ def me(request: HttpRequest):
             "street_ids": sorted(scope.street_ids),
             "platform_ids": sorted(scope.platform_ids),
             "department_ids": sorted(scope.department_ids),
+            "unit_ids": sorted(scope.unit_ids),
         },
         "device": request.device,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.territory.demo import Tally
-from backend.territory.models import District, Grid, Platform, PlatformKind
+from backend.territory.models import Department, District, Grid, Platform, PlatformKind, StationedUnit
 
 DEFAULT_PASSWORD = "demo-pass-2026"
 
@@ -20,12 +20,16 @@ def demo_personas(district: District) -> list[tuple[str, str, str, dict]]:
     community = grid_a.community
     street = community.street
     platform = Platform.objects.get(street=street, kind=PlatformKind.GOVERNANCE)
+    unit = StationedUnit.objects.get(street=street, department__code="enforcement")
+    department = Department.objects.get(code="enforcement")
     return [
         ("demo_grid_worker", "张网格", Role.GRID_WORKER, {"grid": grid_a}),
         ("demo_grid_worker_b", "李网格", Role.GRID_WORKER, {"grid": grid_b}),
         ("demo_secretary", "王书记", Role.SECRETARY, {"community": community}),
         ("demo_dispatcher", "赵调度", Role.DISPATCHER, {"street": street}),
         ("demo_handler", "钱处置", Role.HANDLER, {"platform": platform}),
+        ("demo_unit_handler", "冯执法", Role.HANDLER, {"stationed_unit": unit}),
+        ("demo_department_handler", "陈部门", Role.HANDLER, {"department": department}),
         ("demo_commander", "孙指挥", Role.COMMANDER, {"district": district}),
         ("demo_resident", "周居民", Role.RESIDENT, {}),
         ("demo_admin", "吴管理", Role.ADMIN, {}),

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from backend.territory.models import Community, Department, District, Grid, Platform, Street
+from backend.territory.models import Community, Department, District, Grid, Platform, StationedUnit, Street
 
 
 class User(AbstractUser):
@@ -41,11 +41,19 @@ ROLE_UNIT_FIELDS: dict[str, tuple[str, ...]] = {
     Role.RESIDENT: (),
     Role.SECRETARY: ("community",),
     Role.DISPATCHER: ("street",),
-    Role.HANDLER: ("platform", "department"),
+    Role.HANDLER: ("platform", "department", "stationed_unit"),
     Role.COMMANDER: ("district",),
     Role.ADMIN: (),
 }
-UNIT_FIELDS = ("grid", "community", "street", "district", "platform", "department")
+UNIT_FIELDS = ("grid", "community", "street", "district", "platform", "department", "stationed_unit")
+
+
+class GridPost(models.TextChoices):
+    """A grid worker's post in the grid team (网格团队)."""
+
+    LEADER = "leader", "网格长"
+    FULL_TIME = "full_time", "专职网格员"
+    PART_TIME = "part_time", "兼职网格员"
 
 
 class RoleAssignment(models.Model):
@@ -59,6 +67,11 @@ class RoleAssignment(models.Model):
     district = models.ForeignKey(District, on_delete=models.PROTECT, null=True, blank=True, verbose_name="区")
     platform = models.ForeignKey(Platform, on_delete=models.PROTECT, null=True, blank=True, verbose_name="平台")
     department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, verbose_name="部门")
+    stationed_unit = models.ForeignKey(
+        StationedUnit, on_delete=models.PROTECT, null=True, blank=True, verbose_name="下沉单位"
+    )
+    # Only for grid workers: 网格长, 专职 or 兼职 (blank: not said).
+    grid_post = models.CharField("网格岗位", max_length=16, choices=GridPost.choices, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "角色"
@@ -80,6 +93,8 @@ class RoleAssignment(models.Model):
         if allowed and len(present) != 1 or any(field not in allowed for field in present):
             expected = " 或 ".join(allowed) if allowed else "无"
             raise ValidationError(f"角色 {self.get_role_display()} 必须绑定: {expected}")
+        if self.grid_post and self.role != Role.GRID_WORKER:
+            raise ValidationError("网格岗位只适用于网格员 (grid_post is for grid workers only)")
 
 
 class Device(models.Model):

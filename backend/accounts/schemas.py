@@ -61,6 +61,7 @@ class ScopeOut(Schema):
     street_ids: list[int]
     platform_ids: list[int]
     department_ids: list[int]
+    unit_ids: list[int] = []
 
 
 class MeOut(Schema):

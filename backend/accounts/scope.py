@@ -28,6 +28,7 @@ class Scope:
     street_ids: frozenset[int] = field(default_factory=frozenset)
     platform_ids: frozenset[int] = field(default_factory=frozenset)
     department_ids: frozenset[int] = field(default_factory=frozenset)
+    unit_ids: frozenset[int] = field(default_factory=frozenset)  # stationed units (下沉单位)
     platform_street_ids: frozenset[int] = field(default_factory=frozenset)
 
     def has(self, *roles: str) -> bool:
@@ -78,7 +79,7 @@ def invalidate_all_scopes() -> None:
 def _load_roles(user: User) -> dict:
     assignments = (
         RoleAssignment.objects.filter(user=user)
-        .select_related("grid", "community", "street", "district", "platform__street", "department")
+        .select_related("grid", "community", "street", "district", "platform__street", "department", "stationed_unit")
         .order_by("role", "pk")
     )
     roles = []
@@ -92,7 +93,11 @@ def _load_roles(user: User) -> dict:
                 "unit": None
                 if unit is None
                 else {"kind": kind, "id": unit.pk, "code": getattr(unit, "code", ""), "name": str(unit)},
-                "platform_street_id": assignment.platform.street_id if assignment.platform_id else None,
+                "platform_street_id": assignment.platform.street_id
+                if assignment.platform_id
+                else assignment.stationed_unit.street_id
+                if assignment.stationed_unit_id
+                else None,
             }
         )
     return {"roles": roles}
@@ -135,6 +140,7 @@ def scope_of(user: User) -> Scope:
         street_ids=unit_ids("street"),
         platform_ids=unit_ids("platform"),
         department_ids=unit_ids("department"),
+        unit_ids=unit_ids("stationed_unit"),
         platform_street_ids=frozenset(r["platform_street_id"] for r in roles_list if r["platform_street_id"]),
     )
     user._scope = scope

@@ -3,7 +3,7 @@ from django.dispatch import receiver
 
 from backend.accounts.models import RoleAssignment
 from backend.accounts.scope import invalidate_all_scopes, invalidate_scope_of
-from backend.territory.models import Community, Department, District, Grid, Platform, Street
+from backend.territory.models import Community, Department, District, Grid, Platform, StationedUnit, Street
 
 
 @receiver([post_save, post_delete], sender=RoleAssignment)
@@ -17,5 +17,6 @@ def roles_changed(instance: RoleAssignment, **kwargs) -> None:
 @receiver([post_save, post_delete], sender=Grid)
 @receiver([post_save, post_delete], sender=Department)
 @receiver([post_save, post_delete], sender=Platform)
+@receiver([post_save, post_delete], sender=StationedUnit)
 def territory_changed(**kwargs) -> None:
     invalidate_all_scopes()

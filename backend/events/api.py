@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
 from backend.core.limits import Instant, Page, PageSize, RowId
@@ -107,6 +107,12 @@ class QueueFilters(Schema):
     reported_from: Instant | None = None
     reported_to: Instant | None = None
     overdue: bool | None = None
+    q: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="按事件编号（SC2026…，完整或开头）或描述、地址中的文字查找 Find by number or text",
+    )
     page: Page = 1
     page_size: PageSize = 50
 
@@ -114,7 +120,7 @@ class QueueFilters(Schema):
 @router.get(
     "/events",
     response={200: schemas.EventPage, **ERRORS},
-    summary="事件队列 Event queues: my_tasks, to_triage, to_approve, overdue, my_reports, all",
+    summary="事件队列与查找 Event queues (my_tasks, to_triage, to_approve, overdue, my_reports, all) and search",
 )
 def event_list(request: HttpRequest, filters: Query[QueueFilters]):
     events = event_queue(
@@ -126,6 +132,7 @@ def event_list(request: HttpRequest, filters: Query[QueueFilters]):
         reported_from=filters.reported_from,
         reported_to=filters.reported_to,
         overdue=filters.overdue,
+        text=filters.q,
     )
     page = paginate(events, page=filters.page, page_size=min(filters.page_size, MAX_PAGE_SIZE))
     page["items"] = [event_out(event) for event in page["items"]]

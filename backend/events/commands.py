@@ -74,7 +74,7 @@ def _merge(event: Event, actor: Actor, body: schemas.MergeIn) -> Event:
 
 
 def _dispatch(event: Event, actor: Actor, body: schemas.DispatchIn) -> Event:
-    target = DispatchTarget(body.platform_id, body.department_id, body.grid_worker_id)
+    target = DispatchTarget(body.platform_id, body.department_id, body.grid_worker_id, body.unit_id)
     return services.event_dispatch(event=event, actor=actor, to=target, deadline_at=body.deadline_at, note=body.note)
 
 

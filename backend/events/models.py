@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from backend.territory.models import Community, Department, Grid, Platform, PlatformKind, Street
+from backend.territory.models import Community, Department, Grid, Platform, PlatformKind, StationedUnit, Street
 
 
 class Severity(models.TextChoices):
@@ -174,6 +174,15 @@ class Event(models.Model):
         verbose_name="承办部门",
         db_index=False,
     )
+    holder_unit = models.ForeignKey(
+        StationedUnit,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="承办下沉单位",
+        db_index=False,
+    )
     holder_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -259,6 +268,11 @@ class Event(models.Model):
                 fields=["holder_department", "state", "reported_at"],
                 name="event_department_queue",
                 condition=Q(holder_department__isnull=False),
+            ),
+            models.Index(
+                fields=["holder_unit", "state", "reported_at"],
+                name="event_unit_queue",
+                condition=Q(holder_unit__isnull=False),
             ),
             models.Index(
                 fields=["holder_user", "state", "reported_at"],

@@ -53,6 +53,7 @@ class DispatchIn(StepIn):
     platform_id: RowId | None = None
     department_id: RowId | None = None
     grid_worker_id: RowId | None = None
+    unit_id: RowId | None = Field(None, description="下沉单位（驻该街道的部门单位）")
     deadline_at: Instant | None = Field(None, description="不填则按事项分类的时限规则计算")
 
 
@@ -118,6 +119,7 @@ class EventOut(Schema):
     level_label: str
     holder_platform_id: int | None
     holder_department_id: int | None
+    holder_unit_id: int | None = None
     holder_user_id: int | None
     deadline_at: datetime | None
     overdue: bool
@@ -147,6 +149,8 @@ class EventPage(Schema):
     page: int
     page_size: int
     has_more: bool
+    total: int = Field(..., description="总数（超过 1000 时为 1000，total_exact 为 false）")
+    total_exact: bool
 
 
 class ActionOut(Schema):

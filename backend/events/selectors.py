@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from uuid import UUID
 
@@ -49,6 +50,21 @@ def queue_condition(queue: str, scope: Scope) -> Q:
     return q_queue(queue, scope)
 
 
+EVENT_NUMBER = re.compile(r"^SC\d{4,11}$", re.IGNORECASE)
+
+
+def q_search(text: str) -> Q:
+    """Events matching a search: by number when the text is one (``SC2026…``, whole
+    or its beginning), else by description or address. ``icontains`` is
+    ``UPPER(col) LIKE UPPER('%…%')``: on PostgreSQL the trigram indexes of migration
+    0007 serve it; SQLite scans (development and tests only)."""
+    text = text.strip()
+    if EVENT_NUMBER.match(text):
+        number = text.upper()
+        return Q(number=number) if len(number) == 13 else Q(number__startswith=number)
+    return Q(description__icontains=text) | Q(address_text__icontains=text)
+
+
 def event_queue(
     user: User,
     *,
@@ -59,9 +75,12 @@ def event_queue(
     reported_from: datetime | None = None,
     reported_to: datetime | None = None,
     overdue: bool | None = None,
+    text: str | None = None,
 ) -> QuerySet[Event]:
     scope = scope_of(user)
     events = Event.objects.filter(q_events(scope)).filter(queue_condition(queue, scope))
+    if text:
+        events = events.filter(q_search(text))
     if state:
         events = events.filter(state=state)
     if category:

@@ -132,15 +132,18 @@ RELATIONS = {
         ),
         Relation(
             "holding_unit",
-            "承办平台/部门的人员",
+            "承办平台/部门/下沉单位的人员",
             "",
             lambda s: any_of(
                 [
                     Q(holder_platform_id__in=s.platform_ids) if s.platform_ids else None,
                     Q(holder_department_id__in=s.department_ids) if s.department_ids else None,
+                    Q(holder_unit_id__in=s.unit_ids) if s.unit_ids else None,
                 ]
             ),
-            lambda s, e: e.holder_platform_id in s.platform_ids or e.holder_department_id in s.department_ids,
+            lambda s, e: e.holder_platform_id in s.platform_ids
+            or e.holder_department_id in s.department_ids
+            or e.holder_unit_id in s.unit_ids,
         ),
         Relation(
             "in_grid",
@@ -189,7 +192,7 @@ RELATIONS = {
         ),
         Relation(
             "holder",
-            "当前承办人（平台/部门处置人员或被派遣的网格员）",
+            "当前承办人（平台/部门/下沉单位处置人员或被派遣的网格员）",
             Role.HANDLER,
             # A user named as holder holds it alone; otherwise the handlers of the unit.
             lambda s: any_of(
@@ -201,6 +204,9 @@ RELATIONS = {
                     Q(holder_user_id__isnull=True, holder_department_id__in=s.department_ids)
                     if _has(s, Role.HANDLER, s.department_ids)
                     else None,
+                    Q(holder_user_id__isnull=True, holder_unit_id__in=s.unit_ids)
+                    if _has(s, Role.HANDLER, s.unit_ids)
+                    else None,
                 ]
             ),
             lambda s, e: e.holder_user_id == s.user_id
@@ -209,6 +215,7 @@ RELATIONS = {
             and (
                 (e.holder_platform_id is not None and e.holder_platform_id in s.platform_ids)
                 or (e.holder_department_id is not None and e.holder_department_id in s.department_ids)
+                or (e.holder_unit_id is not None and e.holder_unit_id in s.unit_ids)
             ),
         ),
         Relation(

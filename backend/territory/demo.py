@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.territory.models import Community, Department, District, Grid, Platform, PlatformKind, Street
+from backend.territory.models import (
+    Community,
+    Department,
+    District,
+    Grid,
+    Platform,
+    PlatformKind,
+    StationedUnit,
+    Street,
+)
 
 DISTRICT = ("330102", "上城区")
 STREETS = ["清波街道", "湖滨街道", "小营街道", "南星街道", "紫阳街道", "望江街道"]
@@ -168,4 +177,20 @@ def seed_territory(tally: Tally) -> District:
                 )
                 cell += 1
             community_index += 1
+    seed_stationed_units(district, tally)
     return district
+
+
+# 下沉: the enforcement bureau's squadron at the first street, on its 综合执法 platform.
+STATIONED_UNITS = [("enforcement", 1, PlatformKind.ENFORCEMENT, "综合执法局清波中队")]
+
+
+def seed_stationed_units(district: District, tally: Tally) -> None:
+    for department_code, street_number, kind, name in STATIONED_UNITS:
+        street = Street.objects.get(code=f"{district.code}{street_number:03d}")
+        upsert(
+            StationedUnit,
+            tally,
+            {"department": Department.objects.get(code=department_code), "street": street},
+            {"name": name, "platform": Platform.objects.get(street=street, kind=kind)},
+        )

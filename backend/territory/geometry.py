@@ -87,7 +87,7 @@ def grid_index() -> GridIndex:
         if _index is None or _index.version != version:
             from backend.territory.models import Grid
 
-            rows = list(Grid.objects.values_list("id", "polygon"))
+            rows = list(Grid.objects.filter(retired_at__isnull=True).values_list("id", "polygon"))
             polygons = [shape(polygon) for _, polygon in rows]
             _index = GridIndex(
                 version=version, grid_ids=[pk for pk, _ in rows], tree=STRtree(polygons), polygons=polygons

@@ -80,6 +80,9 @@ class Grid(HierarchicalUnit):
     min_lat = models.FloatField(editable=False, default=0)
     max_lng = models.FloatField(editable=False, default=0)
     max_lat = models.FloatField(editable=False, default=0)
+    # Set when the grid is split (docs/administration.md, "Territory changes"): its
+    # events keep it, new events and the point look-up go to the new grids.
+    retired_at = models.DateTimeField("停用时间", null=True, blank=True)
     parent_field = "community"
     code_length = 15
 
@@ -139,3 +142,59 @@ class Platform(models.Model):
 
     def __str__(self) -> str:
         return f"{self.street.name}{self.get_kind_display()}平台"
+
+
+class StationedUnit(models.Model):
+    """下沉单位: a department's staff stationed at a street, working on one of its
+    platforms. Handlers bound to it hold what is dispatched to it (its queue);
+    the department is named so the district sees whose staff they are."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="stationed_units", verbose_name="职能部门"
+    )
+    street = models.ForeignKey(Street, on_delete=models.PROTECT, related_name="stationed_units", verbose_name="街道")
+    platform = models.ForeignKey(
+        Platform, on_delete=models.PROTECT, related_name="stationed_units", verbose_name="所在平台"
+    )
+    name = models.CharField("名称", max_length=64)
+    active = models.BooleanField("在用", default=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "下沉单位"
+        ordering = ["street__code", "department__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "street"], name="one_stationed_unit_per_department_street")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.platform_id and self.street_id and self.platform.street_id != self.street_id:
+            raise ValidationError({"platform": "平台必须属于该街道 (the platform must be of the street)"})
+        if self.department_id and self.street_id and self.department.district_id != self.street.district_id:
+            raise ValidationError({"department": "部门必须属于该街道所在的区"})
+
+
+class GridChange(models.Model):
+    """A grid split or redrawn (territory change), kept with who did it and why. The
+    old grid stays (its events keep it); it is retired when split."""
+
+    class Kind(models.TextChoices):
+        SPLIT = "split", "拆分"
+        REDRAW = "redraw", "重划边界"
+
+    kind = models.CharField("类型", max_length=8, choices=Kind.choices)
+    grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="changes", verbose_name="原网格")
+    new_grids = models.ManyToManyField(Grid, related_name="created_by_changes", blank=True, verbose_name="新网格")
+    old_polygon = models.JSONField("原边界")
+    reason = models.CharField("原因", max_length=500, blank=True)
+    made_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name="操作人"
+    )
+    made_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "网格调整"
+        ordering = ["-made_at"]

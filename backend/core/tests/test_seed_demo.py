@@ -71,7 +71,11 @@ def test_it_sets_a_new_password_on_existing_demo_accounts(anonymous):
     call_command("seed_demo", password="first-password", addresses=0, stdout=io.StringIO())
     out = io.StringIO()
     call_command("seed_demo", password="second-password", addresses=0, stdout=out)
-    assert f"更新 {len(PERSONAS)}" in out.getvalue()
+    from backend.accounts.demo import demo_personas
+    from backend.territory.models import District
+
+    # Every demo account (the personas and the stationed unit's and department's handlers).
+    assert f"更新 {len(demo_personas(District.objects.get()))}" in out.getvalue()
     body = {"username": "demo_dispatcher", "password": "second-password", "device_id": "seed-test-phone"}
     assert anonymous.post("/auth/login", body).status_code == 200
     stale = {**body, "password": "first-password"}

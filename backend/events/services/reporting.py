@@ -141,6 +141,12 @@ def prepare_report(
     grid = lookups.grid(grid_id)
     if grid is None:
         raise ApiError("validation_error", detail={"grid_id": "unknown grid"})
+    if grid.retired_at is not None and lat is not None:
+        # A phone that has not pulled a split yet names the old grid: its point says
+        # which new grid the report belongs to (docs/administration.md).
+        relocated = lookups.locate(lng, lat)
+        if relocated is not None and relocated != grid.pk:
+            grid = lookups.grid(relocated)
 
     photos = photos_resolve(photos=photos or Photos(), user=user)
     now = now or timezone.now()

@@ -24,7 +24,7 @@ from backend.events.models import (
 from backend.events.services.photos import Photos, _add_photos, photos_resolve, require_evidence
 from backend.events.services.recording import NOTE_LIMIT, _record, _require_reason, _step, tell_about
 from backend.events.workflow import Relation, check_step
-from backend.territory.models import Department, Platform
+from backend.territory.models import Department, Platform, StationedUnit
 from push.models import NotificationKind
 from push.recipients import answerable_at_level, dispatchers_of, holders_of
 
@@ -57,20 +57,24 @@ class DispatchTarget:
     platform_id: int | None = None
     department_id: int | None = None
     grid_worker_id: int | None = None
+    unit_id: int | None = None
 
 
 def event_dispatch(
     *, event: Event, actor: Actor, to: DispatchTarget, deadline_at: datetime | None = None, note: str = ""
 ) -> Event:
-    """分流交办 to one platform of the event's street, a department, or a grid worker
+    """分流交办 to one platform of the event's street, a department, a unit stationed at
+    the event's street (下沉单位), or a grid worker
     of the event's grid (admission-list categories only), with a deadline from the
     category's rule unless one is given."""
-    targets = [t for t in (to.platform_id, to.department_id, to.grid_worker_id) if t is not None]
+    targets = [t for t in (to.platform_id, to.department_id, to.grid_worker_id, to.unit_id) if t is not None]
     if len(targets) != 1:
-        raise ApiError("invalid_target", detail={"to": "exactly one of platform_id, department_id, grid_worker_id"})
+        raise ApiError(
+            "invalid_target", detail={"to": "exactly one of platform_id, department_id, unit_id, grid_worker_id"}
+        )
     check_step("dispatch", actor.scope, event)
     now = timezone.now()
-    platform = department = worker = None
+    platform = department = worker = unit = None
     if to.platform_id is not None:
         platform = Platform.objects.filter(pk=to.platform_id, street_id=event.street_id).first()
         if platform is None:
@@ -79,6 +83,10 @@ def event_dispatch(
         department = Department.objects.filter(pk=to.department_id).first()
         if department is None:
             raise ApiError("invalid_target", detail={"department_id": "unknown department"})
+    elif to.unit_id is not None:
+        unit = StationedUnit.objects.filter(pk=to.unit_id, street_id=event.street_id, active=True).first()
+        if unit is None:
+            raise ApiError("invalid_target", detail={"unit_id": "not an active unit stationed at the event's street"})
     else:
         if not event.category.grid_admissible:
             raise ApiError("not_on_admission_list", detail={"category": event.category.code})
@@ -97,6 +105,7 @@ def event_dispatch(
 
     def change(e: Event, _):
         e.holder_platform, e.holder_department, e.holder_user = platform, department, worker
+        e.holder_unit = unit
         e.deadline_at = deadline_at
         e.dispatched_at = now
         e.overdue = False
@@ -108,6 +117,7 @@ def event_dispatch(
     target = {
         "platform": platform and str(platform),
         "department": department and department.name,
+        "unit": unit and unit.name,
         "grid_worker": worker and worker.username,
     }
     event = _step(
@@ -121,6 +131,7 @@ def event_dispatch(
         fields=(
             "holder_platform",
             "holder_department",
+            "holder_unit",
             "holder_user",
             "deadline_at",
             "dispatched_at",
@@ -146,9 +157,10 @@ def _release_holder(e: Event) -> dict:
     previous = {
         "platform_id": e.holder_platform_id,
         "department_id": e.holder_department_id,
+        "unit_id": e.holder_unit_id,
         "user_id": e.holder_user_id,
     }
-    e.holder_platform = e.holder_department = e.holder_user = None
+    e.holder_platform = e.holder_department = e.holder_unit = e.holder_user = None
     e.signed_by = None
     e.deadline_at = None
     e.overdue = False
@@ -159,6 +171,7 @@ def _release_holder(e: Event) -> dict:
 HOLDER_FIELDS = (
     "holder_platform",
     "holder_department",
+    "holder_unit",
     "holder_user",
     "signed_by",
     "deadline_at",
