@@ -54,6 +54,7 @@ class DispatchIn(StepIn):
     department_id: RowId | None = None
     grid_worker_id: RowId | None = None
     deadline_at: Instant | None = Field(None, description="不填则按事项分类的时限规则计算")
+    reason: str = Field("", max_length=2000, description="派遣对象与事项办理职责清单不符时必填的理由")
 
 
 class HandleIn(Schema):

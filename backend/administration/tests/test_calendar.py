@@ -1,0 +1,122 @@
+"""The working-day calendar as data: seeded, imported, edited, read by deadlines,
+and warned about before a year is missing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.management import CommandError, call_command
+
+from backend.administration import calendar
+from backend.administration.models import CalendarDay, CalendarYear
+from backend.events.deadlines import compute_deadline
+from backend.events.models import DeadlineUnit
+
+SH = ZoneInfo("Asia/Shanghai")
+EXAMPLE_2027 = Path(__file__).resolve().parents[1] / "data" / "calendar-2027.example.txt"
+pytestmark = pytest.mark.django_db
+
+
+def two_working_days_from_new_years_eve_eve() -> datetime:
+    # 2026-12-30 is a Wednesday; 2027-01-01 a Friday (元旦).
+    return compute_deadline(datetime(2026, 12, 30, 10, 0, tzinfo=SH), unit=DeadlineUnit.WORKING_DAYS, amount=2)
+
+
+def test_the_package_years_are_seeded_on_migrate_and_2027_is_not():
+    seeded = set(CalendarYear.objects.values_list("year", flat=True))
+    assert {2024, 2025, 2026} <= seeded and 2027 not in seeded
+    assert CalendarDay.objects.get(date=date(2026, 2, 14)).kind == "workday"  # a Saturday worked (调休)
+    assert CalendarDay.objects.get(date=date(2026, 10, 1)).name == "国庆节"
+
+
+def test_a_deadline_across_2027_new_year_counts_the_stored_holiday(caplog):
+    with caplog.at_level(logging.ERROR, logger="backend.administration.calendar"):
+        unknown = two_working_days_from_new_years_eve_eve()
+    # No 2027 stored: Monday–Friday, and loudly so.
+    assert unknown == datetime(2027, 1, 1, 10, 0, tzinfo=SH)
+    assert "no working-day calendar stored for 2027" in caplog.text
+
+    out = call_command_output("import_calendar", str(EXAMPLE_2027), "--user", "demo_admin")
+    assert "2027: " in out and "stored" in out
+    # 元旦 (Fri 1 January) and the weekend are off: Thursday 31 December, then Monday 4 January.
+    assert two_working_days_from_new_years_eve_eve() == datetime(2027, 1, 4, 10, 0, tzinfo=SH)
+    entry = CalendarYear.objects.get(year=2027)
+    assert entry.source == "import"
+    assert LogEntry.objects.filter(object_id=str(entry.pk), user__username="demo_admin").exists()
+
+
+def call_command_output(*args) -> str:
+    import io
+
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_import_refuses_a_file_it_cannot_read_whole(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("2027-01-01 holiday 元旦\n2027-13-01 休\n2027-01-01 班\n2027-03-01..2027-05-01 休\n")
+    with pytest.raises(CommandError) as raised:
+        call_command("import_calendar", str(bad))
+    message = str(raised.value)
+    assert "line 2" in message and "line 3" in message and "line 4" in message
+    assert not CalendarYear.objects.filter(year=2027).exists()  # nothing stored from a bad file
+
+
+def test_the_health_check_warns_from_1_november_when_next_year_is_missing(anonymous, monkeypatch):
+    monkeypatch.setattr(calendar, "local_today", lambda: date(2026, 10, 31))
+    assert anonymous.get("/health").json()["warnings"] == []
+    monkeypatch.setattr(calendar, "local_today", lambda: date(2026, 11, 1))
+    body = anonymous.get("/health").json()
+    assert body["status"] == "ok"
+    assert len(body["warnings"]) == 1 and "2027" in body["warnings"][0]
+    call_command("import_calendar", str(EXAMPLE_2027), stdout=open("/dev/null", "w"))
+    assert anonymous.get("/health").json()["warnings"] == []
+
+
+def test_the_admin_calendar_list_shows_the_warning(client, persona_user, monkeypatch):
+    monkeypatch.setattr(calendar, "local_today", lambda: date(2026, 12, 1))
+    client.force_login(persona_user("demo_admin"))
+    page = client.get("/admin/administration/calendaryear/").content.decode()
+    assert "2027 年的法定节假日与调休安排尚未录入" in page
+
+
+def test_the_api_replaces_a_year_audited_and_deadlines_follow_at_once(as_persona):
+    admin = as_persona("demo_admin")
+    days = [
+        {"date": "2027-01-01", "kind": "holiday", "name": "元旦"},
+        {"date": "2027-01-04", "kind": "holiday", "name": "示例：补休"},
+    ]
+    response = admin.client.put(
+        "/api/v1/admin/calendar/2027",
+        {"note": "test", "days": days},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["holidays"] == 2
+    assert two_working_days_from_new_years_eve_eve() == datetime(2027, 1, 5, 10, 0, tzinfo=SH)
+    entry = LogEntry.objects.filter(object_repr="2027年").latest("pk")
+    assert entry.user.username == "demo_admin" and "2027" in entry.change_message
+    assert not any("2027" in warning for warning in admin.get("/admin/calendar").json()["warnings"])
+
+    dispatcher = as_persona("demo_dispatcher")
+    refused = dispatcher.client.put(
+        "/api/v1/admin/calendar/2027",
+        {"days": []},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {dispatcher.token}"},
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "config_forbidden"
+    outside = admin.client.put(
+        "/api/v1/admin/calendar/2027",
+        {"days": [{"date": "2028-01-01", "kind": "holiday"}]},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    assert outside.status_code == 422 and outside.json()["detail"]
