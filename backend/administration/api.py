@@ -9,7 +9,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from backend.administration import calendar, schemas, services
 from backend.administration.directory import dispatch_targets
@@ -115,7 +115,7 @@ def category_list(request: HttpRequest):
 def category_create(request: HttpRequest, body: schemas.CategoryIn):
     fields = body.model_dump(exclude={"code", "parent_code"})
     category = services.category_create(request.auth, code=body.code, parent_code=body.parent_code, **fields)
-    return 201, _category_out(category)
+    return Status(201, _category_out(category))
 
 
 @router.patch(
@@ -137,7 +137,7 @@ def category_update(request: HttpRequest, code: str, body: schemas.CategoryPatch
 def category_delete(request: HttpRequest, code: str):
     services.require(request.auth, services.CONFIGURERS)
     services.category_delete(request.auth, _category(code))
-    return 204, None
+    return Status(204, None)
 
 
 # --- admission list ----------------------------------------------------------------
@@ -181,7 +181,7 @@ def admission_list(request: HttpRequest, status: str | None = Query(None, patter
 def admission_create(request: HttpRequest, body: schemas.AdmissionIn):
     services.require(request.auth, services.REQUESTERS)
     made = services.admission_request(request.auth, _category(body.category), admit=body.admit, reason=body.reason)
-    return 201, _admission_out(made)
+    return Status(201, _admission_out(made))
 
 
 def _decide(request: HttpRequest, request_id: int, body: schemas.DecisionIn, approve: bool) -> dict:
@@ -268,7 +268,7 @@ def duty_delete(request: HttpRequest, line_id: int):
     if line is None:
         raise ApiError("not_found", detail={"line": line_id})
     services.duty_remove(request.auth, line)
-    return 204, None
+    return Status(204, None)
 
 
 # --- audit -------------------------------------------------------------------------

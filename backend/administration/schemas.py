@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
+from uuid import UUID
 
 from ninja import Field, Schema
 
@@ -156,7 +157,7 @@ class DispatchTargetOut(Schema):
 
 
 class DispatchTargetsOut(Schema):
-    event_id: str
+    event_id: UUID
     suggestion: SuggestionOut | None
     targets: list[DispatchTargetOut]
 
