@@ -41,6 +41,8 @@ def test_a_deadline_across_2027_new_year_counts_the_stored_holiday(caplog):
     assert unknown == datetime(2027, 1, 1, 10, 0, tzinfo=SH)
     assert "no working-day calendar stored for 2027" in caplog.text
 
+    dry = call_command_output("import_calendar", str(EXAMPLE_2027), "--dry-run")
+    assert "2027: " in dry and "dry run" in dry and not CalendarYear.objects.filter(year=2027).exists()
     out = call_command_output("import_calendar", str(EXAMPLE_2027), "--user", "demo_admin")
     assert "2027: " in out and "stored" in out
     # 元旦 (Fri 1 January) and the weekend are off: Thursday 31 December, then Monday 4 January.
@@ -66,6 +68,16 @@ def test_the_import_refuses_a_file_it_cannot_read_whole(tmp_path):
     message = str(raised.value)
     assert "line 2" in message and "line 3" in message and "line 4" in message
     assert not CalendarYear.objects.filter(year=2027).exists()  # nothing stored from a bad file
+
+
+def test_a_dry_run_stores_nothing_and_a_year_line_stores_a_year_without_exceptions(tmp_path):
+    plain = tmp_path / "2030.txt"
+    plain.write_text("# a year with no holidays at all\nyear 2030\n")
+    assert "dry run" in call_command_output("import_calendar", str(plain), "--dry-run")
+    assert not CalendarYear.objects.filter(year=2030).exists()
+    call_command_output("import_calendar", str(plain))
+    assert CalendarYear.objects.get(year=2030).days.count() == 0
+    assert calendar.is_workday(date(2030, 1, 1))  # a Tuesday, known and ordinary
 
 
 def test_the_health_check_warns_from_1_november_when_next_year_is_missing(anonymous, monkeypatch):

@@ -133,3 +133,49 @@ def test_changes_in_the_admin_pages_are_in_its_history(client, persona_user):
     assert "处置时限" in entry.get_change_message()
     history = client.get(f"/admin/events/category/{category.pk}/history/").content.decode()
     assert "demo_admin" in history or "吴管理" in history
+
+
+def test_the_admin_actions_decide_requests_under_the_same_rules(client, persona_user, as_persona):
+    from backend.administration.models import AdmissionRequest
+
+    admin = persona_user("demo_admin")
+    category = Category.objects.get(code="01.05")
+    own = AdmissionRequest.objects.create(category=category, admit=True, reason="试点", requested_by=admin)
+    client.force_login(admin)
+    changelist = "/admin/administration/admissionrequest/"
+    client.post(changelist, {"action": "approve", "_selected_action": [own.pk]})
+    own.refresh_from_db()
+    category.refresh_from_db()
+    assert own.status == "pending" and not category.grid_admissible  # not their own
+
+    own.requested_by = persona_user("demo_secretary")
+    own.save(update_fields=["requested_by"])
+    client.post(changelist, {"action": "approve", "_selected_action": [own.pk]})
+    own.refresh_from_db()
+    category.refresh_from_db()
+    assert own.status == "approved" and own.decided_by == admin and category.grid_admissible
+    # A category with events is not deleted from the admin either.
+    assert report(as_persona("demo_grid_worker"), category="06.01", source="grid_patrol").status_code == 201
+    used = Category.objects.get(code="06.01")
+    assert client.get(f"/admin/events/category/{used.pk}/delete/").status_code == 403
+
+
+def test_duty_lines_are_listed_replaced_and_removed_with_the_audit(as_persona):
+    admin = as_persona("demo_admin")
+    body = {"category": "05.01", "handler": "platform", "platform_kind": "market"}
+    first = send(admin, "put", "/admin/duty-list", body).json()
+    second = send(admin, "put", "/admin/duty-list", {**body, "note": "改为市场监管平台"}).json()
+    assert first["id"] == second["id"] and second["note"] == "改为市场监管平台"
+    bad = send(admin, "put", "/admin/duty-list", {"category": "05.01", "handler": "platform"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_duty"
+    assert send(admin, "delete", f"/admin/duty-list/{first['id']}").status_code == 204
+    assert admin.get("/admin/duty-list", {"category": "05.01"}).json() == []
+    actions = [a["action"] for a in admin.get("/admin/audit", {"limit": 3}).json()]
+    assert actions == ["delete", "change", "add"]
+    pending = as_persona("demo_commander").post(
+        "/admin/admission-requests", {"category": "05.01", "admit": True, "reason": "试点"}
+    )
+    assert [r["id"] for r in admin.get("/admin/admission-requests", {"status": "pending"}).json()] == [
+        pending.json()["id"]
+    ]
+    assert admin.get("/admin/admission-requests", {"status": "approved"}).json() == []
