@@ -148,10 +148,14 @@ def seed_from_package() -> list[int]:
 
 def seed_after_migrate(**kwargs) -> None:
     """``post_migrate``: runs with ``migrate`` (``make run``, the test database)."""
-    from django.db import DEFAULT_DB_ALIAS
+    from django.db import DEFAULT_DB_ALIAS, connections
 
-    if kwargs.get("using", DEFAULT_DB_ALIAS) != DEFAULT_DB_ALIAS:
-        return
+    from backend.administration.models import CalendarDay, CalendarYear
+
+    using = kwargs.get("using", DEFAULT_DB_ALIAS)
+    tables = set(connections[using].introspection.table_names())
+    if using != DEFAULT_DB_ALIAS or not {CalendarYear._meta.db_table, CalendarDay._meta.db_table} <= tables:
+        return  # another database, or migrated to a state before the calendar's tables
     seed_from_package()
 
 

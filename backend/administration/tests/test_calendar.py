@@ -89,6 +89,9 @@ def test_the_health_check_warns_from_1_november_when_next_year_is_missing(anonym
     assert len(body["warnings"]) == 1 and "2027" in body["warnings"][0]
     call_command("import_calendar", str(EXAMPLE_2027), stdout=open("/dev/null", "w"))
     assert anonymous.get("/health").json()["warnings"] == []
+    # The current year missing is warned about all year round.
+    monkeypatch.setattr(calendar, "local_today", lambda: date(2031, 3, 1))
+    assert [w for w in anonymous.get("/health").json()["warnings"] if "2031" in w]
 
 
 def test_the_admin_calendar_list_shows_the_warning(client, persona_user, monkeypatch):
