@@ -15,6 +15,7 @@ from backend.administration import calendar, schemas, services
 from backend.administration.directory import dispatch_targets
 from backend.administration.models import AdmissionRequest, CalendarYear, DutyAssignment
 from backend.core.errors import ApiError
+from backend.core.limits import RowId
 from backend.core.schemas import ErrorOut
 from backend.events.labels import category_name
 from backend.events.models import Category
@@ -198,7 +199,7 @@ def _decide(request: HttpRequest, request_id: int, body: schemas.DecisionIn, app
     response={200: schemas.AdmissionOut, **ERRORS},
     summary="批准准入申请（区级，不能审批自己的申请） Approve",
 )
-def admission_approve(request: HttpRequest, request_id: int, body: schemas.DecisionIn):
+def admission_approve(request: HttpRequest, request_id: RowId, body: schemas.DecisionIn):
     return _decide(request, request_id, body, True)
 
 
@@ -207,7 +208,7 @@ def admission_approve(request: HttpRequest, request_id: int, body: schemas.Decis
     response={200: schemas.AdmissionOut, **ERRORS},
     summary="不批准准入申请 Refuse",
 )
-def admission_refuse(request: HttpRequest, request_id: int, body: schemas.DecisionIn):
+def admission_refuse(request: HttpRequest, request_id: RowId, body: schemas.DecisionIn):
     return _decide(request, request_id, body, False)
 
 
@@ -262,7 +263,7 @@ def duty_put(request: HttpRequest, body: schemas.DutyIn):
 @router.delete(
     "/admin/duty-list/{line_id}", response={204: None, **ERRORS}, summary="删除职责清单条目 Remove a duty-list line"
 )
-def duty_delete(request: HttpRequest, line_id: int):
+def duty_delete(request: HttpRequest, line_id: RowId):
     services.require(request.auth, services.CONFIGURERS)
     line = DutyAssignment.objects.select_related("category", "street").filter(pk=line_id).first()
     if line is None:
