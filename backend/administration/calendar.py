@@ -166,6 +166,9 @@ def store_year(year: int, days, *, source: str, note: str = ""):
     wrong = [str(d) for d, _, _ in days if d.year != year]
     if wrong:
         raise ValueError(f"dates outside {year}: {', '.join(wrong[:5])}")
+    weekdays = [str(d) for d, kind, _ in days if kind == "workday" and d.weekday() < 5]
+    if weekdays:
+        raise ValueError(f"an adjusted working day (调休) falls on a Saturday or Sunday: {', '.join(weekdays[:5])}")
     with transaction.atomic():
         entry, _ = CalendarYear.objects.update_or_create(year=year, defaults={"source": source, "note": note})
         CalendarDay.objects.filter(year=entry).delete()
@@ -210,12 +213,15 @@ def parse_calendar(text: str) -> dict[int, list[tuple[date, str, str]]]:
         if end < start or (end - start).days >= MAX_RANGE_DAYS or end.year != start.year:
             errors.append(f"line {number}: a range goes forward, within one year, at most {MAX_RANGE_DAYS} days")
             continue
+        kind = KINDS[match["kind"]]
         day = start
         while day <= end:
+            if kind == "workday" and day.weekday() < 5:
+                errors.append(f"line {number}: {day} is a weekday; an adjusted working day (调休) is a weekend day")
             if day in seen:
                 errors.append(f"line {number}: {day} already given on line {seen[day]}")
             seen[day] = number
-            years.setdefault(day.year, []).append((day, KINDS[match["kind"]], (match["name"] or "").strip()))
+            years.setdefault(day.year, []).append((day, kind, (match["name"] or "").strip()))
             day += timedelta(days=1)
     if errors:
         raise ValueError("\n".join(errors))

@@ -58,6 +58,8 @@ class CalendarDay(models.Model):
     def clean(self) -> None:
         if self.year_id and self.date and self.date.year != self.year.year:
             raise ValidationError({"date": f"日期不在 {self.year.year} 年内"})
+        if self.kind == DayKind.WORKDAY and self.date and self.date.weekday() < 5:
+            raise ValidationError({"kind": "调休上班日应为周六或周日"})
 
 
 class AdmissionStatus(models.TextChoices):

@@ -62,11 +62,13 @@ def call_command_output(*args) -> str:
 
 def test_the_import_refuses_a_file_it_cannot_read_whole(tmp_path):
     bad = tmp_path / "bad.txt"
-    bad.write_text("2027-01-01 holiday 元旦\n2027-13-01 休\n2027-01-01 班\n2027-03-01..2027-05-01 休\n")
+    bad.write_text("2027-01-01 holiday 元旦\n2027-13-01 休\n2027-01-02 班\n2027-03-01..2027-05-01 休\n2027-01-04 班\n2027-01-01 休\n")
     with pytest.raises(CommandError) as raised:
         call_command("import_calendar", str(bad))
     message = str(raised.value)
-    assert "line 2" in message and "line 3" in message and "line 4" in message
+    assert "line 2" in message and "line 4" in message and "line 5: 2027-01-04 is a weekday" in message
+    assert "line 3" not in message  # Saturday 2 January worked: fine
+    assert "line 6: 2027-01-01 already given on line 1" in message
     assert not CalendarYear.objects.filter(year=2027).exists()  # nothing stored from a bad file
 
 
@@ -135,3 +137,10 @@ def test_the_api_replaces_a_year_audited_and_deadlines_follow_at_once(as_persona
         headers={"Authorization": f"Bearer {admin.token}"},
     )
     assert outside.status_code == 422 and outside.json()["detail"]
+    monday = admin.client.put(
+        "/api/v1/admin/calendar/2027",
+        {"days": [{"date": "2027-01-04", "kind": "workday"}]},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    assert monday.status_code == 422 and "2027-01-04" in monday.json()["detail"]["days"]
