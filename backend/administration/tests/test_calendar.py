@@ -62,7 +62,9 @@ def call_command_output(*args) -> str:
 
 def test_the_import_refuses_a_file_it_cannot_read_whole(tmp_path):
     bad = tmp_path / "bad.txt"
-    bad.write_text("2027-01-01 holiday 元旦\n2027-13-01 休\n2027-01-02 班\n2027-03-01..2027-05-01 休\n2027-01-04 班\n2027-01-01 休\n")
+    bad.write_text(
+        "2027-01-01 holiday 元旦\n2027-13-01 休\n2027-01-02 班\n2027-03-01..2027-05-01 休\n2027-01-04 班\n2027-01-01 休\n"
+    )
     with pytest.raises(CommandError) as raised:
         call_command("import_calendar", str(bad))
     message = str(raised.value)
@@ -144,3 +146,13 @@ def test_the_api_replaces_a_year_audited_and_deadlines_follow_at_once(as_persona
         headers={"Authorization": f"Bearer {admin.token}"},
     )
     assert monday.status_code == 422 and "2027-01-04" in monday.json()["detail"]["days"]
+
+
+def test_the_admin_form_refuses_a_weekday_worked_and_a_date_outside_its_year():
+    from django.core.exceptions import ValidationError
+
+    year = CalendarYear.objects.get(year=2026)
+    for day, kind in ((date(2026, 12, 7), "workday"), (date(2027, 1, 1), "holiday")):
+        with pytest.raises(ValidationError):
+            CalendarDay(year=year, date=day, kind=kind).full_clean()
+    CalendarDay(year=year, date=date(2026, 12, 5), kind="workday").full_clean()  # a Saturday: fine
