@@ -3,9 +3,12 @@
 
 Each process keeps the whole stored calendar in memory (a few hundred dates) and
 reloads it when the *calendar version* in the shared cache changes: every change
-(admin, API, import command, seed) bumps it after its transaction commits, so all
-processes see a change at their next deadline. A cache cleared or restarted simply
-means one reload.
+(admin, API, import command, seed) bumps it, and again after its transaction commits.
+The process making a change uses it at once; the others look at the version at most
+once every ``RECHECK_SECONDS`` (a round trip to Redis costs more than the deadline
+itself), so they use a change within a second. A cache cleared or restarted simply
+means one reload. Under the test settings the version is read at every deadline, so a
+test's rolled-back calendar never leaks into the next test.
 
 A year with no stored arrangement is unknown: its days count Monday–Friday, and every
 process logs an ERROR the first time it counts one (``UNKNOWN_YEAR_MESSAGE``); the
@@ -16,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -58,6 +63,8 @@ class Snapshot:
 
 
 _snapshot: Snapshot | None = None
+_checked_at = 0.0
+RECHECK_SECONDS = 0.0 if settings.CONFIG.environment == "test" else 1.0
 
 
 def _load(version: str) -> Snapshot:
@@ -72,8 +79,13 @@ def _load(version: str) -> Snapshot:
 
 def snapshot() -> Snapshot:
     """The stored calendar, from this process's memory unless its version changed
-    (one cache read per call: call it once per deadline, not once per day)."""
-    global _snapshot
+    (at most one cache read per ``RECHECK_SECONDS``: call it once per deadline, not once
+    per day)."""
+    global _snapshot, _checked_at
+    now = time.monotonic()
+    if _snapshot is not None and now - _checked_at < RECHECK_SECONDS:
+        return _snapshot
+    _checked_at = now
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
@@ -84,6 +96,8 @@ def snapshot() -> Snapshot:
 
 
 def _new_version() -> None:
+    global _snapshot
+    _snapshot = None  # this process: at its next deadline
     cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 

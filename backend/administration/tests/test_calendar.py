@@ -156,3 +156,23 @@ def test_the_admin_form_refuses_a_weekday_worked_and_a_date_outside_its_year():
         with pytest.raises(ValidationError):
             CalendarDay(year=year, date=day, kind=kind).full_clean()
     CalendarDay(year=year, date=date(2026, 12, 5), kind="workday").full_clean()  # a Saturday: fine
+
+
+def test_other_processes_changes_are_seen_after_the_recheck_interval_own_at_once(monkeypatch):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(calendar, "RECHECK_SECONDS", 60.0)
+    monkeypatch.setattr(calendar, "_snapshot", None)  # not the previous test's (rolled back) calendar
+    first = calendar.snapshot()
+    assert calendar.snapshot() is first  # within the interval: no look at the version
+    # Another process stores 2027 and bumps the version (simulated: the row, then the key).
+    from backend.administration.models import CalendarSource, CalendarYear
+
+    CalendarYear.objects.bulk_create([CalendarYear(year=2027, source=CalendarSource.MANUAL)])  # no signal here
+    cache.set(calendar.VERSION_KEY, "another-process", timeout=None)
+    assert not calendar.snapshot().knows(2027)
+    monkeypatch.setattr(calendar, "_checked_at", calendar._checked_at - 61)
+    assert calendar.snapshot().knows(2027)
+    # This process's own change is used at once, whatever the interval.
+    calendar.store_year(2028, [], source=CalendarSource.MANUAL)
+    assert calendar.snapshot().knows(2028)
