@@ -3,13 +3,14 @@ directory (``/api/v1/events/{id}/dispatch-targets``). Writes are in ``services.p
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Field, Query, Router, Status
 
 from backend.administration import calendar, schemas, services
 from backend.administration.directory import dispatch_targets
@@ -25,6 +26,7 @@ router = Router(tags=["administration"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 MAX_YEAR = 2100
 MIN_YEAR = 2000
+Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR, description=f"年份 {MIN_YEAR} … {MAX_YEAR}")]
 
 
 def _category(code: str) -> Category:
@@ -60,19 +62,13 @@ def calendar_list(request: HttpRequest):
     return {"years": [_year_out(y) for y in _years()], "warnings": calendar.calendar_warnings()}
 
 
-def _check_year(year: int) -> None:
-    if not MIN_YEAR <= year <= MAX_YEAR:
-        raise ApiError("validation_error", detail={"year": f"{MIN_YEAR}..{MAX_YEAR}"})
-
-
 @router.get(
     "/admin/calendar/{year}",
     response={200: schemas.CalendarYearDetailOut, **ERRORS},
     summary="某年的节假日与调休 One year's holidays and adjusted working days",
 )
-def calendar_year(request: HttpRequest, year: int):
+def calendar_year(request: HttpRequest, year: Year):
     services.require(request.auth, services.REQUESTERS)
-    _check_year(year)
     entry = _years().filter(year=year).first()
     if entry is None:
         raise ApiError("not_found", detail={"year": year})
@@ -84,8 +80,7 @@ def calendar_year(request: HttpRequest, year: int):
     response={200: schemas.CalendarYearDetailOut, **ERRORS},
     summary="录入某年的节假日与调休（整体替换） Replace one year's arrangement",
 )
-def calendar_put(request: HttpRequest, year: int, body: schemas.CalendarYearIn):
-    _check_year(year)
+def calendar_put(request: HttpRequest, year: Year, body: schemas.CalendarYearIn):
     services.calendar_replace_year(request.auth, year, [(d.date, d.kind, d.name) for d in body.days], note=body.note)
     return calendar_year(request, year)
 
