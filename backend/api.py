@@ -22,6 +22,8 @@ from backend.accounts.admin_api import router as people_admin_router
 from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
+from backend.administration.api import events_router as dispatch_form_router
+from backend.administration.api import router as administration_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
@@ -142,6 +144,8 @@ api.add_router("/", push_router)
 api.add_router("/", media_router)
 api.add_router("/", sync_router)
 api.add_router("/", people_admin_router)
+api.add_router("/", administration_router)
+api.add_router("/", dispatch_form_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

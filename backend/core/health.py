@@ -38,6 +38,17 @@ def check_channel_layer() -> None:
 CHECKS = {"database": check_database, "channel_layer": check_channel_layer}
 
 
+def run_warnings() -> list[str]:
+    """What needs someone's attention soon without anything being down: a working-day
+    calendar year not entered yet (from 1 November for the next year)."""
+    from backend.administration.calendar import calendar_warnings
+
+    try:
+        return calendar_warnings()
+    except Exception as error:  # the database being down is reported by its check
+        return [f"calendar: {type(error).__name__}"]
+
+
 def run_checks() -> dict[str, str]:
     results = {}
     for name, check in CHECKS.items():

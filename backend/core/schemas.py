@@ -14,3 +14,6 @@ class ErrorOut(Schema):
 class HealthOut(Schema):
     status: str
     checks: dict[str, str]
+    warnings: list[str] = Field(
+        default_factory=list, description="需要尽快处理但不影响服务的事项，例如下一年的工作日历尚未录入"
+    )

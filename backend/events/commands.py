@@ -75,7 +75,9 @@ def _merge(event: Event, actor: Actor, body: schemas.MergeIn) -> Event:
 
 def _dispatch(event: Event, actor: Actor, body: schemas.DispatchIn) -> Event:
     target = DispatchTarget(body.platform_id, body.department_id, body.grid_worker_id, body.unit_id)
-    return services.event_dispatch(event=event, actor=actor, to=target, deadline_at=body.deadline_at, note=body.note)
+    return services.event_dispatch(
+        event=event, actor=actor, to=target, deadline_at=body.deadline_at, note=body.note, reason=body.reason
+    )
 
 
 S = schemas

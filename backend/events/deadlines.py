@@ -1,7 +1,8 @@
 """Deadlines in working time of the Chinese statutory calendar.
 
-Working days come from ``chinesecalendar`` (statutory holidays and the adjusted
-working weekends, 调休); working hours are configurable (``WORKING_HOURS``, default
+Working days come from the district's stored calendar (statutory holidays and the
+adjusted working weekends, 调休: ``backend.administration.calendar``, seeded from
+``chinesecalendar`` and kept in each process's memory); working hours are configurable (``WORKING_HOURS``, default
 08:30–12:00 and 13:30–17:30). N working days are N full working days of working
 time, so an event accepted at 10:00 on a working day is due at 10:00 N working days
 later. Urgent categories count natural hours.
@@ -9,29 +10,21 @@ later. Urgent categories count natural hours.
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 from django.conf import settings
 
+from backend.administration import calendar
 from backend.events.models import DeadlineUnit
 
-logger = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_DAYS_SEARCHED = 3 * 366
 
 
-@lru_cache(maxsize=4096)
 def is_workday(day: date) -> bool:
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        # Beyond the years the library knows: Monday to Friday, and say so once a day.
-        logger.warning("chinesecalendar has no data for %s; counting Monday–Friday", day.year)
-        return day.weekday() < 5
+    """From the stored calendar; a year not stored counts Monday–Friday and logs an ERROR."""
+    return calendar.is_workday(day)
 
 
 def daily_working_time(periods=None) -> timedelta:
@@ -47,8 +40,9 @@ def add_working_time(start: datetime, duration: timedelta, periods=None) -> date
     cursor = start.astimezone(SHANGHAI)
     day = cursor.date()
     remaining = duration
+    days = calendar.snapshot()  # one look at the calendar's version per deadline
     for _ in range(MAX_DAYS_SEARCHED):
-        if is_workday(day):
+        if days.is_workday(day):
             for period_start, period_end in periods:
                 opens = datetime.combine(day, period_start, SHANGHAI)
                 closes = datetime.combine(day, period_end, SHANGHAI)

@@ -55,6 +55,7 @@ class DispatchIn(StepIn):
     grid_worker_id: RowId | None = None
     unit_id: RowId | None = Field(None, description="下沉单位（驻该街道的部门单位）")
     deadline_at: Instant | None = Field(None, description="不填则按事项分类的时限规则计算")
+    reason: str = Field("", max_length=2000, description="派遣对象与事项办理职责清单不符时必填的理由")
 
 
 class HandleIn(Schema):

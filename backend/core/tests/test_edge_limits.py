@@ -127,6 +127,7 @@ def test_it_answers_the_largest_bigint_id_with_a_plain_404(as_persona):
 # Fixed, so every pytest-xdist worker collects the same test ids.
 NO_SUCH_EVENT = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [

@@ -61,12 +61,22 @@ class DispatchTarget:
 
 
 def event_dispatch(
-    *, event: Event, actor: Actor, to: DispatchTarget, deadline_at: datetime | None = None, note: str = ""
+    *,
+    event: Event,
+    actor: Actor,
+    to: DispatchTarget,
+    deadline_at: datetime | None = None,
+    note: str = "",
+    reason: str = "",
 ) -> Event:
     """分流交办 to one platform of the event's street, a department, a unit stationed at
     the event's street (下沉单位), or a grid worker
     of the event's grid (admission-list categories only), with a deadline from the
-    category's rule unless one is given."""
+    category's rule unless one is given. A target other than the duty list's needs a
+    ``reason`` (``backend.administration.duty``), kept in the history; a stationed unit
+    stands for its department there."""
+    from backend.administration.duty import check_dispatch
+
     targets = [t for t in (to.platform_id, to.department_id, to.grid_worker_id, to.unit_id) if t is not None]
     if len(targets) != 1:
         raise ApiError(
@@ -98,6 +108,13 @@ def event_dispatch(
         if assignment is None:
             raise ApiError("invalid_target", detail={"grid_worker_id": "not a grid worker of the event's grid"})
         worker = assignment.user
+    duty_entry = check_dispatch(
+        event,
+        platform_id=platform and platform.pk,
+        department_id=(department and department.pk) or (unit and unit.department_id),
+        grid_worker_id=worker and worker.pk,
+        reason=reason,
+    )
     if deadline_at is None:
         deadline_at = compute_deadline(now, unit=event.category.deadline_unit, amount=event.category.deadline_amount)
     elif deadline_at <= now:
@@ -127,7 +144,7 @@ def event_dispatch(
         note=note,
         now=now,
         changes=change,
-        data={"to": {k: v for k, v in target.items() if v}, "deadline_at": wire_time(deadline_at)},
+        data={"to": {k: v for k, v in target.items() if v}, "deadline_at": wire_time(deadline_at), **duty_entry},
         fields=(
             "holder_platform",
             "holder_department",

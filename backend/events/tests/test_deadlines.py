@@ -7,6 +7,8 @@ from backend.events.deadlines import add_working_time, compute_deadline, daily_w
 from backend.events.models import DeadlineUnit
 
 SH = ZoneInfo("Asia/Shanghai")
+pytestmark = pytest.mark.django_db  # the calendar is stored in the database
+
 PERIODS = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
 
 
