@@ -14,7 +14,7 @@ from backend.privacy.models import PersonalDataRead
 from backend.residents.models import Consent, Resident
 from backend.residents.tests.helpers import post, sign_in
 from conftest import PERSONAS, ApiClient
-from push.models import Notification
+from push.models import Notification, PushToken
 from tests import matrix_registry
 from tests.events_helpers import report, step
 
@@ -118,6 +118,8 @@ def test_it_deletes_the_account_and_keeps_the_tips_with_their_history(resident, 
     as_persona("demo_dispatcher").get(f"/events/{event.pk}")
     head = Event.objects.get(pk=event.pk).last_action_hash
 
+    PushToken.objects.create(device_id=resident["tokens"]["device"]["id"], token="fcm-token")
+    Notification.objects.create(user=user, seq=1, kind="event", title="已受理")
     refused = client.post("/residents/me/delete", {"confirm": False})
     assert refused.status_code == 422 and User.objects.get(pk=user.pk).is_active
     assert client.post("/residents/me/delete", {"confirm": True}).json() == {"ok": True}
@@ -126,6 +128,8 @@ def test_it_deletes_the_account_and_keeps_the_tips_with_their_history(resident, 
     assert (user.phone, user.display_name, user.is_active) == ("", "", False)
     assert not user.has_usable_password() and Resident.objects.get(user=user).deleted_at is not None
     assert all(d.revoked_at for d in Device.objects.filter(user=user))
+    assert not PushToken.objects.filter(device__user=user).exists()
+    assert not Notification.objects.filter(user=user).exists()
     assert not RefreshToken.objects.filter(user=user, revoked_at__isnull=True).exists()
     assert client.get("/me").status_code == 401  # the access token died with the device
     refresh = post("/auth/refresh", {"refresh_token": resident["tokens"]["refresh_token"], "device_id": "x" * 8})

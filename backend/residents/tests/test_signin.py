@@ -209,3 +209,33 @@ def test_it_refuses_to_start_with_a_notice_version_without_text(settings):
     assert notice_has_text(None) == []
     settings.PRIVACY_NOTICE_VERSION = "2099-01-01"
     assert [error.id for error in notice_has_text(None)] == ["residents.E001"]
+
+
+def test_it_records_consent_to_a_new_notice_when_a_resident_signs_in_with_it(db, settings, monkeypatch):
+    from backend.residents import notice
+
+    sign_in(PHONE)
+    monkeypatch.setitem(notice.NOTICES, "2027-01-01", notice.NOTICES[VERSION])
+    settings.PRIVACY_NOTICE_VERSION = "2027-01-01"
+    monkeypatch.setattr(services, "_resend_gate", lambda phone: None)
+    request_code(device_id="phone-bbbb")
+    assert verify(last_code(PHONE), device_id="phone-bbbb", version="2027-01-01").status_code == 200
+    user = User.objects.get(phone=PHONE)
+    assert sorted(Consent.objects.filter(user=user).values_list("notice_version", flat=True)) == [
+        VERSION,
+        "2027-01-01",
+    ]
+
+
+def test_it_answers_a_code_request_alike_for_known_and_unknown_numbers(db, monkeypatch):
+    sign_in(PHONE)
+    monkeypatch.setattr(services, "_resend_gate", lambda phone: None)
+    known = request_code(device_id="phone-cccc")
+    unknown = request_code(phone="13900000077", device_id="phone-dddd")
+    assert (known.status_code, known.json()) == (unknown.status_code, unknown.json())
+
+
+def test_the_console_sender_prints_the_code_in_the_log(db, caplog):
+    with caplog.at_level("INFO"):
+        request_code()
+    assert last_code(PHONE) in caplog.text and PHONE in caplog.text
