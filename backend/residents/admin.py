@@ -54,7 +54,7 @@ class ConsentAdmin(admin.ModelAdmin):
 class SignInCodeAdmin(admin.ModelAdmin):
     """Codes as stored: their hash only."""
 
-    list_display = ("phone", "created_at", "expires_at", "used_at", "failed_attempts")
+    list_display = ("phone", "created_at", "expires_at", "used_at", "attempts_made")
     exclude = ("code_hash",)
 
     def has_add_permission(self, request):

@@ -10,15 +10,15 @@ from django.utils import timezone
 
 class SignInCode(models.Model):
     """A one-time code sent to a mobile number (短信验证码). Only its keyed hash is kept;
-    it is spent by its first right use, void after ``SIGNIN_ATTEMPTS_PER_CODE`` wrong
-    ones, and expires five minutes after it was sent."""
+    it is spent by its first right use, void after ``SIGNIN_ATTEMPTS_PER_CODE`` tries
+    (``attempts_made``, the right one included), and expires five minutes after it was sent."""
 
     phone = models.CharField("手机号", max_length=20)
     code_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField("发送时间", default=timezone.now)
     expires_at = models.DateTimeField("失效时间")
     used_at = models.DateTimeField("使用时间", null=True, blank=True)
-    failed_attempts = models.PositiveSmallIntegerField("错误次数", default=0)
+    attempts_made = models.PositiveSmallIntegerField("尝试次数", default=0)
 
     class Meta:
         verbose_name = verbose_name_plural = "登录验证码"

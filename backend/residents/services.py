@@ -187,15 +187,21 @@ def _resident_of(phone: str) -> User | None:
 
 
 def _spend(phone: str, code: str) -> SignInCode:
-    """The live code of the number if ``code`` is it (not yet spent: the caller spends it)."""
+    """The live code of the number if ``code`` is it (not yet spent: the caller spends it).
+
+    The try is counted before the code is compared, atomically, so guesses sent at once
+    get no more than ``SIGNIN_ATTEMPTS_PER_CODE`` tries between them."""
     now = timezone.now()
-    row = SignInCode.objects.filter(phone=phone, used_at__isnull=True, expires_at__gt=now).order_by("-pk").first()
-    if row is None:
+    attempts = settings.SIGNIN_LIMITS["ATTEMPTS_PER_CODE"]
+    live = SignInCode.objects.filter(phone=phone, used_at__isnull=True, expires_at__gt=now)
+    row = live.order_by("-pk").first()
+    if row is None or not live.filter(pk=row.pk, attempts_made__lt=attempts).update(
+        attempts_made=F("attempts_made") + 1
+    ):
         raise ApiError("code_expired")
     if not hmac.compare_digest(row.code_hash, _code_hash(phone, code)):
-        attempts = settings.SIGNIN_LIMITS["ATTEMPTS_PER_CODE"]
-        SignInCode.objects.filter(pk=row.pk).update(failed_attempts=F("failed_attempts") + 1)
-        left = attempts - row.failed_attempts - 1
+        row.refresh_from_db(fields=["attempts_made"])
+        left = attempts - row.attempts_made
         if left <= 0:
             SignInCode.objects.filter(pk=row.pk).update(expires_at=now)
         raise ApiError("code_invalid", detail={"attempts_left": max(left, 0)})

@@ -239,3 +239,13 @@ def test_the_console_sender_prints_the_code_in_the_log(db, caplog):
     with caplog.at_level("INFO"):
         request_code()
     assert last_code(PHONE) in caplog.text and PHONE in caplog.text
+
+
+def test_it_takes_the_right_code_on_the_last_allowed_try(db):
+    request_code()
+    code = last_code(PHONE)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(settings.SIGNIN_LIMITS["ATTEMPTS_PER_CODE"] - 1):
+        assert verify(wrong).json()["code"] == "code_invalid"
+    assert verify(code).status_code == 201
+    assert SignInCode.objects.get(phone=PHONE).attempts_made == settings.SIGNIN_LIMITS["ATTEMPTS_PER_CODE"]
