@@ -72,7 +72,7 @@ def sms_verify(request: HttpRequest, payload: schemas.CodeVerifyIn):
 
 @router.get(
     "/residents/me/personal-data-reads",
-    response={200: list[schemas.ReadOut], **ERRORS},
+    response={200: list[schemas.PersonalDataReadOut], **ERRORS},
     summary="谁查看过我的个人信息 Who read my personal data",
 )
 def my_reads(request: HttpRequest):
@@ -104,7 +104,7 @@ def my_delete(request: HttpRequest, payload: schemas.DeleteIn):
     return {"ok": True}
 
 
-class ReadFilters(Schema):
+class PersonalDataReadFilters(Schema):
     subject_kind: SubjectKind | None = None
     subject_id: str | None = None
     reader_id: RowId | None = None
@@ -114,11 +114,11 @@ class ReadFilters(Schema):
 
 @router.get(
     "/admin/personal-data-reads",
-    response={200: schemas.AdminReadPage, **ERRORS},
+    response={200: schemas.AdminPersonalDataReadPage, **ERRORS},
     summary="个人信息访问记录（管理员）The personal-data access log (admin)",
     tags=["admin"],
 )
-def admin_reads(request: HttpRequest, filters: Query[ReadFilters]):
+def admin_reads(request: HttpRequest, filters: Query[PersonalDataReadFilters]):
     if not is_admin(request.auth):
         raise ApiError("forbidden")
     rows = reads_for_admin(

@@ -37,7 +37,7 @@ class PrivacyNoticeOut(Schema):
     text: str
 
 
-class ReadOut(Schema):
+class PersonalDataReadOut(Schema):
     at: datetime
     reader_name: str = Field(..., description="访问者姓名")
     reader_roles: list[str] = Field(..., description="访问者角色")
@@ -45,7 +45,7 @@ class ReadOut(Schema):
     fields: str
 
 
-class AdminReadOut(Schema):
+class AdminPersonalDataReadOut(Schema):
     id: int
     at: datetime
     reader_id: int
@@ -57,8 +57,8 @@ class AdminReadOut(Schema):
     fields: str
 
 
-class AdminReadPage(Schema):
-    items: list[AdminReadOut]
+class AdminPersonalDataReadPage(Schema):
+    items: list[AdminPersonalDataReadOut]
     page: int
     page_size: int
     has_more: bool
