@@ -29,6 +29,7 @@ from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
 from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
+from backend.residents.api import router as residents_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
 from push.api import router as push_router
@@ -146,6 +147,7 @@ api.add_router("/", sync_router)
 api.add_router("/", people_admin_router)
 api.add_router("/", administration_router)
 api.add_router("/", dispatch_form_router)
+api.add_router("/", residents_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

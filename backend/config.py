@@ -168,6 +168,10 @@ class Config:
     s3_region: str
     media_decode_in_pool: bool = False
     log_level: str = "INFO"
+    # Residents' sign-in by SMS code (backend/residents, docs/residents.md).
+    privacy_notice_version: str = "2026-12-01"
+    sms: dict = field(default_factory=dict)
+    signin_limits: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -255,10 +259,49 @@ def read_config(environ: Mapping[str, str]) -> Config:
         # Decoding untrusted images happens in worker processes in production.
         media_decode_in_pool=env_bool(environ, "MEDIA_DECODE_IN_POOL", production),
         log_level=env_log_level(environ, "LOG_LEVEL", "INFO"),
+        privacy_notice_version=env_name(environ, "PRIVACY_NOTICE_VERSION", "2026-12-01"),
+        sms=read_sms(environ),
+        signin_limits={
+            "CODES_PER_NUMBER": env_int(environ, "SIGNIN_CODES_PER_NUMBER", 5, minimum=1),
+            "CODES_PER_ADDRESS": env_int(environ, "SIGNIN_CODES_PER_ADDRESS", 20, minimum=1),
+            "CODES_PER_DEVICE": env_int(environ, "SIGNIN_CODES_PER_DEVICE", 5, minimum=1),
+            "WINDOW_SECONDS": env_int(environ, "SIGNIN_WINDOW_SECONDS", 3600, minimum=60, maximum=86400),
+            "RESEND_SECONDS": env_int(environ, "SIGNIN_RESEND_SECONDS", 60, minimum=1, maximum=3600),
+            "ATTEMPTS_PER_CODE": env_int(environ, "SIGNIN_ATTEMPTS_PER_CODE", 5, minimum=1, maximum=20),
+        },
     )
     if production:
         refuse_development_defaults(config, environ)
     return config
+
+
+SMS_BACKENDS = ("console", "tencent")
+
+
+def read_sms(environ: Mapping[str, str]) -> dict:
+    """``SMS_BACKEND``: ``console`` (the default: the code goes to the log and the admin) or
+    ``tencent`` (Tencent Cloud SMS through its SDK, with every setting below required)."""
+    backend = env_choice(environ, "SMS_BACKEND", "console", SMS_BACKENDS)
+    sms = {
+        "BACKEND": backend,
+        "SECRET_ID": environ.get("SMS_SECRET_ID", "").strip(),
+        "SECRET_KEY": environ.get("SMS_SECRET_KEY", "").strip(),
+        "APP_ID": environ.get("SMS_APP_ID", "").strip(),
+        "SIGN_NAME": environ.get("SMS_SIGN_NAME", "").strip(),
+        "TEMPLATE_ID": environ.get("SMS_TEMPLATE_ID", "").strip(),
+        "REGION": environ.get("SMS_REGION", "ap-guangzhou").strip(),
+        # Where the SDK sends its requests: the provider's host, or a stand-in for tests
+        # (``http://127.0.0.1:8111`` — a scheme chooses http or https).
+        "ENDPOINT": environ.get("SMS_ENDPOINT", "sms.tencentcloudapi.com").strip(),
+        "TIMEOUT_SECONDS": env_int(environ, "SMS_TIMEOUT_SECONDS", 10, minimum=1, maximum=60),
+    }
+    if backend == "tencent":
+        missing = [
+            f"SMS_{name}" for name in ("SECRET_ID", "SECRET_KEY", "APP_ID", "SIGN_NAME", "TEMPLATE_ID") if not sms[name]
+        ]
+        if missing:
+            raise ImproperlyConfigured(f"SMS_BACKEND=tencent needs {', '.join(missing)}")
+    return sms
 
 
 def refuse_development_defaults(config: Config, environ: Mapping[str, str]) -> None:

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "backend.patrols",
     "backend.privacy",
     "backend.administration",
+    "backend.residents",
     "push",
     "media",
     "sync",
@@ -165,6 +166,10 @@ LOGIN_LIMITS = {  # backend/accounts/ratelimit.py
     "PER_DEVICE": CONFIG.login_failures_per_device,
     "WINDOW_SECONDS": CONFIG.login_window_seconds,
 }
+# Residents' sign-in by SMS code (backend/residents, docs/residents.md).
+PRIVACY_NOTICE_VERSION = CONFIG.privacy_notice_version
+SMS = CONFIG.sms
+SIGNIN_LIMITS = CONFIG.signin_limits
 
 if CONFIG.is_production:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

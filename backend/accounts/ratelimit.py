@@ -69,8 +69,10 @@ def buckets(*, username: str, address: str, device_id: str | None, known: bool) 
     ]
 
 
-def _add(key: str, delta: int) -> int:
-    window = settings.LOGIN_LIMITS["WINDOW_SECONDS"]
+def count(key: str, delta: int, window: int | None = None) -> int:
+    """Add ``delta`` to a counter that lives ``window`` seconds from its first count
+    (the login window by default; the resident sign-in's limits pass their own)."""
+    window = window or settings.LOGIN_LIMITS["WINDOW_SECONDS"]
     # add() starts the window; incr() keeps its expiry (local memory and Redis alike).
     if delta > 0 and cache.add(key, delta, timeout=window):
         return delta
@@ -86,7 +88,7 @@ def _take_attempt(chosen: list[Bucket]) -> None:
     """Count the attempt in every bucket *before* the password is checked, atomically
     (incr), so that attempts in flight at once cannot all slip under a limit. Refused,
     it is given back: being refused costs no bucket anything."""
-    counts = [_add(bucket.key, 1) for bucket in chosen]
+    counts = [count(bucket.key, 1) for bucket in chosen]
     if any(count > bucket.limit for count, bucket in zip(counts, chosen, strict=True)):
         _give_back(chosen)
         window = settings.LOGIN_LIMITS["WINDOW_SECONDS"]
@@ -95,7 +97,7 @@ def _take_attempt(chosen: list[Bucket]) -> None:
 
 def _give_back(chosen: list[Bucket]) -> None:
     for bucket in chosen:
-        _add(bucket.key, -1)
+        count(bucket.key, -1)
 
 
 def _check_password(username: str, password: str) -> User | None:

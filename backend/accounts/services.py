@@ -61,6 +61,20 @@ def auth_login(
     an admin revoked stays out (``device_revoked``, said only after the right password)
     until an admin restores it; a device its owner logged out signs in again."""
     user = sign_in(username=username, password=password, address=address, device_id=device_id)
+    return device_sign_in(
+        user=user,
+        device_id=device_id,
+        device_description=device_description,
+        platform=platform,
+        app_version=app_version,
+    )
+
+
+def device_sign_in(
+    *, user: User, device_id: str, device_description: str = "", platform: str = "", app_version: str = ""
+) -> TokenPair:
+    """After a successful check (a password, a resident's SMS code): register or update
+    the device and start a new refresh-token family bound to it."""
     if Device.objects.filter(user=user, device_id=device_id, admin_revoked=True).exists():
         raise ApiError("device_revoked")
     with transaction.atomic():

@@ -21,6 +21,7 @@ from backend.events import schemas, services
 from backend.events.commands import COMMANDS, Command, command_run
 from backend.events.labels import LEVEL_LABELS, SEVERITY_LABELS, SOURCE_LABELS, STATE_LABELS, category_name
 from backend.events.models import Event
+from backend.events.reporters import actor_names, reporters_shown
 from backend.events.selectors import QUEUES, access_event, categories, event_history, event_queue
 from backend.events.services import Actor, Photos
 from backend.events.workflow import allowed_steps
@@ -29,7 +30,7 @@ router = Router(tags=["events"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-def event_out(event: Event) -> dict:
+def event_out(event: Event, reporter: dict) -> dict:
     return {
         **{
             name: getattr(event, name)
@@ -44,11 +45,15 @@ def event_out(event: Event) -> dict:
         "source_label": SOURCE_LABELS[event.source],
         "level_label": LEVEL_LABELS[event.level],
         "severity_label": SEVERITY_LABELS[event.severity],
+        **reporter,
     }
 
 
-def event_detail(event: Event, user) -> dict:
-    return {**event_out(event), "allowed_steps": allowed_steps(scope_of(user), event)}
+def event_detail(event: Event, user, endpoint: str) -> dict:
+    """The event as ``user`` may see it; ``endpoint`` names the route in the access log
+    when a resident reporter's data is shown."""
+    reporter = reporters_shown(user, [event], endpoint)[event.id]
+    return {**event_out(event, reporter), "allowed_steps": allowed_steps(scope_of(user), event)}
 
 
 def _actor(request: HttpRequest, device_time: datetime | None) -> Actor:
@@ -96,7 +101,7 @@ def report(request: HttpRequest, payload: schemas.ReportIn):
         handled_on_spot=payload.handled_on_spot,
         result_note=payload.result_note,
     )
-    return Status(201 if created else 200, event_detail(event, request.auth))
+    return Status(201 if created else 200, event_detail(event, request.auth, "POST /api/v1/events"))
 
 
 class QueueFilters(Schema):
@@ -135,13 +140,14 @@ def event_list(request: HttpRequest, filters: Query[QueueFilters]):
         text=filters.q,
     )
     page = paginate(events, page=filters.page, page_size=min(filters.page_size, MAX_PAGE_SIZE))
-    page["items"] = [event_out(event) for event in page["items"]]
+    reporters = reporters_shown(request.auth, page["items"], "GET /api/v1/events")
+    page["items"] = [event_out(event, reporters[event.id]) for event in page["items"]]
     return page
 
 
 @router.get("/events/{event_id}", response={200: schemas.EventDetailOut, **ERRORS}, summary="事件详情 One event")
 def event_get(request: HttpRequest, event_id: UUID):
-    return event_detail(access_event(request.auth, event_id), request.auth)
+    return event_detail(access_event(request.auth, event_id), request.auth, "GET /api/v1/events/{event_id}")
 
 
 @router.get(
@@ -151,12 +157,14 @@ def event_get(request: HttpRequest, event_id: UUID):
 )
 def history(request: HttpRequest, event_id: UUID):
     event = access_event(request.auth, event_id)
+    actions = list(event_history(event))
+    names = actor_names(request.auth, event, actions, "GET /api/v1/events/{event_id}/history")
     return [
         {
             **{f: getattr(a, f) for f in schemas.ActionOut.model_fields if hasattr(a, f)},
-            "actor_name": str(a.actor) if a.actor else "系统",
+            "actor_name": names.get(a.actor_id, "系统"),
         }
-        for a in event_history(event)
+        for a in actions
     ]
 
 
@@ -169,7 +177,7 @@ def _step_route(command: Command) -> None:
         actor = _actor(request, payload.device_time)
         with transaction.atomic():
             event = command_run(command, actor=actor, event_id=event_id, body=payload)
-        return event_detail(event, request.auth)
+        return event_detail(event, request.auth, f"POST /api/v1/events/{{event_id}}/{command.name}")
 
     view.__name__ = command.operation or command.name.replace("/", "_")  # ninja's operationId is made from it
     view.__annotations__ = {"request": HttpRequest, "event_id": UUID, "payload": command.body, "return": dict}

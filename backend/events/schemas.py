@@ -139,6 +139,14 @@ class EventOut(Schema):
     device_reported_at: datetime | None
     closed_at: datetime | None
     merged_into_id: UUID | None
+    reporter_kind: Literal["resident", "staff"] | None = Field(
+        ..., description="上报人类型：居民 resident 或工作人员 staff（系统来源为 null）"
+    )
+    reporter_name: str | None = Field(
+        ...,
+        description="上报人姓名。居民的姓名与手机号仅向调度员、区指挥中心及（上报人允许联系时）承办人显示，每次显示均记入个人信息访问记录",
+    )
+    reporter_phone: str | None = Field(..., description="居民上报人的手机号（规则同上）；工作人员为 null")
 
 
 class EventDetailOut(EventOut):

@@ -448,6 +448,39 @@ STEPS: dict[str, Step] = {
 }
 
 
+# --- who is shown a resident reporter's phone and name (PIPL) ----------------------
+
+
+CONTACT_ALLOWED = Condition("上报人允许联系", Q(contact_allowed=True), lambda e: e.contact_allowed)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """Who is shown a piece of a person's data on an event: anyone holding one of
+    ``relations``, and through ``with_condition`` only while ``condition`` holds."""
+
+    label: str
+    relations: tuple[str, ...]
+    with_condition: tuple[str, ...] = ()
+    condition: Condition | None = None
+
+    def holds(self, scope: Scope, event: Event) -> bool:
+        if any(RELATIONS[name].holds(scope, event) for name in self.relations):
+            return True
+        if self.condition is None or not self.condition.test(event):
+            return False
+        return any(RELATIONS[name].holds(scope, event) for name in self.with_condition)
+
+
+# A resident reporter's phone and name: the street's dispatcher and the commander; the
+# holder (the handling unit's staff, or the one it was dispatched to) only when the
+# reporter allowed contact; nobody else, and never a public output. Every staff answer
+# that shows an event's reporter reads this (``backend/events/reporters.py``).
+REPORTER_CONTACT = Disclosure(
+    "居民上报人的手机号与姓名", ("street_dispatcher", "commander"), ("holder",), CONTACT_ALLOWED
+)
+
+
 def relation_for(step: Step, scope: Scope, event: Event) -> Relation | None:
     for name in step.relations:
         relation = RELATIONS[name]
