@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "backend.addresses",
     "backend.patrols",
     "backend.privacy",
+    "backend.tips",
     "push",
     "media",
     "sync",
@@ -164,6 +165,7 @@ LOGIN_LIMITS = {  # backend/accounts/ratelimit.py
     "PER_DEVICE": CONFIG.login_failures_per_device,
     "WINDOW_SECONDS": CONFIG.login_window_seconds,
 }
+TIPS = {"ANONYMOUS_PER_HOUR": CONFIG.tips_anonymous_per_hour}  # backend/tips/services.py
 
 if CONFIG.is_production:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -86,7 +86,7 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     assert final["state"] == "evaluated" and final["satisfaction"] == "satisfied"
     assert final["allowed_steps"] == ["comment"]
 
-    history = resident.get(f"/events/{event_id}/history").json()
+    history = dispatcher.get(f"/events/{event_id}/history").json()  # the resident's is the public view
     actions = [row["action"] for row in history]
     assert actions == [
         "report",

@@ -47,8 +47,17 @@ def event_out(event: Event) -> dict:
     }
 
 
+def _for(user, event: Event) -> dict:
+    """A resident gets the public view (``backend.tips.public``), staff the event."""
+    if scope_of(user).is_staff_role:
+        return event_out(event)
+    from backend.tips.public import resident_event_out
+
+    return resident_event_out(event, user)
+
+
 def event_detail(event: Event, user) -> dict:
-    return {**event_out(event), "allowed_steps": allowed_steps(scope_of(user), event)}
+    return {**_for(user, event), "allowed_steps": allowed_steps(scope_of(user), event)}
 
 
 def _actor(request: HttpRequest, device_time: datetime | None) -> Actor:
@@ -128,7 +137,7 @@ def event_list(request: HttpRequest, filters: Query[QueueFilters]):
         overdue=filters.overdue,
     )
     page = paginate(events, page=filters.page, page_size=min(filters.page_size, MAX_PAGE_SIZE))
-    page["items"] = [event_out(event) for event in page["items"]]
+    page["items"] = [_for(request.auth, event) for event in page["items"]]
     return page
 
 
@@ -144,6 +153,10 @@ def event_get(request: HttpRequest, event_id: UUID):
 )
 def history(request: HttpRequest, event_id: UUID):
     event = access_event(request.auth, event_id)
+    if not scope_of(request.auth).is_staff_role:
+        from backend.tips.public import resident_history
+
+        return resident_history(event)
     return [
         {
             **{f: getattr(a, f) for f in schemas.ActionOut.model_fields if hasattr(a, f)},
