@@ -17,9 +17,21 @@ from backend.tips.models import AnonymousTip, Follow
 from conftest import PASSWORD, ApiClient, login_as
 from push.models import Notification, NotificationKind
 from sync.client import PROTOCOL_VERSION
+from tests import matrix_registry
 from tests.events_helpers import GRID_A, centre_of, evidence, governance_platform_id, step
 
 pytestmark = pytest.mark.django_db
+
+matrix_registry.cover(
+    "/api/v1/tips",
+    "/api/v1/tips/anonymous",
+    "/api/v1/tips/nearby",
+    "/api/v1/tips/track",
+    "/api/v1/tips/track/rate",
+    "/api/v1/tips/triage",
+    "/api/v1/tips/{event_id}",
+    "/api/v1/tips/{event_id}/me-too",
+)
 
 
 def new_resident(name: str) -> ApiClient:
@@ -139,7 +151,8 @@ def test_anonymous_tips_track_rate_and_are_limited(anonymous, as_persona, settin
     settings.TIPS = {"ANONYMOUS_PER_HOUR": 3}  # one already made from this address
     answers = [anonymous.post("/tips/anonymous", body).status_code for _ in range(3)]
     assert answers == [201, 201, 429]
-    assert anonymous.post("/tips/anonymous", body).json()["code"] == "rate_limited"
+    limited = anonymous.post("/tips/anonymous", body)
+    assert limited.json()["code"] == "rate_limited" and limited["Retry-After"] == "3600"
 
 
 def close(event_id: str) -> None:
@@ -302,3 +315,52 @@ def test_ids_are_idempotent(as_persona):
     tip_id = str(uuid.uuid4())
     assert tip(resident, id=tip_id).status_code == 201
     assert tip(resident, id=tip_id).status_code == 200
+
+
+def test_who_may_call_the_tips_routes(as_persona, anonymous):
+    resident = as_persona("demo_resident")
+    event_id = tip(resident).json()["id"]
+    for path in ("/tips/triage", f"/tips/{event_id}"):
+        assert anonymous.get(path).status_code == 401
+    assert anonymous.post("/tips", {"description": "x"}).status_code == 401
+    assert anonymous.post(f"/tips/{event_id}/me-too").status_code == 401
+    assert resident.get("/tips/triage").status_code == 403
+    assert as_persona("demo_grid_worker_b").get(f"/tips/{event_id}").status_code == 404  # another grid
+    assert as_persona("demo_dispatcher").get(f"/tips/{event_id}").json()["description"] == ""
+
+
+def test_me_too_only_while_open_and_pushed_to_phones(as_persona, django_capture_on_commit_callbacks, monkeypatch):
+    from push.models import PushOutbox, PushToken
+
+    reporter, neighbour = new_resident("tips_r3"), new_resident("tips_n3")
+    event_id = tip(reporter).json()["id"]
+    neighbour.post(f"/tips/{event_id}/me-too")
+    device = Device.objects.get(device_id=device_of(neighbour))
+    PushToken.objects.create(device=device, token="fcm-token-n3")
+    live: list = []
+    monkeypatch.setattr("push.services.deliver_live", live.extend)
+    with django_capture_on_commit_callbacks(execute=True):
+        step(as_persona("demo_dispatcher"), event_id, "accept")
+    note = Notification.objects.get(user=device.user, event_id=event_id, kind=NotificationKind.TIP_PROGRESS)
+    assert PushOutbox.objects.filter(notification=note, push_token__token="fcm-token-n3").exists()
+    assert (device.user_id, note.pk) in [(user_id, payload["id"]) for user_id, payload in live]
+    Event.objects.filter(pk=event_id).update(state="closed")
+    late = new_resident("tips_l3").post(f"/tips/{event_id}/me-too")
+    assert late.status_code == 409 and late.json()["code"] == "not_open"
+
+
+def test_the_demo_gives_tips_followers_and_me_toos(as_persona):
+    from backend.tips import demo
+
+    reporter = new_resident("tips_seeded")
+    for name in ("tips_seed_a", "tips_seed_b", "tips_seed_c"):
+        new_resident(name)
+    ids = [tip(reporter).json()["id"] for _ in range(4)]
+    demo.ME_TOO_SHARE = 1.0
+    try:
+        counts = demo.seed_followers(seed=7)
+    finally:
+        demo.ME_TOO_SHARE = 0.3
+    assert counts["me_too"] > 0
+    follows = Follow.objects.filter(event_id__in=ids, reason="me_too")
+    assert follows.exists() and not follows.filter(user__username="tips_seeded").exists()
