@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "backend.patrols",
     "backend.privacy",
     "backend.tips",
+    "backend.open311",
     "push",
     "media",
     "sync",

@@ -6,7 +6,8 @@ layout, 95th percentile; beside it ``GET /health`` measured the same way.
 ``tip_submit_rps``: signed-in residents submitting tips with no photo (``POST /tips``),
 several client processes over keep-alive connections, successful tips per second.
 The history is ``seed_demo --events N`` (N = the seed's 175,591 unless BENCH_EVENTS
-says otherwise), with its me-toos and followers."""
+says otherwise), with its me-toos and followers. ``open311_requests_p95_ms``: a page of
+50 ``GET /open311/v2/requests.json`` (the last 90 days), sequential, 95th percentile."""
 
 from __future__ import annotations
 
@@ -97,6 +98,8 @@ def run(bench: Bench) -> dict[str, Figure]:
         "nearby_p95_ms": Figure(p95(nearby), "ms", baseline="health_p95_ms"),
         "nearby_median_ms": Figure(statistics.median(nearby), "ms", baseline="health_p95_ms"),
     }
+    open311 = [timed_get(f"{base}/open311/v2/requests.json") for _ in range(NEARBY_SAMPLES // 3)]
+    figures["open311_requests_p95_ms"] = Figure(p95(open311), "ms", baseline="health_p95_ms")
     tokens = [bench.login(base, f"bench_resident_{i}") for i in range(CLIENTS)]
     out: multiprocessing.Queue = multiprocessing.Queue()
     started = time.monotonic()
