@@ -92,10 +92,10 @@ def _requests_out(request: HttpRequest, events: list[Event]) -> list[dict]:
 
     ids = [e.pk for e in events]
     notes: dict = {}
-    for event_id, action, note in (
+    for event_id, note in (
         EventAction.objects.filter(event_id__in=ids, action__in=("reject", "handle"))
         .order_by("seq")
-        .values_list("event_id", "action", "note")
+        .values_list("event_id", "note")
     ):
         notes[event_id] = note
     photos: dict = {}
@@ -153,7 +153,6 @@ def _list(request: HttpRequest, fmt: str) -> HttpResponse:
             start = parse_datetime(params["start_date"]) if params.get("start_date") else None
             end = parse_datetime(params["end_date"]) if params.get("end_date") else None
         except ValueError:
-            start = end = None
             return _bad(fmt, "start_date and end_date are ISO 8601 times with an offset")
         if (params.get("start_date") and start is None) or (params.get("end_date") and end is None):
             return _bad(fmt, "start_date and end_date are ISO 8601 times with an offset")
@@ -249,7 +248,6 @@ def request_one(request: HttpRequest, number: str, fmt: str) -> HttpResponse:
 
 
 def token(request: HttpRequest, token_id: str, fmt: str) -> HttpResponse:
-    event = None
     try:
         event = Event.objects.filter(source=Source.PUBLIC_TIP, pk=token_id).only("pk", "number").first()
     except Exception:  # not a UUID
