@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from backend.core.errors import ApiError
+from backend.core.limits import in_local_time, within_range
 from backend.events.labels import category_name
 from backend.events.models import Category, Event, EventAction, Source, State
 from backend.events.services import Actor
@@ -156,6 +157,9 @@ def _list(request: HttpRequest, fmt: str) -> HttpResponse:
             return _bad(fmt, "start_date and end_date are ISO 8601 times with an offset")
         if (params.get("start_date") and start is None) or (params.get("end_date") and end is None):
             return _bad(fmt, "start_date and end_date are ISO 8601 times with an offset")
+        start, end = (in_local_time(t) if t else None for t in (start, end))
+        if any(t is not None and not within_range(t) for t in (start, end)):
+            return _bad(fmt, "start_date and end_date are between 1900 and 2200")
         end = end or timezone.now()
         start = start or end - timedelta(days=DEFAULT_DAYS)
         events = events.filter(reported_at__gte=start, reported_at__lte=end)

@@ -131,6 +131,8 @@ def test_posting_needs_a_key_and_follows_the_tips_rules(app_client):
     assert file(app_client, lat="abc").status_code == 400
     assert get("requests", "json", status="pending").status_code == 400
     assert get("requests", "json", start_date="yesterday").status_code == 400
+    assert get("requests", "json", start_date="0001-01-01T00:00:00+00:00").status_code == 400
+    assert get("requests", "json", start_date="2026-01-01T00:00:00").status_code == 200  # read at +08:00
 
 
 def test_closure_maps_to_closed_with_notes_agency_and_a_public_photo(app_client, as_persona):
