@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from backend.accounts.actor import Actor
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.core.errors import ApiError, register
-from backend.events.models import Category, Event, Satisfaction, Source, State
+from backend.events.models import Category, Event, Satisfaction, Source
 from backend.events.services import Photos, event_evaluate, event_report
 from backend.events.services.steps import UNSURE_CATEGORY
 from backend.events.workflow import OPEN_STATES
@@ -177,11 +177,9 @@ def rate_tracked(*, code: str, secret: str, satisfaction: str, comment: str = ""
     event = tracked_event(code, secret)
     with transaction.atomic():
         locked = Event.objects.select_for_update(of=("self",)).select_related("category", "grid").get(pk=event.pk)
-        if locked.reporter_id != anonymous_account().pk:
-            raise ApiError("step_forbidden", detail={"state": locked.state, "allowed_steps": []})
-        return event_evaluate(
-            event=locked, actor=Actor(user=locked.reporter), satisfaction=satisfaction, comment=comment
-        )
+        # The anonymous account reported the tip, or follows the event it was merged into.
+        actor = Actor(user=anonymous_account())
+        return event_evaluate(event=locked, actor=actor, satisfaction=satisfaction, comment=comment)
 
 
 def me_too(*, user: User, event: Event) -> int:
@@ -246,6 +244,10 @@ def tell_followers(event: Event, step: str) -> None:
         followers |= carry_followers(event, survivor)
     if not followers:
         return
+    # The anonymous account's tips are followed by their tracking codes, not notifications.
+    followers -= set(User.objects.filter(pk__in=followers, username=ANONYMOUS_ACCOUNT).values_list("pk", flat=True))
+    if not followers:
+        return
     title, _title_en, with_note = milestone
     code, label = public_status(event.state)
     data = {"event_id": str(event.pk), "number": event.number, "status": code, "milestone": step}
@@ -280,10 +282,3 @@ def _last_note(event: Event, step: str) -> str:
 
     row = EventAction.objects.filter(event=event, action=step).order_by("-seq").only("note").first()
     return row.note if row else ""
-
-
-def follows_merge_survivor(user: User, event: Event) -> bool:
-    return Follow.objects.filter(user=user, event=event).exists() or event.reporter_id == user.pk
-
-
-__all__ = ["State"]

@@ -364,3 +364,20 @@ def test_the_demo_gives_tips_followers_and_me_toos(as_persona):
     assert counts["me_too"] > 0
     follows = Follow.objects.filter(event_id__in=ids, reason="me_too")
     assert follows.exists() and not follows.filter(user__username="tips_seeded").exists()
+
+
+def test_an_anonymous_tip_merged_away_is_still_tracked_and_rated(anonymous, as_persona):
+    lat, lng = centre_of(GRID_A)
+    body = {"category": "06.01", "description": "路边垃圾", "location": {"lat": lat, "lng": lng, "crs": "wgs84"}}
+    made = anonymous.post("/tips/anonymous", body).json()
+    survivor = tip(new_resident("tips_r4")).json()["id"]
+    dispatcher = as_persona("demo_dispatcher")
+    step(dispatcher, survivor, "accept")
+    assert step(dispatcher, made["tip"]["id"], "merge", {"into": survivor}).status_code == 200
+    secret = {"tracking_code": made["tracking_code"], "secret": made["secret"]}
+    tracked = anonymous.post("/tips/track", secret).json()
+    assert tracked["id"] == survivor and tracked["status"] == "accepted"
+    close(survivor)
+    rated = anonymous.post("/tips/track/rate", {**secret, "satisfaction": "satisfied"})
+    assert rated.status_code == 200 and rated.json()["satisfaction"] == "satisfied"
+    assert not Notification.objects.filter(user__username="tips_anonymous").exists()
