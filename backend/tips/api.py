@@ -181,7 +181,7 @@ def tip_submit(request: HttpRequest, payload: TipIn):
         contact_allowed=payload.contact_allowed,
         **_fields(payload),
     )
-    return Status(201 if created else 200, public_view(event, viewer=request.auth, own=True))
+    return Status(201 if created else 200, public_view(event, viewer=request.auth, own=True, new=created))
 
 
 @router.post(

@@ -81,6 +81,11 @@ def _step_unit(action: EventAction) -> str:
     return ""
 
 
+def public_steps_label(step: str) -> str:
+    zh, en, _ = PUBLIC_STEPS[step]
+    return en if prefers_english() else zh
+
+
 def public_steps(event: Event) -> list[dict]:
     english = prefers_english()
     rows = EventAction.objects.filter(event=event, action__in=list(PUBLIC_STEPS)).order_by("seq")
@@ -119,9 +124,18 @@ def after_photos(event: Event, viewer) -> list[dict]:
     return [{"id": str(p.pk), "url": signed_url(viewer, p, "display"), "url_expires_in": URL_SECONDS} for p in photos]
 
 
-def public_view(event: Event, *, viewer=None, own: bool = False) -> dict:
+def public_view(event: Event, *, viewer=None, own: bool = False, new: bool = False) -> dict:
     """The whole public view of one event. ``viewer``: who the photo links are signed
-    for; ``own``: the viewer reported it (their own description and address come back)."""
+    for; ``own``: the viewer reported it (their own description and address come back);
+    ``new``: just reported (one step, no me-too, no result photo: nothing more to read)."""
+    if new:
+        first = {
+            "step": "report",
+            "label": public_steps_label("report"),
+            "at": event.reported_at,
+            "note": "",
+            "unit": "",
+        }
     code, label = public_status(event.state)
     survivor = None
     if event.merged_into_id:
@@ -142,12 +156,12 @@ def public_view(event: Event, *, viewer=None, own: bool = False) -> dict:
         "closed_at": event.closed_at,
         "handled_by": handling_unit(event),
         "result": event.result_note if event.state in (State.CLOSED, State.EVALUATED) else "",
-        "me_too_count": me_too_counts([event.pk]).get(event.pk, 0),
+        "me_too_count": 0 if new else me_too_counts([event.pk]).get(event.pk, 0),
         "merged_into": {"id": survivor.pk, "number": survivor.number} if survivor else None,
         "satisfaction": event.satisfaction,
         "can_rate": event.state == State.CLOSED,
-        "steps": public_steps(event),
-        "after_photos": after_photos(event, viewer),
+        "steps": [first] if new else public_steps(event),
+        "after_photos": [] if new else after_photos(event, viewer),
     }
 
 

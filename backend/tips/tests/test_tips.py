@@ -82,6 +82,7 @@ def test_a_signed_in_tip_goes_through_the_one_report_path(as_persona):
     assert event.source == "public_tip" and event.contact_allowed and event.grid.code == GRID_A
     assert abs(event.lat - lat) < 1e-6
     assert list(EventAction.objects.filter(event=event).values_list("action", flat=True)) == ["report"]
+    assert resident.get(f"/tips/{event.pk}").json() == body  # the answer is the view read back
     # Staff report through /events; /tips is the residents'.
     assert as_persona("demo_dispatcher").post("/tips", {"description": "x", "category": "06.01"}).status_code == 403
     assert resident.post("/tips", {"description": "no place"}).json()["code"] == "location_required"
