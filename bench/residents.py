@@ -80,7 +80,7 @@ def submitter(args: tuple[str, str, list, int, multiprocessing.Queue]) -> None:
 
 
 def run(bench: Bench) -> dict[str, Figure]:
-    bench.manage("seed_demo", "--events", str(EVENTS), "-v0")
+    bench.manage("seed_demo", "--events", str(EVENTS), "--addresses", "0", "-v0")
     bench.settle()
     points = json.loads(
         bench.manage("shell", "-c", SETUP.format(clients=CLIENTS, password=PASSWORD, samples=NEARBY_SAMPLES))

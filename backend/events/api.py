@@ -156,7 +156,7 @@ def history(request: HttpRequest, event_id: UUID):
     if not scope_of(request.auth).is_staff_role:
         from backend.tips.public import resident_history
 
-        return resident_history(event)
+        return resident_history(event, request.auth)
     return [
         {
             **{f: getattr(a, f) for f in schemas.ActionOut.model_fields if hasattr(a, f)},

@@ -9,7 +9,7 @@ returns, rework reasons), other reporters or their descriptions."""
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from backend.core.errors import prefers_english
 from backend.events.labels import category_name
@@ -217,13 +217,17 @@ def resident_event_out(event: Event, user) -> dict:
     }
 
 
-def resident_history(event: Event) -> list[dict]:
-    """The events history route's shape for a resident: the public steps only, with no
-    person, device or internal note (``actor_name`` is the unit, if any)."""
-    rows = EventAction.objects.filter(event=event, action__in=list(PUBLIC_STEPS)).order_by("seq")
+def resident_history(event: Event, user) -> list[dict]:
+    """The events history route's shape for a resident: the public steps, and the
+    resident's own comments; no person, device or internal note (``actor_name`` is the
+    unit, if any)."""
+    rows = EventAction.objects.filter(
+        Q(action__in=list(PUBLIC_STEPS)) | Q(action="comment", actor_id=user.pk), event=event
+    ).order_by("seq")
     out = []
     for row in rows:
-        _, _, note_public = PUBLIC_STEPS[row.action]
+        own = row.actor_id == user.pk
+        note_public = own or PUBLIC_STEPS[row.action][2]
         out.append(
             {
                 "seq": row.seq,
@@ -237,7 +241,7 @@ def resident_history(event: Event) -> list[dict]:
                 "note": row.note if note_public else "",
                 "data": {},
                 "server_at": row.server_at,
-                "device_at": None,
+                "device_at": row.device_at if own else None,
                 "hash": row.hash,
                 "prev_hash": row.prev_hash,
             }

@@ -282,6 +282,12 @@ def test_every_endpoint_a_resident_calls_gives_only_the_public_view(as_persona):
                 assert word not in text, (name, word)
         detail = answers["detail"].json()
         assert detail["holder_platform_id"] is None and detail["holder_user_id"] is None
+        if own:  # the reporter's own comment is theirs to read; staff comments are not
+            client_note = step(client, event_id, "comment", {"note": "我补充：晚上更多"})
+            assert client_note.status_code == 200
+            mine = client.get(f"/events/{event_id}/history").json()
+            assert mine[-1]["action"] == "comment" and mine[-1]["note"] == "我补充：晚上更多"
+            assert "内部：" not in json.dumps(mine, ensure_ascii=False)
         steps = [s["step"] for s in answers["tip"].json()["steps"]]
         assert steps == ["report", "accept", "dispatch", "handle"]
         assert answers["tip"].json()["handled_by"] and answers["tip"].json()["after_photos"]
