@@ -1,7 +1,7 @@
 """Group ``residents``: residents' tips at the district-year scale.
 
 ``nearby_p95_ms``: ``GET /tips/nearby`` (open events within 250 m of a point) at the
-places of open events of the seeded year, sequential requests to the production HTTP
+places of events of the seeded year, sequential requests to the production HTTP
 layout, 95th percentile; beside it ``GET /health`` measured the same way.
 ``tip_submit_rps``: signed-in residents submitting tips with no photo (``POST /tips``),
 several client processes over keep-alive connections, successful tips per second.
@@ -31,12 +31,11 @@ SETUP = """
 import json
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.events.models import Event
-from backend.events.workflow import OPEN_STATES
 for i in range({clients}):
     user, made = User.objects.get_or_create(username=f"bench_resident_{{i}}")
     user.set_password({password!r}); user.save()
     RoleAssignment.objects.get_or_create(user=user, role=Role.RESIDENT)
-points = list(Event.objects.filter(state__in=OPEN_STATES, lat__isnull=False).order_by("?").values_list("lat", "lng")[:{samples}])
+points = list(Event.objects.filter(lat__isnull=False).order_by("?").values_list("lat", "lng")[:{samples}])
 print(json.dumps(points))
 """
 
