@@ -180,7 +180,7 @@ def _list(request: HttpRequest, fmt: str) -> HttpResponse:
     if page > 10_000:
         return _bad(fmt, "page is at most 10000")
     rows = list(
-        events.select_related("category", "grid", "holder_platform", "holder_department").order_by(
+        events.select_related("category", "grid", "holder_platform__street", "holder_department").order_by(
             "-reported_at", "pk"
         )[(page - 1) * size : page * size]
     )
@@ -243,7 +243,7 @@ def requests_(request: HttpRequest, fmt: str) -> HttpResponse:
 def request_one(request: HttpRequest, number: str, fmt: str) -> HttpResponse:
     event = (
         Event.objects.filter(source=Source.PUBLIC_TIP, number=number)
-        .select_related("category", "grid", "holder_platform", "holder_department")
+        .select_related("category", "grid", "holder_platform__street", "holder_department")
         .first()
     )
     if event is None:

@@ -174,3 +174,15 @@ def test_a_point_outside_the_district_is_refused(app_client):
     outside = file(app_client, lat="39.9", long="116.4")
     assert outside.status_code == 400
     assert json.loads(outside.content)[0]["description"].startswith("location_outside_district")
+
+
+def test_a_page_reads_a_fixed_number_of_queries(app_client, as_persona, django_assert_max_num_queries):
+    dispatcher = as_persona("demo_dispatcher")
+    for _ in range(3):
+        number = json.loads(file(app_client).content)[0]["service_request_id"]
+        event = Event.objects.get(number=number)
+        step(dispatcher, event.pk, "accept")
+        step(dispatcher, event.pk, "dispatch", {"platform_id": governance_platform_id()})
+    with django_assert_max_num_queries(4):
+        page = json.loads(get("requests", "json").content)
+    assert sum(1 for r in page if r["agency_responsible"].endswith("平台")) >= 3
