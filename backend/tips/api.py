@@ -44,6 +44,9 @@ class TipIn(Schema):
 class AnonymousTipIn(TipIn):
     category: str = Field(..., max_length=16, description="小类编码（仅允许匿名爆料的分类）")
     contact_allowed: Literal[False] = False
+    before_photos: list[str] = Field(
+        default_factory=list, max_length=0, description="匿名爆料不能附照片（上传照片需要登录）"
+    )
 
 
 class StepOut(Schema):

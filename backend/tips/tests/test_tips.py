@@ -388,3 +388,20 @@ def test_an_anonymous_tip_merged_away_is_still_tracked_and_rated(anonymous, as_p
     rated = anonymous.post("/tips/track/rate", {**secret, "satisfaction": "satisfied"})
     assert rated.status_code == 200 and rated.json()["satisfaction"] == "satisfied"
     assert not Notification.objects.filter(user__username="tips_anonymous").exists()
+
+
+def test_a_tips_photos_follow_the_evidence_rules(as_persona, anonymous):
+    from media.models import Photo
+    from tests.events_helpers import uploaded_refs
+
+    resident = as_persona("demo_resident")
+    refs = uploaded_refs(resident, before=1, after=0)
+    made = tip(resident, before_photos=refs["before_photos"])
+    assert made.status_code == 201, made.content
+    event = Event.objects.get(pk=made.json()["id"])
+    assert ["sha256:" + d for d in event.photos["before"]] == refs["before_photos"]
+    assert Photo.objects.filter(event=event, phase="before").count() == 1  # the upload is attached as evidence
+    lat, lng = centre_of(GRID_A)
+    body = {"category": "06.01", "description": "x", "location": {"lat": lat, "lng": lng, "crs": "wgs84"}}
+    refused = anonymous.post("/tips/anonymous", {**body, "before_photos": refs["before_photos"]})
+    assert refused.status_code == 422
