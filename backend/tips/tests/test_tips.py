@@ -405,3 +405,14 @@ def test_a_tips_photos_follow_the_evidence_rules(as_persona, anonymous):
     body = {"category": "06.01", "description": "x", "location": {"lat": lat, "lng": lng, "crs": "wgs84"}}
     refused = anonymous.post("/tips/anonymous", {**body, "before_photos": refs["before_photos"]})
     assert refused.status_code == 422
+
+
+def test_the_anonymous_limit_comes_from_the_environment():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from backend.config import read_config
+
+    assert read_config({}).tips_anonymous_per_hour == 10
+    assert read_config({"TIPS_ANONYMOUS_PER_HOUR": "3"}).tips_anonymous_per_hour == 3
+    with pytest.raises(ImproperlyConfigured, match="TIPS_ANONYMOUS_PER_HOUR"):
+        read_config({"TIPS_ANONYMOUS_PER_HOUR": "0"})
