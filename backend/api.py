@@ -31,6 +31,7 @@ from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
 from backend.residents.api import router as residents_router
 from backend.territory.api import router as territory_router
+from backend.tips.api import router as tips_router
 from media.api import router as media_router
 from push.api import router as push_router
 from sync.api import router as sync_router
@@ -148,6 +149,7 @@ api.add_router("/", people_admin_router)
 api.add_router("/", administration_router)
 api.add_router("/", dispatch_form_router)
 api.add_router("/", residents_router)
+api.add_router("/", tips_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

@@ -156,6 +156,7 @@ class Config:
     login_failures_per_client: int
     login_failures_per_device: int
     login_window_seconds: int
+    tips_anonymous_per_hour: int
     working_hours: tuple
     supervision_grace_hours: int
     supervision_interval_seconds: int
@@ -241,6 +242,7 @@ def read_config(environ: Mapping[str, str]) -> Config:
         login_failures_per_client=env_int(environ, "LOGIN_FAILURES_PER_CLIENT", 5, minimum=1),
         login_failures_per_device=env_int(environ, "LOGIN_FAILURES_PER_DEVICE", 5, minimum=1),
         login_window_seconds=env_int(environ, "LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        tips_anonymous_per_hour=env_int(environ, "TIPS_ANONYMOUS_PER_HOUR", 10, minimum=1),
         working_hours=parse_working_hours(environ.get("WORKING_HOURS", "08:30-12:00,13:30-17:30")),
         supervision_grace_hours=env_int(environ, "SUPERVISION_GRACE_HOURS", 24, minimum=1),
         supervision_interval_seconds=env_int(environ, "SUPERVISION_INTERVAL_SECONDS", 60, minimum=1),

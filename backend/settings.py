@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "backend.privacy",
     "backend.administration",
     "backend.residents",
+    "backend.tips",
+    "backend.open311",
     "push",
     "media",
     "sync",
@@ -170,6 +172,7 @@ LOGIN_LIMITS = {  # backend/accounts/ratelimit.py
 PRIVACY_NOTICE_VERSION = CONFIG.privacy_notice_version
 SMS = CONFIG.sms
 SIGNIN_LIMITS = CONFIG.signin_limits
+TIPS = {"ANONYMOUS_PER_HOUR": CONFIG.tips_anonymous_per_hour}  # backend/tips/services.py
 
 if CONFIG.is_production:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from backend.api import api
 from backend.core.errors import ApiError
@@ -21,6 +21,7 @@ urlpatterns = [
     path("files/<str:token>", photo_file, name="photo-file"),
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
+    path("open311/v2/", include("backend.open311.urls")),
 ]
 
 

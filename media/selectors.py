@@ -28,8 +28,10 @@ def can_see(user: User, photo: Photo, *, event=None) -> bool:
             event = access_event(user, photo.event_id)
         except ApiError:
             return False
-    if not scope_of(user).is_staff_role:  # a resident: their own tip's photos they took, and the result
-        return event.reporter_id == user.pk and (photo.uploader_id == user.pk or photo.phase == Phase.AFTER)
+    if not scope_of(user).is_staff_role:
+        # A resident who may see the event (its reporter or a follower): the result, and
+        # the photos they took themselves.
+        return photo.phase == Phase.AFTER or photo.uploader_id == user.pk
     return True
 
 

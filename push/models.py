@@ -18,11 +18,18 @@ class NotificationKind(models.TextChoices):
     EVALUATION = "evaluation", "评价"
     CONFLICT = "conflict", "冲突待处理"
     SYNC_HINT = "sync_hint", "同步提示"
+    TIP_PROGRESS = "tip_progress", "爆料进展"
+    RATE_REQUEST = "rate_request", "请评价"
 
 
 # Kinds that wake a phone in the background through FCM (always: a task or an urge
 # must not wait for the app to be opened).
-PUSHED_KINDS = {NotificationKind.ASSIGNMENT, NotificationKind.URGE}
+PUSHED_KINDS = {
+    NotificationKind.ASSIGNMENT,
+    NotificationKind.URGE,
+    NotificationKind.TIP_PROGRESS,
+    NotificationKind.RATE_REQUEST,
+}
 
 
 class NotificationCounter(models.Model):

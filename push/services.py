@@ -82,6 +82,65 @@ def notify(
     return made
 
 
+def notify_many(
+    *,
+    users: Iterable[int | None],
+    kind: str,
+    title: str,
+    body: str = "",
+    event=None,
+    data: dict | None = None,
+    now: datetime | None = None,
+) -> list[Notification]:
+    """``notify`` for many recipients of one message (an event's followers) in a fixed
+    number of statements, however many they are: the counters made and raised at once,
+    read back locked, the rows and the FCM outbox inserted in bulk."""
+    now = now or timezone.now()
+    user_ids = sorted({u for u in users if u})
+    if not user_ids:
+        return []
+    with transaction.atomic():
+        NotificationCounter.objects.bulk_create(
+            [NotificationCounter(user_id=u) for u in user_ids], ignore_conflicts=True
+        )
+        NotificationCounter.objects.filter(user_id__in=user_ids).update(last=F("last") + 1)
+        seqs = dict(
+            NotificationCounter.objects.select_for_update().filter(user_id__in=user_ids).values_list("user_id", "last")
+        )
+        made = Notification.objects.bulk_create(
+            [
+                Notification(
+                    user_id=u,
+                    seq=seqs[u],
+                    kind=kind,
+                    title=title[:100],
+                    body=body[:300],
+                    event=event,
+                    data=data or {},
+                    created_at=now,
+                )
+                for u in user_ids
+            ]
+        )
+        if kind in PUSHED_KINDS:
+            if any(n.pk is None for n in made):  # a database that returns no ids from a bulk insert
+                made = list(Notification.objects.filter(user_id__in=user_ids, seq__in=set(seqs.values()), kind=kind))
+            by_user = {n.user_id: n for n in made}
+            tokens = PushToken.objects.filter(
+                device__user_id__in=user_ids, device__revoked_at__isnull=True
+            ).values_list("pk", "device__user_id")
+            PushOutbox.objects.bulk_create(
+                [
+                    PushOutbox(notification=by_user[user_id], push_token_id=token_id, next_attempt_at=now)
+                    for token_id, user_id in tokens
+                    if user_id in by_user
+                ]
+            )
+    payloads = [(n.user_id, notification_payload(n)) for n in made]
+    transaction.on_commit(lambda: deliver_live(payloads))
+    return made
+
+
 def group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     try:

@@ -30,7 +30,7 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     assert created.status_code == 201, created.content
     tip = created.json()
     event_id = tip["id"]
-    assert tip["state"] == "reported" and tip["state_label"] == "已上报"
+    assert tip["state"] == "reported" and tip["state_label"] == "已收到，等待受理"  # a resident reads the public status
     assert tip["number"].startswith(f"SC{timezone.localtime().year}")
     assert abs(tip["lat"] - lat) < 1e-6 and abs(tip["lng"] - lng) < 1e-6
     assert tip["grid_name"] == "清波门第1网格"
@@ -86,7 +86,7 @@ def test_it_walks_a_public_tip_through_the_whole_loop(as_persona, persona_user):
     assert final["state"] == "evaluated" and final["satisfaction"] == "satisfied"
     assert final["allowed_steps"] == ["comment"]
 
-    history = resident.get(f"/events/{event_id}/history").json()
+    history = dispatcher.get(f"/events/{event_id}/history").json()  # the resident's is the public view
     actions = [row["action"] for row in history]
     assert actions == [
         "report",

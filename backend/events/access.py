@@ -39,7 +39,7 @@ from backend.events.workflow import (
 # The relations through which a user sees an event. Territory is seen whole (a
 # secretary opens a district-level event of her community, though only the district
 # approves it); what one holds or reported is seen wherever it is.
-SEES = ("reporter", "assignee", "in_grid", "in_community", "in_street", "holding_unit", "district_wide")
+SEES = ("reporter", "follower", "assignee", "in_grid", "in_community", "in_street", "holding_unit", "district_wide")
 
 
 def q_visible(scope: Scope) -> Q:

@@ -49,11 +49,21 @@ def event_out(event: Event, reporter: dict) -> dict:
     }
 
 
+def _for(user, events: list[Event], endpoint: str) -> list[dict]:
+    """A resident gets the public view (``backend.tips.public``); staff get the event,
+    with the reporter's contact where the rule shows it (``endpoint`` names the route in
+    the access log when a resident reporter's data is shown)."""
+    if scope_of(user).is_staff_role:
+        reporters = reporters_shown(user, events, endpoint)
+        return [event_out(event, reporters[event.id]) for event in events]
+    from backend.tips.public import resident_event_out
+
+    return [resident_event_out(event, user) for event in events]
+
+
 def event_detail(event: Event, user, endpoint: str) -> dict:
-    """The event as ``user`` may see it; ``endpoint`` names the route in the access log
-    when a resident reporter's data is shown."""
-    reporter = reporters_shown(user, [event], endpoint)[event.id]
-    return {**event_out(event, reporter), "allowed_steps": allowed_steps(scope_of(user), event)}
+    """The event as ``user`` may see it, with the steps they may take now."""
+    return {**_for(user, [event], endpoint)[0], "allowed_steps": allowed_steps(scope_of(user), event)}
 
 
 def _actor(request: HttpRequest, device_time: datetime | None) -> Actor:
@@ -140,8 +150,7 @@ def event_list(request: HttpRequest, filters: Query[QueueFilters]):
         text=filters.q,
     )
     page = paginate(events, page=filters.page, page_size=min(filters.page_size, MAX_PAGE_SIZE))
-    reporters = reporters_shown(request.auth, page["items"], "GET /api/v1/events")
-    page["items"] = [event_out(event, reporters[event.id]) for event in page["items"]]
+    page["items"] = _for(request.auth, list(page["items"]), "GET /api/v1/events")
     return page
 
 
@@ -157,6 +166,10 @@ def event_get(request: HttpRequest, event_id: UUID):
 )
 def history(request: HttpRequest, event_id: UUID):
     event = access_event(request.auth, event_id)
+    if not scope_of(request.auth).is_staff_role:
+        from backend.tips.public import resident_history
+
+        return resident_history(event, request.auth)
     actions = list(event_history(event))
     names = actor_names(request.auth, event, actions, "GET /api/v1/events/{event_id}/history")
     return [

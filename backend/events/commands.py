@@ -85,7 +85,10 @@ COMMANDS: dict[str, Command] = {
     command.name: command
     for command in [
         Command(
-            "accept", "受理 Accept", S.StepIn, lambda e, a, b: services.event_accept(event=e, actor=a, note=b.note)
+            "accept",
+            "受理 Accept",
+            S.AcceptIn,
+            lambda e, a, b: services.event_accept(event=e, actor=a, note=b.note, category=b.category),
         ),
         Command(
             "reject",

@@ -40,6 +40,12 @@ class StepIn(Schema):
     device_time: Instant | None = DEVICE_TIME
 
 
+class AcceptIn(StepIn):
+    category: str | None = Field(
+        None, max_length=16, description="小类编码：受理时改分类（居民选择“不确定”的爆料必填）"
+    )
+
+
 class ReasonIn(Schema):
     reason: str = REASON
     device_time: Instant | None = DEVICE_TIME

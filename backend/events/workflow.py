@@ -112,6 +112,19 @@ def _has(scope: Scope, role: str, units: frozenset[int]) -> bool:
     return role in scope.roles and bool(units)
 
 
+def _followed(user_id: int) -> Q:
+    """Events a resident follows (``backend.tips``): a me-too, or a tip merged into it."""
+    from backend.tips.models import Follow
+
+    return Q(pk__in=Follow.objects.filter(user_id=user_id).values("event_id"))
+
+
+def _follows(user_id: int, event_id) -> bool:
+    from backend.tips.models import Follow
+
+    return Follow.objects.filter(user_id=user_id, event_id=event_id).exists()
+
+
 RELATIONS = {
     r.name: r
     for r in [
@@ -122,6 +135,13 @@ RELATIONS = {
             "",
             lambda s: Q(reporter_id=s.user_id),
             lambda s, e: e.reporter_id == s.user_id,
+        ),
+        Relation(
+            "follower",
+            "关注该事件的居民（我也遇到、所报事件被合并至此）",
+            "",
+            lambda s: None if s.is_staff_role else _followed(s.user_id),
+            lambda s, e: not s.is_staff_role and _follows(s.user_id, e.pk),
         ),
         Relation(
             "assignee",
@@ -412,7 +432,7 @@ STEPS: dict[str, Step] = {
             S.IN_PROGRESS,
             ("community_secretary", "district_approver"),
         ),
-        Step("evaluate", "评价（满意/基本满意/不满意）", (S.CLOSED,), S.EVALUATED, ("reporter",)),
+        Step("evaluate", "评价（满意/基本满意/不满意）", (S.CLOSED,), S.EVALUATED, ("reporter", "follower")),
         Step(
             "reopen",
             "不满意重启",

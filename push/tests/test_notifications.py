@@ -107,5 +107,9 @@ def test_the_closed_loop_tells_each_party(as_persona, persona_user):
         NotificationKind.CLOSURE_APPROVED,
     ]
     assert kinds("demo_dispatcher") == [NotificationKind.RETURN, NotificationKind.EVALUATION]
-    assert kinds("demo_resident") == [NotificationKind.CLOSURE_APPROVED]
+    # The reporter follows the tip (backend/tips): accept, dispatch ×2, handle ×2, approve; then the rating request.
+    assert kinds("demo_resident") == [NotificationKind.TIP_PROGRESS] * 6 + [
+        NotificationKind.RATE_REQUEST,
+        NotificationKind.CLOSURE_APPROVED,
+    ]
     assert kinds("demo_grid_worker") == []

@@ -91,6 +91,9 @@ def _record(
 
     changed([event])  # now, or once at the end of the command that made this save
     broadcast_event_change(event)
+    from backend.tips.services import tell_followers
+
+    tell_followers(event, action)  # residents following it, at each public milestone
     return event
 
 

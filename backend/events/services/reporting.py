@@ -114,6 +114,7 @@ def prepare_report(
     photos: Photos | None = None,
     handled_on_spot: bool = False,
     result_note: str = "",
+    contact_allowed: bool = False,
     lookups: Lookups | None = None,
     now: datetime | None = None,
 ) -> PreparedReport:
@@ -165,6 +166,7 @@ def prepare_report(
         street_id=grid.community.street_id,
         severity=severity or category.severity,
         reporter=user,
+        contact_allowed=contact_allowed,
         state=State.REPORTED,
         level=Level.STREET,
         reported_at=now,

@@ -28,12 +28,41 @@ from backend.territory.models import Department, Platform, StationedUnit
 from push.models import NotificationKind
 from push.recipients import answerable_at_level, dispatchers_of, holders_of
 
+UNSURE_CATEGORY = "00.00"  # a resident's "not sure" (backend.tips): the dispatcher classifies it on accepting
 
-def event_accept(*, event: Event, actor: Actor, note: str = "") -> Event:
+register("category_required", 422, "请先为该爆料选择事项分类", "Choose the tip's category to accept it")
+
+
+def event_accept(*, event: Event, actor: Actor, note: str = "", category: str | None = None) -> Event:
+    """受理, optionally classifying the event (a resident who was not sure of the category
+    must be classified here: ``category_required`` otherwise)."""
+    chosen = None
+    if category:
+        from backend.events.services.reporting import REPORTABLE_CATEGORY
+
+        found = REPORTABLE_CATEGORY.one([category, True])
+        if found is None or found[0].code == UNSURE_CATEGORY:
+            raise ApiError("unknown_category", detail={"category": category})
+        chosen = found[0]
+    elif event.category.code == UNSURE_CATEGORY:
+        raise ApiError("category_required", detail={"category": "required for a tip whose category was not given"})
+    previous = event.category.code
+
     def change(e: Event, _):
         e.accepted_at = timezone.now()
+        if chosen is not None:
+            e.category = chosen
+            e.severity = chosen.severity
 
-    return _step(event, "accept", actor, note=note, changes=change, fields=("accepted_at",))
+    return _step(
+        event,
+        "accept",
+        actor,
+        note=note,
+        changes=change,
+        data={"category": [previous, chosen.code]} if chosen is not None and chosen.code != previous else None,
+        fields=("accepted_at", "category", "severity") if chosen is not None else ("accepted_at",),
+    )
 
 
 def event_reject(*, event: Event, actor: Actor, reason: str) -> Event:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.db.models import Max
 from django.test import Client
 
 from backend.accounts.models import Device, RefreshToken, User
@@ -88,11 +89,18 @@ def test_it_lists_the_access_log_in_the_admin_site(resident, as_persona):
     assert "GET /api/v1/events/{event_id}" in page
 
 
+def next_seq(user) -> int:
+    """After the steps' own notifications to the reporter (tips: public milestones)."""
+    return (Notification.objects.filter(user=user).aggregate(m=Max("seq"))["m"] or 0) + 1
+
+
 def test_it_gives_the_resident_everything_held_about_them(resident, as_persona):
     dispatcher = as_persona("demo_dispatcher")
     dispatcher.get(f"/events/{resident['event_id']}")
     step(dispatcher, resident["event_id"], "reject", {"reason": "内部备注：不属于受理范围"})
-    Notification.objects.create(user=resident["user"], seq=1, kind="event", title="您的爆料已处理")
+    Notification.objects.create(
+        user=resident["user"], seq=next_seq(resident["user"]), kind="event", title="您的爆料已处理"
+    )
     response = resident["client"].get("/residents/me/personal-data")
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="personal-data-{resident["user"].pk}.json"'
@@ -106,7 +114,7 @@ def test_it_gives_the_resident_everything_held_about_them(resident, as_persona):
     assert [h["action"] for h in tip["history"]] == ["report", "reject"]
     assert tip["history"][1]["note"] == ""  # staff notes are not the resident's data
     assert "demo_dispatcher" not in response.content.decode()
-    assert [n["title"] for n in data["notifications"]] == ["您的爆料已处理"]
+    assert [n["title"] for n in data["notifications"]][-1] == "您的爆料已处理"  # after the step's own
     assert [r["endpoint"] for r in data["personal_data_reads"]][-1] == "GET /api/v1/events/{event_id}"
 
 
@@ -119,7 +127,7 @@ def test_it_deletes_the_account_and_keeps_the_tips_with_their_history(resident, 
     head = Event.objects.get(pk=event.pk).last_action_hash
 
     PushToken.objects.create(device_id=resident["tokens"]["device"]["id"], token="fcm-token")
-    Notification.objects.create(user=user, seq=1, kind="event", title="已受理")
+    Notification.objects.create(user=user, seq=next_seq(user), kind="event", title="已受理")
     refused = client.post("/residents/me/delete", {"confirm": False})
     assert refused.status_code == 422 and User.objects.get(pk=user.pk).is_active
     assert client.post("/residents/me/delete", {"confirm": True}).json() == {"ok": True}

@@ -89,6 +89,10 @@ class Command(BaseCommand):
             elapsed = time.monotonic() - started
             rate = added / elapsed if added and elapsed else 0
             self.stdout.write(f"演示事件: 新增 {added} (added {added} events in {elapsed:.1f} s, {rate:,.0f} events/s)")
+            from backend.tips.demo import seed_followers
+
+            follows = seed_followers()
+            self.stdout.write(f"居民关注 followers: me-too {follows['me_too']}, merged {follows['merged']}")
         stamp_changes()
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # The bulk load left the change log's unstamped index full of dead entries
