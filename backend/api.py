@@ -21,11 +21,13 @@ from ninja.renderers import JSONRenderer
 from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
+from backend.care.api import router as care_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
 from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
+from backend.intake.api import router as intake_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
 from push.api import router as push_router
@@ -140,6 +142,8 @@ api.add_router("/", addresses_router)
 api.add_router("/", push_router)
 api.add_router("/", media_router)
 api.add_router("/", sync_router)
+api.add_router("/", care_router)
+api.add_router("/", intake_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

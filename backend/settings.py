@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "backend.addresses",
     "backend.patrols",
     "backend.privacy",
+    "backend.care",
+    "backend.intake",
     "push",
     "media",
     "sync",

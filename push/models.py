@@ -18,11 +18,14 @@ class NotificationKind(models.TextChoices):
     EVALUATION = "evaluation", "评价"
     CONFLICT = "conflict", "冲突待处理"
     SYNC_HINT = "sync_hint", "同步提示"
+    VISIT_OVERDUE = "visit_overdue", "走访超期"
+    VISIT_ESCALATED = "visit_escalated", "走访超期转书记"
+    WELFARE_CHECK = "welfare_check", "独居老人关怀"
 
 
 # Kinds that wake a phone in the background through FCM (always: a task or an urge
 # must not wait for the app to be opened).
-PUSHED_KINDS = {NotificationKind.ASSIGNMENT, NotificationKind.URGE}
+PUSHED_KINDS = {NotificationKind.ASSIGNMENT, NotificationKind.URGE, NotificationKind.WELFARE_CHECK}
 
 
 class NotificationCounter(models.Model):

@@ -16,6 +16,7 @@ from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
 from backend.addresses.demo import BUILDINGS, UNITS, seed_addresses
 from backend.events.catalogue import seed_catalogue
 from backend.events.demo import seed_events
+from backend.intake.demo import seed_intake
 from backend.patrols.demo import seed_key_subjects
 from backend.territory.demo import Tally, seed_territory
 from backend.territory.models import District
@@ -83,6 +84,12 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"演示地址库 address library: {result.summary()} ({time.monotonic() - started:.1f} s)"
                 )
+        intake = seed_intake()
+        if any(intake.values()):
+            self.stdout.write(
+                f"演示接入 intake: 视频通道 {intake['cameras']}, 监测住户 {intake['households']}, "
+                f"用电读数 {intake['readings']}, 视频告警 {intake['video_items']}"
+            )
         if events:
             started = time.monotonic()
             added = seed_events(events, progress=options.get("verbosity", 1) > 0)
