@@ -25,7 +25,7 @@ def my_dues(scope: Scope) -> QuerySet[VisitDue]:
     if Role.GRID_WORKER not in scope.roles:
         return VisitDue.objects.none()
     return (
-        VisitDue.objects.filter(fulfilled_at=None, subject__grid_id__in=scope.grid_ids)
+        VisitDue.objects.filter(fulfilled_at=None, subject__active=True, subject__grid_id__in=scope.grid_ids)
         .select_related("subject")
         .order_by("-priority", "due_at", "pk")
     )

@@ -49,7 +49,7 @@ def secretaries_of_communities(community_ids) -> dict[int, set[int]]:
 
 def dues_open(*, now: datetime) -> int:
     """Open the planned due visit of every active key subject that has none: its last
-    visit plus its frequency, or now for one never visited."""
+    visit plus its frequency (from now for one never visited)."""
     last_visit = Visit.objects.filter(subject=OuterRef("pk")).values("subject").annotate(last=Max("visited_at"))
     subjects = (
         KeySubject.objects.filter(active=True)
@@ -59,14 +59,10 @@ def dues_open(*, now: datetime) -> int:
     )
     made = []
     for subject_id, every_days, last in subjects:
+        # Never visited: the plan starts now (a new register would otherwise make
+        # every subject overdue at once).
         start = last if last is not None else now
-        made.append(
-            VisitDue(
-                subject_id=subject_id,
-                window_start=start,
-                due_at=start + timedelta(days=every_days) if last is not None else now,
-            )
-        )
+        made.append(VisitDue(subject_id=subject_id, window_start=start, due_at=start + timedelta(days=every_days)))
     VisitDue.objects.bulk_create(made, ignore_conflicts=True)
     return len(made)
 
@@ -97,7 +93,8 @@ def visit_fulfil(visit: Visit) -> list[VisitDue]:
 
 def welfare_due_open(*, subject: KeySubject, note: str, now: datetime | None = None) -> tuple[VisitDue, bool]:
     """A welfare-check visit (独居老人关怀) due now, high priority, pushed to the grid's
-    workers; an open one is kept rather than doubled. Returns (due, created)."""
+    workers (to the community's secretary when the grid has none); an open one is kept
+    rather than doubled. Returns (due, created)."""
     now = now or timezone.now()
     existing = VisitDue.objects.filter(subject=subject, reason=DueReason.WELFARE, fulfilled_at=None).first()
     if existing is not None:
@@ -111,8 +108,12 @@ def welfare_due_open(*, subject: KeySubject, note: str, now: datetime | None = N
         notified_at=now,
         note=note[:300],
     )
+    users = workers_of_grids([subject.grid_id]).get(subject.grid_id, set())
+    if not users:  # a grid without a worker today: its community's secretary answers for it
+        community_id = subject.grid.community_id
+        users = secretaries_of_communities([community_id]).get(community_id, set())
     notify(
-        users=workers_of_grids([subject.grid_id]).get(subject.grid_id, set()),
+        users=users,
         kind=NotificationKind.WELFARE_CHECK,
         title=f"独居老人关怀 {subject.name}",
         body=note,
