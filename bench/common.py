@@ -66,13 +66,14 @@ class Bench:
             }
         )
         if database == "postgres":
-            name = "grid_bench"
+            # A machine shared by several checkouts: BENCH_PG_DATABASE / BENCH_REDIS_URL keep each apart.
+            name = os.environ.get("BENCH_PG_DATABASE", "grid_bench")
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True
             )
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-            env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+            env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
         else:
             path = ROOT / "var" / "bench.sqlite3"
             for suffix in ("", "-wal", "-shm"):
