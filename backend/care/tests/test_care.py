@@ -18,9 +18,12 @@ from backend.care.selectors import coverage
 from backend.care.services import ESCALATE_AFTER_DAYS, care_tick
 from backend.patrols.models import KeySubject, SubjectKind
 from backend.privacy.models import PersonalDataRead
+from conftest import PERSONAS
 from push.models import Notification, NotificationKind
 from sync.tests.phones import phone_of
+from tests import matrix_registry
 from tests.events_helpers import GRID_A, GRID_B
+from tests.test_permission_matrix import ids
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.get_fixed_timezone(480))
 
@@ -172,3 +175,39 @@ def test_coverage_route_answers_in_scope_and_refuses_a_bad_range(subjects, as_pe
     bad = secretary.get("/care/coverage", {"start": end, "end": start})
     assert bad.status_code == 422 and bad.json()["detail"]
     assert as_persona("demo_resident").get("/care/coverage", {"start": start, "end": end}).status_code == 403
+
+
+matrix_registry.cover(
+    "/api/v1/care/subjects",
+    "/api/v1/care/subjects/{subject_id}",
+    "/api/v1/care/subjects/{subject_id}/visits",
+    "/api/v1/care/dues",
+    "/api/v1/care/dues/escalated",
+    "/api/v1/care/coverage",
+)
+
+# persona -> which grids' key subjects they see (403: none at all)
+KEY_SUBJECT_VISIBILITY = {
+    "demo_grid_worker": {"grid_a": True, "grid_b": False, "other_community_grid": False, "other_street_grid": False},
+    "demo_grid_worker_b": {"grid_a": False, "grid_b": True, "other_community_grid": False, "other_street_grid": False},
+    "demo_secretary": {"grid_a": True, "grid_b": True, "other_community_grid": False, "other_street_grid": False},
+    "demo_dispatcher": {"grid_a": True, "grid_b": True, "other_community_grid": True, "other_street_grid": False},
+    "demo_handler": 403,
+    "demo_commander": {"grid_a": True, "grid_b": True, "other_community_grid": True, "other_street_grid": True},
+    "demo_resident": 403,
+    "demo_admin": {"grid_a": True, "grid_b": True, "other_community_grid": True, "other_street_grid": True},
+}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_each_persona_sees_exactly_the_key_subjects_of_their_scope(as_persona, persona):
+    grids = ids()
+    client = as_persona(persona)
+    expected = KEY_SUBJECT_VISIBILITY[persona]
+    for key, grid_id in grids.items():
+        subject = KeySubject.objects.filter(grid_id=grid_id, kind=SubjectKind.PERSON, active=True).first()
+        for path in (f"/care/subjects/{subject.pk}", f"/care/subjects/{subject.pk}/visits"):
+            status = client.get(path).status_code
+            assert status == (403 if expected == 403 else 200 if expected[key] else 404), (persona, key, path)
+        logged = PersonalDataRead.objects.filter(reader__username=persona, subject_id=str(subject.pk)).exists()
+        assert logged == (expected != 403 and expected[key])

@@ -34,7 +34,9 @@ def test_the_demo_has_cameras_households_a_week_of_readings_and_alerts(db):
     assert hours.last() - hours.first() == timedelta(days=7, hours=-1)
     fired = set(PowerAlert.objects.values_list("rule__code", flat=True))
     assert {"elder_near_zero", "rental_above_baseline"} <= fired
-    assert VideoAlert.objects.filter(state="confirmed").exists() and VideoAlert.objects.filter(state="dismissed").exists()
+    assert (
+        VideoAlert.objects.filter(state="confirmed").exists() and VideoAlert.objects.filter(state="dismissed").exists()
+    )
     assert sum(AlertCounter.objects.values_list("dropped", flat=True)) > 0
 
 

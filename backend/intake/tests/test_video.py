@@ -18,7 +18,10 @@ from backend.intake.models import AlertCounter, AlertState, AlertType, Camera, S
 from backend.intake.tests.helpers import make_source, signed_get, signed_post
 from backend.intake.video import precision, video_alerts_take
 from backend.territory.models import Grid
+from conftest import PERSONAS
+from tests import matrix_registry
 from tests.events_helpers import GRID_A, centre_of
+from tests.test_permission_matrix import ids
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.get_fixed_timezone(480))
 
@@ -142,3 +145,48 @@ def test_only_the_streets_dispatcher_and_the_district_review(setup, as_persona):
     assert as_persona("demo_commander").get("/video-alerts").status_code == 200
     assert VideoAlert.objects.get(pk=alert_id).state == AlertState.OPEN
     assert Actor(user=User.objects.get(username="demo_dispatcher")).scope.street_ids
+
+
+matrix_registry.cover(
+    "/api/v1/video-alerts",
+    "/api/v1/video-alerts/precision",
+    "/api/v1/video-alerts/{alert_id}/confirm",
+    "/api/v1/video-alerts/{alert_id}/dismiss",
+    # Signed by a source system, not a persona: test_signing.py and the tests above.
+    "/api/v1/intake/video-alerts",
+    "/api/v1/intake/video-alerts/{alert_id}",
+    "/api/v1/intake/power-readings",
+)
+
+# persona -> may review alerts of (own street, other street); 403: reviews none
+REVIEWERS = {
+    "demo_grid_worker": 403,
+    "demo_grid_worker_b": 403,
+    "demo_secretary": 403,
+    "demo_dispatcher": (True, False),
+    "demo_handler": 403,
+    "demo_commander": (True, True),
+    "demo_resident": 403,
+    "demo_admin": (True, True),
+}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_each_persona_reviews_exactly_the_alerts_of_their_scope(setup, as_persona, persona):
+    source, camera, _ = setup
+    elsewhere = Grid.objects.get(pk=ids()["other_street_grid"])
+    Camera.objects.create(source=source, code="T-CAM-2", name="外街道", lat=camera.lat, lng=camera.lng, grid=elsewhere)
+    now = timezone.now()
+    outcomes = video_alerts_take(source=source, items=[item(1, now), item(2, now, camera="T-CAM-2")])
+    client = as_persona(persona)
+    expected = REVIEWERS[persona]
+    listed = client.get("/video-alerts", {"page_size": 200})
+    if expected == 403:
+        assert listed.status_code == 403
+        assert client.post(f"/video-alerts/{outcomes[0].alert_id}/dismiss", {}).status_code == 403
+        return
+    shown = {row["id"] for row in listed.json()["items"]}
+    for outcome, allowed in zip(outcomes, expected, strict=True):
+        assert (outcome.alert_id in shown) == allowed
+        answer = client.post(f"/video-alerts/{outcome.alert_id}/dismiss", {})
+        assert answer.status_code == (200 if allowed else 404), (persona, answer.content)
