@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Query, Router
+from ninja import Path, Query, Router
 
 from backend.accounts.scope import scope_of
 from backend.care import schemas
@@ -15,6 +15,7 @@ from backend.care.models import DueReason, VisitDue
 from backend.care.selectors import coverage, escalated_dues, my_dues
 from backend.core.errors import ApiError, register
 from backend.core.labels import Labels
+from backend.core.limits import RowId
 from backend.core.pagination import PageParams, paginate
 from backend.core.schemas import ErrorOut
 from backend.patrols.access import may_see_key_subjects, q_key_subjects
@@ -101,7 +102,7 @@ def subject_list(request: HttpRequest, params: Query[schemas.SubjectParams]):
     response={200: schemas.KeySubjectOut, **ERRORS},
     summary="重点人员或场所详情 A key person or place",
 )
-def subject_detail(request: HttpRequest, subject_id: int):
+def subject_detail(request: HttpRequest, subject_id: Path[RowId]):
     subject = access_key_subject(request, subject_id)
     _log_person_reads(request, [subject], "GET /api/v1/care/subjects/{id}")
     return _subject_out(subject)
@@ -112,7 +113,7 @@ def subject_detail(request: HttpRequest, subject_id: int):
     response={200: schemas.VisitPage, **ERRORS},
     summary="走访记录 Visits to a key person or place",
 )
-def subject_visits(request: HttpRequest, subject_id: int, params: Query[PageParams]):
+def subject_visits(request: HttpRequest, subject_id: Path[RowId], params: Query[PageParams]):
     subject = access_key_subject(request, subject_id)
     _log_person_reads(request, [subject], "GET /api/v1/care/subjects/{id}/visits")
     page = paginate(subject.visits.order_by("-visited_at", "pk"), page=params.page, page_size=params.page_size)

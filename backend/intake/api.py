@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Path, Query, Router
 
 from backend.accounts.actor import Actor
 from backend.accounts.scope import scope_of
 from backend.core.errors import ApiError
 from backend.core.labels import Labels
+from backend.core.limits import RowId
 from backend.core.pagination import PageParams, paginate
 from backend.core.schemas import ErrorOut
 from backend.intake import schemas
@@ -73,7 +74,7 @@ def intake_power_readings(request: HttpRequest, body: schemas.PowerBatchIn):
     response={200: schemas.AlertStatusOut, **SIGNED_ERRORS},
     summary="告警处理结果 What became of one of the source's alerts (signed)",
 )
-def intake_video_alert_status(request: HttpRequest, alert_id: int):
+def intake_video_alert_status(request: HttpRequest, alert_id: Path[RowId]):
     with transaction.atomic():
         source = verify(request, kind=SourceKind.VIDEO)
     alert = VideoAlert.objects.filter(pk=alert_id, source=source).select_related("camera", "type", "event").first()
@@ -147,7 +148,7 @@ def video_alert_precision(request: HttpRequest):
     response={200: schemas.AlertOut, **ERRORS},
     summary="确认立案 Confirm an alert into an event",
 )
-def video_alert_confirm_route(request: HttpRequest, alert_id: int, body: schemas.ReviewIn):
+def video_alert_confirm_route(request: HttpRequest, alert_id: Path[RowId], body: schemas.ReviewIn):
     with transaction.atomic():
         alert = access_alert(scope_of(request.auth), alert_id, lock=True)
         video_alert_confirm(alert=alert, actor=Actor(user=request.auth), note=body.note)
@@ -159,7 +160,7 @@ def video_alert_confirm_route(request: HttpRequest, alert_id: int, body: schemas
     response={200: schemas.AlertOut, **ERRORS},
     summary="误报 Dismiss an alert as false",
 )
-def video_alert_dismiss_route(request: HttpRequest, alert_id: int, body: schemas.ReviewIn):
+def video_alert_dismiss_route(request: HttpRequest, alert_id: Path[RowId], body: schemas.ReviewIn):
     with transaction.atomic():
         alert = access_alert(scope_of(request.auth), alert_id, lock=True)
         video_alert_dismiss(alert=alert, actor=Actor(user=request.auth), note=body.note)
