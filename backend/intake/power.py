@@ -10,8 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -106,20 +105,26 @@ def _by_latest(latest: dict[int, datetime], ids) -> dict[datetime, list[int]]:
 
 
 def _window_sums(ids: list[int], windows: dict[str, tuple[datetime, datetime]]) -> dict[int, dict]:
-    """Per household, the sum and count of readings in each named window (start, end]."""
-    aggregates = {}
+    """Per household, the sum and count of readings in each named window (start, end],
+    in one aggregate statement (written out: the ORM took longer to compile its
+    filtered aggregates than the database took to answer them)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    columns, params = [], []
     for name, (start, end) in windows.items():
-        in_window = Q(hour__gt=start, hour__lte=end)
-        aggregates[f"{name}_kwh"] = Sum("kwh", filter=in_window)
-        aggregates[f"{name}_n"] = Count("id", filter=in_window)
+        columns.append(f"SUM(CASE WHEN hour > %s AND hour <= %s THEN kwh END) AS {name}_kwh")
+        columns.append(f"COUNT(CASE WHEN hour > %s AND hour <= %s THEN 1 END) AS {name}_n")
+        params += [adapt(start), adapt(end), adapt(start), adapt(end)]
     earliest = min(start for start, _ in windows.values())
     latest = max(end for _, end in windows.values())
-    rows = (
-        PowerReading.objects.filter(household_id__in=ids, hour__gt=earliest, hour__lte=latest)
-        .values("household_id")
-        .annotate(**aggregates)
+    sql = (
+        f"SELECT household_id, {', '.join(columns)} FROM {PowerReading._meta.db_table} "
+        f"WHERE household_id IN ({', '.join(['%s'] * len(ids))}) AND hour > %s AND hour <= %s "
+        "GROUP BY household_id"
     )
-    return {row["household_id"]: row for row in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *ids, adapt(earliest), adapt(latest)])
+        names = [column[0] for column in cursor.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
 
 def _near_zero(rule: PowerRule, groups: dict[datetime, list[int]]) -> tuple[list[Verdict], set[int]]:
