@@ -168,10 +168,11 @@ def rental_hour_kwh(rng: random.Random, hour: int, baseline_day: float, crowded:
     return round(baseline_day * share * (4.5 if crowded else 1.0) * rng.uniform(0.8, 1.2), 3)
 
 
-def seed_readings(*, days: int = 7, seed: int = 17) -> int:
-    """A week of hourly readings; one elder's use stops for the last day and one rental
-    flat runs at four times its baseline for the last three days, so each rule has fired
-    once in the demo (through ``rules_evaluate``, as a live batch would)."""
+def seed_readings(*, days: int = 7, seed: int = 17, with_events: bool = True) -> int:
+    """A week of hourly readings; one elder's use stops for the last day and (with
+    events) one rental flat runs at four times its baseline for the last three days, so
+    each rule has fired once in the demo (through ``rules_evaluate``, as a live batch
+    would)."""
     if PowerReading.objects.exists():
         return 0
     rng = random.Random(seed)
@@ -179,7 +180,7 @@ def seed_readings(*, days: int = 7, seed: int = 17) -> int:
     start = end - timedelta(days=days)
     households = list(Household.objects.order_by("pk"))
     quiet_elder = next((h for h in households if h.kind == HouseholdKind.ELDER_ALONE), None)
-    crowded = next((h for h in households if h.kind == HouseholdKind.RENTAL), None)
+    crowded = next((h for h in households if h.kind == HouseholdKind.RENTAL), None) if with_events else None
     rows = []
     for household in households:
         hour = start
@@ -201,9 +202,12 @@ def seed_readings(*, days: int = 7, seed: int = 17) -> int:
     return len(rows)
 
 
-def seed_video_alerts(source: SourceSystem, *, days: int = 7, count: int = 300, seed: int = 19) -> int:
+def seed_video_alerts(
+    source: SourceSystem, *, days: int = 7, count: int = 300, seed: int = 19, with_events: bool = True
+) -> int:
     """A week of camera alerts through the real intake (thresholds, suppression), a
-    share of them reviewed by the demo street's dispatcher (confirmed or dismissed)."""
+    share of them reviewed by the demo street's dispatcher: dismissed, and (with events)
+    confirmed into events."""
     if VideoAlert.objects.filter(source=source).exists():
         return 0
     from backend.accounts.actor import Actor
@@ -241,18 +245,21 @@ def seed_video_alerts(source: SourceSystem, *, days: int = 7, count: int = 300, 
         )
         for number, alert in enumerate(open_alerts):
             with transaction.atomic():
-                if number % 3 == 2:
+                if number % 3 == 2 or not with_events:
                     video_alert_dismiss(alert=alert, actor=Actor(user=dispatcher), note="演示：误报")
                 else:
                     video_alert_confirm(alert=alert, actor=Actor(user=dispatcher))
     return len(items)
 
 
-def seed_intake() -> dict[str, int]:
+def seed_intake(*, with_events: bool) -> dict[str, int]:
+    """``with_events``: the demo has an event history (``seed_demo --events``), so the
+    intake's own events join it (confirmed alerts, the 群租 suspicion); without one, the
+    event table stays as the other demos and the tests expect it: empty."""
     sources = seed_intake_config()
     return {
         "cameras": seed_cameras(sources[SourceKind.VIDEO]),
         "households": seed_households(sources[SourceKind.POWER]),
-        "readings": seed_readings(),
-        "video_items": seed_video_alerts(sources[SourceKind.VIDEO]),
+        "readings": seed_readings(with_events=with_events),
+        "video_items": seed_video_alerts(sources[SourceKind.VIDEO], with_events=with_events),
     }

@@ -84,18 +84,18 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"演示地址库 address library: {result.summary()} ({time.monotonic() - started:.1f} s)"
                 )
-        intake = seed_intake()
-        if any(intake.values()):
-            self.stdout.write(
-                f"演示接入 intake: 视频通道 {intake['cameras']}, 监测住户 {intake['households']}, "
-                f"用电读数 {intake['readings']}, 视频告警 {intake['video_items']}"
-            )
         if events:
             started = time.monotonic()
             added = seed_events(events, progress=options.get("verbosity", 1) > 0)
             elapsed = time.monotonic() - started
             rate = added / elapsed if added and elapsed else 0
             self.stdout.write(f"演示事件: 新增 {added} (added {added} events in {elapsed:.1f} s, {rate:,.0f} events/s)")
+        intake = seed_intake(with_events=bool(events))
+        if any(intake.values()):
+            self.stdout.write(
+                f"演示接入 intake: 视频通道 {intake['cameras']}, 监测住户 {intake['households']}, "
+                f"用电读数 {intake['readings']}, 视频告警 {intake['video_items']}"
+            )
         stamp_changes()
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # The bulk load left the change log's unstamped index full of dead entries
