@@ -140,6 +140,7 @@ def video_alerts_take(*, source: SourceSystem, items: list[dict], now: datetime 
             open_alerts[(alert.camera_id, alert.type_id)] = alert
     new: list[tuple[int, VideoAlert]] = []
     changed: dict[int, VideoAlert] = {}
+    added: dict[int, int] = {}  # repeats this batch adds to alerts saved before it
     for index, item, camera, kind in sorted(candidates, key=lambda c: c[1].at):
         key = (camera.pk, kind.pk)
         alert = open_alerts.get(key)
@@ -150,6 +151,7 @@ def video_alerts_take(*, source: SourceSystem, items: list[dict], now: datetime 
             alert.confidence = max(alert.confidence, item.confidence)
             if alert.pk is not None:
                 changed[alert.pk] = alert
+                added[alert.pk] = added.get(alert.pk, 0) + 1
             deltas[key]["suppressed"] += 1
             outcomes[index] = Outcome(item.id, "attached", alert=alert)
             continue
@@ -176,14 +178,21 @@ def video_alerts_take(*, source: SourceSystem, items: list[dict], now: datetime 
     with transaction.atomic():
         VideoAlert.objects.bulk_create([alert for _, alert in new])
         if changed:
-            # One statement run for many rows (psycopg pipelines it): bulk_update's CASE
-            # expression over a few hundred rows cost more to compile than to run.
+            # Relative changes, one statement run for many rows (psycopg pipelines it), in
+            # id order: concurrent batches joining the same open alert neither lose each
+            # other's repeats nor deadlock. (bulk_update's CASE over a few hundred rows
+            # also cost more to compile than to run.)
             table = VideoAlert._meta.db_table
             adapt = connection.ops.adapt_datetimefield_value
             with connection.cursor() as cursor:
                 cursor.executemany(
-                    f"UPDATE {table} SET repeats = %s, last_at = %s, confidence = %s WHERE id = %s",
-                    [(a.repeats, adapt(a.last_at), a.confidence, a.pk) for a in changed.values()],
+                    f"UPDATE {table} SET repeats = repeats + %s, "
+                    "last_at = CASE WHEN last_at < %s THEN %s ELSE last_at END, "
+                    "confidence = CASE WHEN confidence < %s THEN %s ELSE confidence END WHERE id = %s",
+                    [
+                        (added[pk], adapt(a.last_at), adapt(a.last_at), a.confidence, a.confidence, pk)
+                        for pk, a in sorted(changed.items())
+                    ],
                 )
         for alert in {id(a): a for _, a in new}.values():
             if alert.pk is None:  # backends without RETURNING ids on bulk insert

@@ -82,6 +82,10 @@ def test_below_threshold_is_dropped_and_counted_and_repeats_join_the_open_alert(
     # A later batch: a repeat still joins the open alert; the same item id is a duplicate.
     later = video_alerts_take(source=source, items=[item(8, T0 + timedelta(minutes=100)), item(5, T0)], now=T0)
     assert statuses(later) == ["attached", "duplicate"] and later[0].alert_id == second
+    # Repeats are added to the stored count (a concurrent batch's are not overwritten).
+    VideoAlert.objects.filter(pk=second).update(repeats=5)
+    video_alerts_take(source=source, items=[item(9, T0 + timedelta(minutes=110))], now=T0)
+    assert VideoAlert.objects.get(pk=second).repeats == 6
 
 
 def test_a_dismissed_alert_is_no_longer_open_so_the_next_one_is_new(setup):
