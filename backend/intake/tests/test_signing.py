@@ -96,3 +96,19 @@ def test_a_batch_holds_at_most_a_thousand_items(db):
     too_many = signed_post(source, "/intake/video-alerts", {"items": [ITEM] * 1001})
     assert too_many.status_code == 422
     assert signed_post(source, "/intake/video-alerts", {"items": []}).status_code == 422
+
+
+def test_the_worker_forgets_message_ids_older_than_twice_the_window(db):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    source = make_source()
+    assert signed_post(source, "/intake/video-alerts", {"items": [ITEM]}, message_id="old").status_code == 200
+    assert signed_post(source, "/intake/video-alerts", {"items": [ITEM]}, message_id="new").status_code == 200
+    IntakeMessage.objects.filter(message_id="old").update(
+        received_at=timezone.now() - timedelta(seconds=2 * WINDOW_SECONDS + 1)
+    )
+    call_command("run_worker", once=True, stdout=open("/dev/null", "w"))
+    assert set(IntakeMessage.objects.filter(source=source).values_list("message_id", flat=True)) == {"new"}

@@ -1,7 +1,8 @@
 """python manage.py run_worker
 
 The worker process: drains the FCM outbox and numbers the sync change log every
-second, runs supervision (督办) and the visit plan (走访, ``care_tick``) every SUPERVISION_INTERVAL_SECONDS and purges old sync
+second, runs supervision (督办), the visit plan (走访, ``care_tick``) and the purge of the
+intake's old message ids every SUPERVISION_INTERVAL_SECONDS and purges old sync
 tombstones once a day. `make run` starts it beside the server;
 production runs it as the compose `worker` service.
 
@@ -17,6 +18,7 @@ from django.db import close_old_connections
 
 from backend.care.services import care_tick
 from backend.events.supervision import supervision_tick
+from backend.intake.signing import messages_purge
 from push.delivery import drain_outbox
 from sync.changes import purge_tombstones, stamp_changes
 from sync.management.commands.sync_compact import DEFAULT_DAYS
@@ -48,6 +50,7 @@ class Command(BaseCommand):
                         f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
                         f"照片超时转审核 {result.evidence_overdue}"
                     )
+                messages_purge()  # the intake's replay ledger keeps twice its window
                 visits = care_tick()
                 if visits.opened or visits.notified or visits.escalated:
                     self.stdout.write(
