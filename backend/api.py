@@ -24,11 +24,13 @@ from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
 from backend.administration.api import events_router as dispatch_form_router
 from backend.administration.api import router as administration_router
+from backend.care.api import router as care_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
 from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
+from backend.intake.api import router as intake_router
 from backend.residents.api import router as residents_router
 from backend.territory.api import router as territory_router
 from backend.tips.api import router as tips_router
@@ -150,6 +152,8 @@ api.add_router("/", administration_router)
 api.add_router("/", dispatch_form_router)
 api.add_router("/", residents_router)
 api.add_router("/", tips_router)
+api.add_router("/", care_router)
+api.add_router("/", intake_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "backend.residents",
     "backend.tips",
     "backend.open311",
+    "backend.care",
+    "backend.intake",
     "push",
     "media",
     "sync",

@@ -20,6 +20,9 @@ class NotificationKind(models.TextChoices):
     SYNC_HINT = "sync_hint", "同步提示"
     TIP_PROGRESS = "tip_progress", "爆料进展"
     RATE_REQUEST = "rate_request", "请评价"
+    VISIT_OVERDUE = "visit_overdue", "走访超期"
+    VISIT_ESCALATED = "visit_escalated", "走访超期转书记"
+    WELFARE_CHECK = "welfare_check", "独居老人关怀"
 
 
 # Kinds that wake a phone in the background through FCM (always: a task or an urge
@@ -29,6 +32,7 @@ PUSHED_KINDS = {
     NotificationKind.URGE,
     NotificationKind.TIP_PROGRESS,
     NotificationKind.RATE_REQUEST,
+    NotificationKind.WELFARE_CHECK,
 }
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from backend.accounts.actor import Actor
 from backend.accounts.models import Role
 from backend.addresses.selectors import distance_m
+from backend.care.services import visit_fulfil
 from backend.core.errors import ApiError, register
 from backend.core.times import wire_time
 from backend.patrols.models import Finding, KeySubject, PatrolSession, Visit
@@ -185,4 +186,5 @@ def visit_record(
         lng=lng,
         received_at=timezone.now(),
     )
+    visit_fulfil(visit)  # the due visit it belongs to (backend.care)
     return visit, True

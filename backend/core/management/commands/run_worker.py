@@ -1,7 +1,8 @@
 """python manage.py run_worker
 
 The worker process: drains the FCM outbox and numbers the sync change log every
-second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS and purges old sync
+second, runs supervision (督办), the visit plan (走访, ``care_tick``) and the purge of the
+intake's old message ids every SUPERVISION_INTERVAL_SECONDS and purges old sync
 tombstones once a day. `make run` starts it beside the server;
 production runs it as the compose `worker` service.
 
@@ -15,7 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from backend.care.services import care_tick
 from backend.events.supervision import supervision_tick
+from backend.intake.signing import messages_purge
 from push.delivery import drain_outbox
 from sync.changes import purge_tombstones, stamp_changes
 from sync.management.commands.sync_compact import DEFAULT_DAYS
@@ -25,7 +28,7 @@ COMPACT_INTERVAL_SECONDS = 24 * 3600
 
 
 class Command(BaseCommand):
-    help = "后台任务：推送发件箱、同步日志编号、督办与墓碑清理 (push outbox, sync log numbering, supervision, tombstone purge)"
+    help = "后台任务：推送发件箱、同步日志编号、督办、走访计划与墓碑清理 (push outbox, sync log numbering, supervision, visit plans, tombstone purge)"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
@@ -46,6 +49,12 @@ class Command(BaseCommand):
                     self.stdout.write(
                         f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
                         f"照片超时转审核 {result.evidence_overdue}"
+                    )
+                messages_purge()  # the intake's replay ledger keeps twice its window
+                visits = care_tick()
+                if visits.opened or visits.notified or visits.escalated:
+                    self.stdout.write(
+                        f"走访: 新计划 {visits.opened}, 超期提醒 {visits.notified}, 转书记 {visits.escalated}"
                     )
                 next_supervision = time.monotonic() + settings.SUPERVISION["INTERVAL_SECONDS"]
             if once:

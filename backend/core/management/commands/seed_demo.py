@@ -16,6 +16,7 @@ from backend.accounts.demo import DEFAULT_PASSWORD, seed_accounts
 from backend.addresses.demo import BUILDINGS, UNITS, seed_addresses
 from backend.events.catalogue import seed_catalogue
 from backend.events.demo import seed_events
+from backend.intake.demo import seed_intake
 from backend.patrols.demo import seed_key_subjects
 from backend.territory.demo import Tally, seed_territory
 from backend.territory.models import District
@@ -93,6 +94,12 @@ class Command(BaseCommand):
 
             follows = seed_followers()
             self.stdout.write(f"居民关注 followers: me-too {follows['me_too']}, merged {follows['merged']}")
+        intake = seed_intake(with_events=bool(events))
+        if any(intake.values()):
+            self.stdout.write(
+                f"演示接入 intake: 视频通道 {intake['cameras']}, 监测住户 {intake['households']}, "
+                f"用电读数 {intake['readings']}, 视频告警 {intake['video_items']}"
+            )
         stamp_changes()
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # The bulk load left the change log's unstamped index full of dead entries
