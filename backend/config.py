@@ -90,6 +90,34 @@ def env_name(environ: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def env_secret(environ: Mapping[str, str], name: str) -> str:
+    """A bearer secret: unset or at least 24 characters (a short one is guessed)."""
+    raw = environ.get(name, "").strip()
+    if raw and len(raw) < 24:
+        raise ImproperlyConfigured(f"{name}: expected at least 24 characters")
+    return raw
+
+
+def env_sentry_dsn(environ: Mapping[str, str]) -> str:
+    raw = environ.get("SENTRY_DSN", "").strip()
+    if raw and not raw.startswith(("https://", "http://")):
+        raise ImproperlyConfigured("SENTRY_DSN: expected the DSN Sentry gives, https://KEY@HOST/PROJECT")
+    return raw
+
+
+def env_fraction(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number between 0 and 1")
+    return value
+
+
 def parse_jwt_keys(raw: str) -> dict[str, str]:
     """``kid1:secret1,kid2:secret2`` -> ordered dict; the first key signs, all verify."""
     keys: dict[str, str] = {}
@@ -168,6 +196,12 @@ class Config:
     s3_region: str
     media_decode_in_pool: bool = False
     log_level: str = "INFO"
+    log_json: bool = False
+    metrics_token: str = ""
+    sentry_dsn: str = ""
+    sentry_traces_sample_rate: float = 0.0
+    worker_metrics_port: int = 0
+    worker_metrics_address: str = "127.0.0.1"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -255,6 +289,13 @@ def read_config(environ: Mapping[str, str]) -> Config:
         # Decoding untrusted images happens in worker processes in production.
         media_decode_in_pool=env_bool(environ, "MEDIA_DECODE_IN_POOL", production),
         log_level=env_log_level(environ, "LOG_LEVEL", "INFO"),
+        # One JSON object a line for the log collector in production; readable text elsewhere.
+        log_json=env_choice(environ, "LOG_FORMAT", "json" if production else "text", ("json", "text")) == "json",
+        metrics_token=env_secret(environ, "METRICS_TOKEN"),
+        sentry_dsn=env_sentry_dsn(environ),
+        sentry_traces_sample_rate=env_fraction(environ, "SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        worker_metrics_port=env_int(environ, "WORKER_METRICS_PORT", 0, maximum=65535),
+        worker_metrics_address=environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1").strip() or "127.0.0.1",
     )
     if production:
         refuse_development_defaults(config, environ)

@@ -16,7 +16,9 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from backend.events.supervision import supervision_tick
+from backend.ops.jobs import MeasuredSender, run_job
 from push.delivery import drain_outbox
+from push.senders import get_sender
 from sync.changes import purge_tombstones, stamp_changes
 from sync.management.commands.sync_compact import DEFAULT_DAYS
 
@@ -31,17 +33,27 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
 
     def handle(self, *args, once: bool, **options) -> None:
+        if settings.WORKER_METRICS_PORT:
+            # This process's own metrics (job runs and lag, FCM outcomes) for Prometheus to
+            # scrape on the internal network; the API's /metrics has the rest.
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDRESS)
+        # Each job is measured (runs, outcome, duration, lag behind its schedule: /metrics).
+        sender = MeasuredSender(get_sender())
         next_supervision = next_compaction = 0.0
+        scheduled = time.time()
         while True:
-            stamp_changes()  # pulls do it too; this keeps the log numbered when nobody pulls
+            run_job("sync_stamp", stamp_changes, scheduled=scheduled)  # pulls stamp too; this covers no pulls
             if time.monotonic() >= next_compaction:
-                purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS))
+                run_job("sync_compact", lambda: purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS)))
                 next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
-            pushed = drain_outbox()
+            pushed = run_job("push_outbox", lambda: drain_outbox(sender=sender), scheduled=scheduled)
             if pushed.sent or pushed.retried or pushed.dropped:
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
             if time.monotonic() >= next_supervision:
-                result = supervision_tick()
+                due = time.time() - max(0.0, time.monotonic() - next_supervision) if next_supervision else None
+                result = run_job("supervision", supervision_tick, scheduled=due)
                 if result.marked_overdue or result.escalated or result.evidence_overdue:
                     self.stdout.write(
                         f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
@@ -51,4 +63,5 @@ class Command(BaseCommand):
             if once:
                 return
             time.sleep(PUSH_INTERVAL_SECONDS)
+            scheduled = time.time()
             close_old_connections()
