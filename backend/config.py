@@ -201,6 +201,9 @@ class Config:
     sentry_dsn: str = ""
     sentry_traces_sample_rate: float = 0.0
     worker_metrics_port: int = 0
+    retention_patrol_track_days: int = 365
+    retention_access_log_days: int = 1095
+    retention_tombstone_days: int = 30
     worker_metrics_address: str = "127.0.0.1"
     warnings: list[str] = field(default_factory=list)
 
@@ -294,6 +297,10 @@ def read_config(environ: Mapping[str, str]) -> Config:
         metrics_token=env_secret(environ, "METRICS_TOKEN"),
         sentry_dsn=env_sentry_dsn(environ),
         sentry_traces_sample_rate=env_fraction(environ, "SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        # Retention (backend/ops/retention.py): the purge never takes what a phone or an open case needs.
+        retention_patrol_track_days=env_int(environ, "RETENTION_PATROL_TRACK_DAYS", 365, minimum=1),
+        retention_access_log_days=env_int(environ, "RETENTION_ACCESS_LOG_DAYS", 1095, minimum=180),
+        retention_tombstone_days=env_int(environ, "RETENTION_TOMBSTONE_DAYS", 30, minimum=1),
         worker_metrics_port=env_int(environ, "WORKER_METRICS_PORT", 0, maximum=65535),
         worker_metrics_address=environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1").strip() or "127.0.0.1",
     )

@@ -179,6 +179,11 @@ LOGGING = logging_config(level=CONFIG.log_level, json_lines=CONFIG.log_json)
 METRICS_TOKEN = CONFIG.metrics_token
 WORKER_METRICS_PORT = CONFIG.worker_metrics_port  # 0: the worker serves no metrics of its own
 WORKER_METRICS_ADDRESS = CONFIG.worker_metrics_address
+RETENTION = {
+    "PATROL_TRACK_DAYS": CONFIG.retention_patrol_track_days,
+    "ACCESS_LOG_DAYS": CONFIG.retention_access_log_days,
+    "TOMBSTONE_DAYS": CONFIG.retention_tombstone_days,
+}
 if CONFIG.sentry_dsn:
     # Errors (and a sample of traces when asked) to Sentry; no personal data leaves.
     import sentry_sdk

@@ -1,15 +1,15 @@
 """python manage.py run_worker
 
 The worker process: drains the FCM outbox and numbers the sync change log every
-second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS and purges old sync
-tombstones once a day. `make run` starts it beside the server;
+second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS and, once a day,
+purges what the retention rules let go (patrol tracks, the access log, sync tombstones:
+backend/ops/retention.py). `make run` starts it beside the server;
 production runs it as the compose `worker` service.
 
 It lives in ``backend.core``, not with any one of the apps whose periodic work it
 runs (push, events, sync): it is the process that ties them together."""
 
 import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -17,10 +17,10 @@ from django.db import close_old_connections
 
 from backend.events.supervision import supervision_tick
 from backend.ops.jobs import MeasuredSender, run_job
+from backend.ops.retention import purge_expired
 from push.delivery import drain_outbox
 from push.senders import get_sender
-from sync.changes import purge_tombstones, stamp_changes
-from sync.management.commands.sync_compact import DEFAULT_DAYS
+from sync.changes import stamp_changes
 
 PUSH_INTERVAL_SECONDS = 1.0
 COMPACT_INTERVAL_SECONDS = 24 * 3600
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         while True:
             run_job("sync_stamp", stamp_changes, scheduled=scheduled)  # pulls stamp too; this covers no pulls
             if time.monotonic() >= next_compaction:
-                run_job("sync_compact", lambda: purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS)))
+                run_job("retention", purge_expired)  # tracks, access log, tombstones (backend/ops/retention.py)
                 next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
             pushed = run_job("push_outbox", lambda: drain_outbox(sender=sender), scheduled=scheduled)
             if pushed.sent or pushed.retried or pushed.dropped:
