@@ -41,7 +41,7 @@ HTTP_LATENCY = Histogram(
 )
 SYNC_PUSHES = Counter("grid_sync_push_requests_total", "Sync pushes answered")
 SYNC_MUTATIONS = Counter(
-    "grid_sync_mutations_total", "Offline mutations by result (applied, duplicate, rejected, conflict)", ["result"]
+    "grid_sync_mutations_total", "Offline mutations by result (applied, merged, conflict, rejected)", ["result"]
 )
 SYNC_PULLS = Counter("grid_sync_pull_requests_total", "Sync pull pages answered")
 SYNC_PULL_CHANGES = Counter("grid_sync_pull_changes_total", "Changes sent in sync pull pages")

@@ -6,6 +6,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -296,3 +297,14 @@ def test_the_worker_records_each_job_and_serves_its_metrics_on_its_port(db, sett
         assert sample("grid_worker_job_runs_total", job=job, outcome="ok") == count + 1
     served = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'grid_worker_job_runs_total{job="supervision",outcome="ok"}' in served
+
+
+def test_every_metric_the_operations_doc_names_is_served(db, settings):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
+    named = set(re.findall(r"`(grid_[a-z_]+)", doc))
+    _, text = scrape(settings, Authorization=f"Bearer {TOKEN}")
+    served = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    served |= {name.removesuffix("_total") for name in served} | {f"{name}_total" for name in served}
+    assert len(named) >= 15 and named <= served, named - served
