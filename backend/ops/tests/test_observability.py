@@ -308,3 +308,22 @@ def test_every_metric_the_operations_doc_names_is_served(db, settings):
     served = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
     served |= {name.removesuffix("_total") for name in served} | {f"{name}_total" for name in served}
     assert len(named) >= 15 and named <= served, named - served
+
+
+def test_in_multiprocess_mode_the_scrape_sums_every_process(db, tmp_path, monkeypatch):
+    # Two processes (as two gunicorn workers) count into one directory; a third answers the scrape.
+    from backend.ops.metrics import exposition
+
+    script = (
+        "from backend.ops.metrics import HTTP_REQUESTS, WEBSOCKETS_OPEN;"
+        "HTTP_REQUESTS.labels('api/v1/me', 'GET', '200').inc(3); WEBSOCKETS_OPEN.inc()"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    body, content_type = exposition()
+    text = body.decode()
+    assert content_type.startswith("text/plain")
+    assert line_of(text, 'grid_http_requests_total{method="GET",route="api/v1/me",status="200"}') == 6
+    assert "grid_events_open" in text  # the queue gauges come with it
