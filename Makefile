@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH ?= all
 
-.PHONY: run test setup install openapi workflow-doc bench clean lint
+.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,16 @@ workflow-doc: $(STAMP)
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py $(BENCH)
+
+# Backups (docs/operations.md): the database and the photo store, with a manifest to compare.
+BACKUP_DIR ?= var/backups
+backup: $(STAMP)
+	$(PY) manage.py backup --to $(BACKUP_DIR)
+
+# Restores FROM=<a backup directory> into the configured database, which must be empty.
+restore: $(STAMP)
+	@test -n "$(FROM)" || (echo "usage: make restore FROM=var/backups/<time>  (DATABASE_URL: a fresh, empty database)"; exit 2)
+	$(PY) manage.py restore $(FROM)
 
 clean:
 	rm -rf $(VENV) var

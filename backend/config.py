@@ -90,6 +90,34 @@ def env_name(environ: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def env_secret(environ: Mapping[str, str], name: str) -> str:
+    """A bearer secret: unset or at least 24 characters (a short one is guessed)."""
+    raw = environ.get(name, "").strip()
+    if raw and len(raw) < 24:
+        raise ImproperlyConfigured(f"{name}: expected at least 24 characters")
+    return raw
+
+
+def env_sentry_dsn(environ: Mapping[str, str]) -> str:
+    raw = environ.get("SENTRY_DSN", "").strip()
+    if raw and not raw.startswith(("https://", "http://")):
+        raise ImproperlyConfigured("SENTRY_DSN: expected the DSN Sentry gives, https://KEY@HOST/PROJECT")
+    return raw
+
+
+def env_fraction(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number between 0 and 1")
+    return value
+
+
 def parse_jwt_keys(raw: str) -> dict[str, str]:
     """``kid1:secret1,kid2:secret2`` -> ordered dict; the first key signs, all verify."""
     keys: dict[str, str] = {}
@@ -173,6 +201,15 @@ class Config:
     privacy_notice_version: str = "2026-12-01"
     sms: dict = field(default_factory=dict)
     signin_limits: dict = field(default_factory=dict)
+    log_json: bool = False
+    metrics_token: str = ""
+    sentry_dsn: str = ""
+    sentry_traces_sample_rate: float = 0.0
+    worker_metrics_port: int = 0
+    retention_patrol_track_days: int = 365
+    retention_access_log_days: int = 1095
+    retention_tombstone_days: int = 30
+    worker_metrics_address: str = "127.0.0.1"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -271,6 +308,17 @@ def read_config(environ: Mapping[str, str]) -> Config:
             "RESEND_SECONDS": env_int(environ, "SIGNIN_RESEND_SECONDS", 60, minimum=1, maximum=3600),
             "ATTEMPTS_PER_CODE": env_int(environ, "SIGNIN_ATTEMPTS_PER_CODE", 5, minimum=1, maximum=20),
         },
+        # One JSON object a line for the log collector in production; readable text elsewhere.
+        log_json=env_choice(environ, "LOG_FORMAT", "json" if production else "text", ("json", "text")) == "json",
+        metrics_token=env_secret(environ, "METRICS_TOKEN"),
+        sentry_dsn=env_sentry_dsn(environ),
+        sentry_traces_sample_rate=env_fraction(environ, "SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        # Retention (backend/ops/retention.py): the purge never takes what a phone or an open case needs.
+        retention_patrol_track_days=env_int(environ, "RETENTION_PATROL_TRACK_DAYS", 365, minimum=1),
+        retention_access_log_days=env_int(environ, "RETENTION_ACCESS_LOG_DAYS", 1095, minimum=180),
+        retention_tombstone_days=env_int(environ, "RETENTION_TOMBSTONE_DAYS", 30, minimum=1),
+        worker_metrics_port=env_int(environ, "WORKER_METRICS_PORT", 0, maximum=65535),
+        worker_metrics_address=environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1").strip() or "127.0.0.1",
     )
     if production:
         refuse_development_defaults(config, environ)

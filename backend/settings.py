@@ -5,6 +5,7 @@ import os
 
 from backend.config import BASE_DIR, read_config  # noqa: F401 (settings.BASE_DIR)
 from backend.core.limits import JSON_BODY_MAX_BYTES
+from backend.ops.logs import logging_config
 
 CONFIG = read_config(os.environ)
 
@@ -36,12 +37,14 @@ INSTALLED_APPS = [
     "backend.open311",
     "backend.care",
     "backend.intake",
+    "backend.ops",
     "push",
     "media",
     "sync",
 ]
 
 MIDDLEWARE = [
+    "backend.ops.middleware.RequestIdMetricsMiddleware",  # first: the request id, the access log, metrics
     "django.middleware.security.SecurityMiddleware",
     "backend.core.middleware.ApiErrorShapeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -181,10 +184,24 @@ if CONFIG.is_production:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": CONFIG.log_level},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+LOGGING = logging_config(level=CONFIG.log_level, json_lines=CONFIG.log_json)
+
+# /metrics: Prometheus scrapes with this bearer token (admin staff may look in a browser).
+METRICS_TOKEN = CONFIG.metrics_token
+WORKER_METRICS_PORT = CONFIG.worker_metrics_port  # 0: the worker serves no metrics of its own
+WORKER_METRICS_ADDRESS = CONFIG.worker_metrics_address
+RETENTION = {
+    "PATROL_TRACK_DAYS": CONFIG.retention_patrol_track_days,
+    "ACCESS_LOG_DAYS": CONFIG.retention_access_log_days,
+    "TOMBSTONE_DAYS": CONFIG.retention_tombstone_days,
 }
+if CONFIG.sentry_dsn:
+    # Errors (and a sample of traces when asked) to Sentry; no personal data leaves.
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=CONFIG.sentry_dsn,
+        environment=CONFIG.environment,
+        send_default_pii=False,
+        traces_sample_rate=CONFIG.sentry_traces_sample_rate,
+    )

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from backend.api import api
 from backend.core.errors import ApiError
+from backend.ops import views as ops_views
 from media.views import photo_file
 
 admin.site.site_header = "基层治理四平台 管理后台"
@@ -19,6 +20,9 @@ def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
 urlpatterns = [
     path("api/v1/", api.urls),
     path("files/<str:token>", photo_file, name="photo-file"),
+    path("metrics", ops_views.metrics, name="metrics"),
+    path("healthz/live", ops_views.live, name="healthz-live"),
+    path("healthz/ready", ops_views.ready, name="healthz-ready"),
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("open311/v2/", include("backend.open311.urls")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from urllib.parse import parse_qs
 
@@ -22,8 +23,12 @@ from backend.accounts.realtime import device_group
 from backend.accounts.scope import scope_of
 from backend.accounts.tokens import decode_access_token
 from backend.core.errors import ApiError
+from backend.ops.context import request_id_scope
+from backend.ops.metrics import WEBSOCKET_LAG, WEBSOCKET_MESSAGES, WEBSOCKETS_OPEN
 from push.models import Notification
 from push.services import notification_payload, street_group, user_group
+
+logger = logging.getLogger(__name__)
 
 REPLAY_LIMIT = 200
 # Sequence numbers are bigint: anything larger cannot name a notification (and PostgreSQL
@@ -111,6 +116,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.joined: list[str] = []
         self.expiry_task = None
         self.closing = False
+        self.counted = False
         if not token:
             await self.accept(subprotocol)
             await self.close(code=CLOSE_CODES["not_authenticated"])
@@ -144,6 +150,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept(subprotocol)
+        WEBSOCKETS_OPEN.inc()
+        self.counted = True
         await self.send_json({"type": "hello", "user_id": user.pk, "after": after})
         self.expiry_task = asyncio.create_task(self._close_when_expired(claims.expires_at))
         payloads, latest = await database_sync_to_async(_replay)(user.pk, after)
@@ -184,27 +192,39 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            WEBSOCKETS_OPEN.dec()
+            self.counted = False
         if self.expiry_task is not None:
             self.expiry_task.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _send_notification(self, payload: dict) -> None:
+    async def _send_notification(self, payload: dict) -> bool:
         # Replay and live delivery can overlap: at-least-once, in order, no repeats here.
         if payload["seq"] <= self.last_sent:
-            return
+            return False
         self.last_sent = payload["seq"]
         await self.send_json({"type": "notification", **payload})
+        WEBSOCKET_MESSAGES.labels("notification").inc()
+        return True
 
     async def notify_message(self, message: dict) -> None:
         if await self._still_allowed():
-            await self._send_notification(message["notification"])
+            # Logged under the id of the request that made it; its delay since commit measured.
+            with request_id_scope(message.get("request_id") or ""):
+                if not await self._send_notification(message["notification"]):
+                    return
+                if "committed_at" in message:
+                    WEBSOCKET_LAG.observe(max(0.0, time.time() - message["committed_at"]))
+                logger.info("notification %s sent on a socket", message["notification"].get("seq"))
 
     async def events_changed(self, message: dict) -> None:
         if not await self._still_allowed():
             return
         for event in message["events"]:
             await self.send_json({"type": "event.changed", "event": event})
+        WEBSOCKET_MESSAGES.labels("event.changed").inc(len(message["events"]))
 
     async def _send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

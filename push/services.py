@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.core.times import wire_time
+from backend.ops.context import current_request_id
 from push.models import PUSHED_KINDS, Notification, NotificationCounter, PushOutbox, PushToken
 
 logger = logging.getLogger(__name__)
@@ -150,8 +152,11 @@ def group_send(group: str, message: dict) -> None:
 
 
 def deliver_live(payloads: list[tuple[int, dict]]) -> None:
+    # The request's id and the commit time travel with the message: the socket's send is
+    # logged under that id and its delay measured (backend/ops, /metrics).
+    trace = {"request_id": current_request_id(), "committed_at": time.time()}
     for user_id, payload in payloads:
-        group_send(user_group(user_id), {"type": "notify.message", "notification": payload})
+        group_send(user_group(user_id), {"type": "notify.message", "notification": payload, **trace})
 
 
 def broadcast_event_change(event) -> None:

@@ -9,6 +9,7 @@ from backend.core.pagination import PageParams, paginate
 from backend.core.runtime import gc_paused
 from backend.core.schemas import ErrorOut
 from backend.core.times import wire_default
+from backend.ops.metrics import record_sync_pull, record_sync_push
 from sync.conflicts import access_conflict, conflict_resolve, conflicts_visible_to
 from sync.pull import render_page, sync_pull
 from sync.schemas import ConflictOut, ConflictPage, PullIn, PullOut, PushIn, PushOut, ResolveIn
@@ -31,6 +32,7 @@ def push(request: HttpRequest, payload: PushIn):
             client_time=payload.client_time,
             mutations=payload.mutations,
         )
+        record_sync_push(results)
         # Written directly, like pull pages: checking a hundred results against PushOut
         # cost more than applying ten reports (tests check every answer against it).
         return HttpResponse(
@@ -54,6 +56,7 @@ def pull(request: HttpRequest, payload: PullIn):
             limit=payload.limit,
             pending_mutation_id=payload.pending_mutation_id,
         )
+        record_sync_pull(len(page["changes"]))
         # Pages are large: written directly, serialised once (tests check every page against PullOut).
         return HttpResponse(render_page(page, payload.protocol_version), content_type="application/json")
 

@@ -2,15 +2,15 @@
 
 The worker process: drains the FCM outbox and numbers the sync change log every
 second, runs supervision (督办), the visit plan (走访, ``care_tick``) and the purge of the
-intake's old message ids every SUPERVISION_INTERVAL_SECONDS and purges old sync
-tombstones once a day. `make run` starts it beside the server;
+intake's old message ids every SUPERVISION_INTERVAL_SECONDS and, once a day, purges what
+the retention rules let go (patrol tracks, the access log, sync tombstones:
+backend/ops/retention.py). `make run` starts it beside the server;
 production runs it as the compose `worker` service.
 
 It lives in ``backend.core``, not with any one of the apps whose periodic work it
 runs (push, events, sync): it is the process that ties them together."""
 
 import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -19,9 +19,11 @@ from django.db import close_old_connections
 from backend.care.services import care_tick
 from backend.events.supervision import supervision_tick
 from backend.intake.signing import messages_purge
+from backend.ops.jobs import MeasuredSender, run_job
+from backend.ops.retention import purge_expired
 from push.delivery import drain_outbox
-from sync.changes import purge_tombstones, stamp_changes
-from sync.management.commands.sync_compact import DEFAULT_DAYS
+from push.senders import get_sender
+from sync.changes import stamp_changes
 
 PUSH_INTERVAL_SECONDS = 1.0
 COMPACT_INTERVAL_SECONDS = 24 * 3600
@@ -34,24 +36,34 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
 
     def handle(self, *args, once: bool, **options) -> None:
+        if settings.WORKER_METRICS_PORT:
+            # This process's own metrics (job runs and lag, FCM outcomes) for Prometheus to
+            # scrape on the internal network; the API's /metrics has the rest.
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDRESS)
+        # Each job is measured (runs, outcome, duration, lag behind its schedule: /metrics).
+        sender = MeasuredSender(get_sender())
         next_supervision = next_compaction = 0.0
+        scheduled = time.time()
         while True:
-            stamp_changes()  # pulls do it too; this keeps the log numbered when nobody pulls
+            run_job("sync_stamp", stamp_changes, scheduled=scheduled)  # pulls stamp too; this covers no pulls
             if time.monotonic() >= next_compaction:
-                purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS))
+                run_job("retention", purge_expired)  # tracks, access log, tombstones (backend/ops/retention.py)
                 next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
-            pushed = drain_outbox()
+            pushed = run_job("push_outbox", lambda: drain_outbox(sender=sender), scheduled=scheduled)
             if pushed.sent or pushed.retried or pushed.dropped:
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
             if time.monotonic() >= next_supervision:
-                result = supervision_tick()
+                due = time.time() - max(0.0, time.monotonic() - next_supervision) if next_supervision else None
+                result = run_job("supervision", supervision_tick, scheduled=due)
                 if result.marked_overdue or result.escalated or result.evidence_overdue:
                     self.stdout.write(
                         f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
                         f"照片超时转审核 {result.evidence_overdue}"
                     )
-                messages_purge()  # the intake's replay ledger keeps twice its window
-                visits = care_tick()
+                run_job("intake_messages_purge", messages_purge)  # the replay ledger keeps twice its window
+                visits = run_job("care", care_tick, scheduled=due)
                 if visits.opened or visits.notified or visits.escalated:
                     self.stdout.write(
                         f"走访: 新计划 {visits.opened}, 超期提醒 {visits.notified}, 转书记 {visits.escalated}"
@@ -60,4 +72,5 @@ class Command(BaseCommand):
             if once:
                 return
             time.sleep(PUSH_INTERVAL_SECONDS)
+            scheduled = time.time()
             close_old_connections()
