@@ -21,6 +21,7 @@ from ninja.renderers import JSONRenderer
 from backend.accounts.api import router as accounts_router
 from backend.accounts.auth import JWTAuth
 from backend.addresses.api import router as addresses_router
+from backend.console.api import router as console_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
@@ -140,6 +141,7 @@ api.add_router("/", addresses_router)
 api.add_router("/", push_router)
 api.add_router("/", media_router)
 api.add_router("/", sync_router)
+api.add_router("/console", console_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "push",
     "media",
     "sync",
+    "backend.console",
 ]
 
 MIDDLEWARE = [

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from backend.api import api
+from backend.console.views import home
 from backend.core.errors import ApiError
 from media.views import photo_file
 
@@ -21,6 +22,8 @@ urlpatterns = [
     path("files/<str:token>", photo_file, name="photo-file"),
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
+    path("console/", include("backend.console.urls")),
+    path("", home, name="home"),
 ]
 
 
