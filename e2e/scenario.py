@@ -39,7 +39,9 @@ class Api:
 
     def post(self, path: str, body: dict) -> dict:
         headers = {"Authorization": f"Bearer {self.token}"} if hasattr(self, "token") else {}
-        response = self.client.post("/api/v1" + path, json.dumps(body), content_type="application/json", headers=headers)
+        response = self.client.post(
+            "/api/v1" + path, json.dumps(body), content_type="application/json", headers=headers
+        )
         if response.status_code >= 300:
             raise SystemExit(f"POST {path}: {response.status_code} {response.content.decode()}")
         return response.json()
@@ -83,7 +85,10 @@ def main() -> None:
     dispatcher.post(f"/events/{for_handler['id']}/dispatch", {"platform_id": platform})
     closures = []
     for n, colours in enumerate((((200, 80, 60), (90, 170, 90)), ((120, 120, 200), (200, 200, 120)))):
-        refs = {"before_photos": [worker.photo("before", colours[0])], "after_photos": [worker.photo("after", colours[1])]}
+        refs = {
+            "before_photos": [worker.photo("before", colours[0])],
+            "after_photos": [worker.photo("after", colours[1])],
+        }
         closures.append(
             report(
                 f"小区门口暴露垃圾 {n + 1}",

@@ -490,6 +490,7 @@
       ? h("span", {}, t("colours"), ...Object.entries(COLOURS).map(([name, hex]) => h("span", { class: "swatch", style: `background:${hex}` }, name)))
       : h("span", { id: "colours-unavailable" }, `${grids.length} ${t("grid")} · ${t("coloursUnavailable")}`));
     paintMap();
+    performance.mark("console-ready");
     document.body.dataset.ready = "1";
 
     let pending = null;
