@@ -58,6 +58,10 @@ def test_dispatcher_triages_merges_dispatches_and_sees_the_live_feed(server, pag
     page.wait_for_selector("form[data-step=dispatch]", state="detached")
     assert page.locator("#event-state").inner_text() == "已派遣"
     page.screenshot(path=str(SHOTS / "event-page.png"), full_page=True)
+    # The handler signs for it through the API: the open event page follows without a reload.
+    api(base, f"/events/{server['to_dispatch']}/sign", {}, handler)
+    page.wait_for_function("() => document.querySelector('#event-state').textContent === '处置中'")
+    assert page.locator("#chain").inner_text().startswith("✓ 哈希链已验证 (4")
 
 
 def test_a_reason_is_required_where_the_api_requires_one(server, page):
@@ -125,3 +129,50 @@ def test_idle_expiry_and_logout(server, page):
     page.click("#logout")
     page.wait_for_url(re.compile(r"/console/login"))
     assert page.evaluate("sessionStorage.getItem('console.auth')") is None
+
+
+def test_kpis_colours_and_dispatch_targets_light_up_when_their_routes_answer(server, page):
+    """The routes of the KPI and dispatch-directory work are not in this checkout; here
+    the browser answers them in the shapes docs/console.md reads, to show the pages use them."""
+    base = server["base"]
+    grids = api(base, "/console/map", None, token_of(base, "demo_dispatcher"))["grids"]
+    kpis = {
+        "figures": {"closure_rate": 0.875, "overdue_now": 3},
+        "series": [{"day": "2026-11-29", "new": 4}, {"day": "2026-11-30", "new": 7}, {"day": "2026-12-01", "new": 5}],
+        "colours": [{"grid_id": grids[0]["id"], "colour": "red"}, {"grid_id": grids[1]["id"], "colour": "yellow"}],
+    }
+    page.route("**/api/v1/stats/kpis", lambda route: route.fulfill(json=kpis))
+    sign_in(page, base, "demo_dispatcher")
+    assert page.locator("#kpi-tiles [data-kpi=closure_rate] .figure").inner_text() == "0.875"
+    assert page.locator("#trend svg polyline").count() == 1
+    assert page.locator(f"#map polygon[data-grid-id='{grids[0]['id']}']").get_attribute("fill") == "#d7263d"
+    assert page.locator(f"#map polygon[data-grid-id='{grids[2]['id']}']").get_attribute("fill") == "#e8ecef"
+
+    # A fresh event to dispatch, and the directory's answer with the duty list's suggestion.
+    worker, dispatcher = token_of(base, "demo_grid_worker"), token_of(base, "demo_dispatcher")
+    me = api(base, "/me", None, worker)
+    grid = api(base, f"/territory/grids/{me['scope']['grid_ids'][0]}", None, worker)
+    ring = grid["polygon"]["coordinates"][0]
+    spot = {"lat": (ring[0][1] + ring[2][1]) / 2, "lng": (ring[0][0] + ring[2][0]) / 2, "crs": "wgs84"}
+    event = api(
+        base,
+        "/events",
+        {"source": "grid_patrol", "category": "01.02", "description": "邻里纠纷待调解", "location": spot},
+        worker,
+    )
+    api(base, f"/events/{event['id']}/accept", {}, dispatcher)
+    targets = {
+        "items": [
+            {"kind": "platform", "id": server["platform_id"], "name": "综治工作平台", "load": 2, "suggested": True},
+            {"kind": "platform", "id": server["platform_id"] + 1, "name": "市场监管平台", "load": 0},
+        ]
+    }
+    page.route("**/dispatch-targets", lambda route: route.fulfill(json=targets))
+    page.goto(f"{base}/console/events/{event['id']}")
+    page.wait_for_selector("body[data-ready='1']")
+    choice = page.locator("form[data-step=dispatch] select[name=platform_id]")
+    assert choice.input_value() == str(server["platform_id"])
+    assert "建议" in choice.locator("option:checked").inner_text()
+    page.locator("form[data-step=dispatch] button[type=submit]").click()
+    page.wait_for_selector("form[data-step=dispatch]", state="detached")
+    assert api(base, f"/events/{event['id']}", None, dispatcher)["holder_platform_id"] == server["platform_id"]

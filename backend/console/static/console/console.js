@@ -667,6 +667,15 @@
       document.body.dataset.ready = "1";
     }
     await load();
+    // Another user's step on this event (a dispatcher's street feed, or a notification
+    // about it) reloads the page's facts, history, photos and forms.
+    let pending = null;
+    live((message) => {
+      const changed = message.type === "event.changed" ? message.event.id : message.type === "notification" ? message.event_id : null;
+      if (changed !== id || steps.contains(document.activeElement)) return;
+      clearTimeout(pending);
+      pending = setTimeout(() => load().catch(() => {}), 300);
+    });
   }
 
   function photoCard(photo, phase) {
