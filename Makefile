@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH ?= all
 
-.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore
+.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ backup: $(STAMP)
 restore: $(STAMP)
 	@test -n "$(FROM)" || (echo "usage: make restore FROM=var/backups/<time>  (DATABASE_URL: a fresh, empty database)"; exit 2)
 	$(PY) manage.py restore $(FROM)
+
+# The console in a real browser: Debian's chromium (and a CJK font for the Chinese pages and
+# screenshots) from apt, never a browser download; the screenshots in docs/screenshots/.
+e2e: $(STAMP)
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei)
+	$(PY) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

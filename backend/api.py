@@ -25,6 +25,7 @@ from backend.addresses.api import router as addresses_router
 from backend.administration.api import events_router as dispatch_form_router
 from backend.administration.api import router as administration_router
 from backend.care.api import router as care_router
+from backend.console.api import router as console_router
 from backend.core.api import router as core_router
 from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
@@ -154,6 +155,7 @@ api.add_router("/", residents_router)
 api.add_router("/", tips_router)
 api.add_router("/", care_router)
 api.add_router("/", intake_router)
+api.add_router("/console", console_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "push",
     "media",
     "sync",
+    "backend.console",
 ]
 
 MIDDLEWARE = [

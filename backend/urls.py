@@ -3,6 +3,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 
 from backend.api import api
+from backend.console.views import home
 from backend.core.errors import ApiError
 from backend.ops import views as ops_views
 from media.views import photo_file
@@ -26,6 +27,8 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("open311/v2/", include("backend.open311.urls")),
+    path("console/", include("backend.console.urls")),
+    path("", home, name="home"),
 ]
 
 
