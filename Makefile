@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt |
 HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH ?= all
+# The suite runs in parallel processes (pytest-xdist), one per core by default.
+TEST_WORKERS ?= auto
 
 .PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e
 
@@ -36,7 +38,7 @@ run: setup
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --ping-interval 20 --ping-timeout 30 --websocket_timeout 86400 backend.asgi:application
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
