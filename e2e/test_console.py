@@ -50,9 +50,14 @@ def test_dispatcher_triages_merges_dispatches_and_sees_the_live_feed(server, pag
     page.goto(f"{base}/console/events/{server['to_dispatch']}")
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#chain").inner_text().startswith("✓")
-    assert page.locator("#targets-unavailable").is_visible()
+    # The directory answers (GET /events/{id}/dispatch-targets): each target kind is a list with
+    # its open events, the duty list's suggestion chosen; pick the platform and no other target.
+    assert page.locator("#targets-unavailable").count() == 0
     form = page.locator("form[data-step=dispatch]")
-    form.locator("input[name=platform_id]").fill(str(server["platform_id"]))
+    for name in ("unit_id", "department_id", "grid_worker_id"):
+        if form.locator(f"select[name={name}]").count():
+            form.locator(f"select[name={name}]").select_option("")
+    form.locator("select[name=platform_id]").select_option(str(server["platform_id"]))
     form.locator("textarea[name=note]").fill("请综治工作平台处理")
     form.locator("button[type=submit]").click()
     page.wait_for_selector("form[data-step=dispatch]", state="detached")
@@ -148,7 +153,8 @@ def test_kpis_colours_and_dispatch_targets_light_up_when_their_routes_answer(ser
     assert page.locator(f"#map polygon[data-grid-id='{grids[0]['id']}']").get_attribute("fill") == "#d7263d"
     assert page.locator(f"#map polygon[data-grid-id='{grids[2]['id']}']").get_attribute("fill") == "#e8ecef"
 
-    # A fresh event to dispatch, and the directory's answer with the duty list's suggestion.
+    # A fresh event to dispatch: the real directory (GET /events/{id}/dispatch-targets) names
+    # the catalogue's handler of 家庭纠纷, the street's 综治工作 platform, and the form chooses it.
     worker, dispatcher = token_of(base, "demo_grid_worker"), token_of(base, "demo_dispatcher")
     me = api(base, "/me", None, worker)
     grid = api(base, f"/territory/grids/{me['scope']['grid_ids'][0]}", None, worker)
@@ -161,13 +167,6 @@ def test_kpis_colours_and_dispatch_targets_light_up_when_their_routes_answer(ser
         worker,
     )
     api(base, f"/events/{event['id']}/accept", {}, dispatcher)
-    targets = {
-        "items": [
-            {"kind": "platform", "id": server["platform_id"], "name": "综治工作平台", "load": 2, "suggested": True},
-            {"kind": "platform", "id": server["platform_id"] + 1, "name": "市场监管平台", "load": 0},
-        ]
-    }
-    page.route("**/dispatch-targets", lambda route: route.fulfill(json=targets))
     page.goto(f"{base}/console/events/{event['id']}")
     page.wait_for_selector("body[data-ready='1']")
     choice = page.locator("form[data-step=dispatch] select[name=platform_id]")
