@@ -26,6 +26,7 @@ from backend.core.errors import ApiError
 from backend.core.schemas import ErrorOut
 from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
+from backend.stats.api import router as stats_router
 from backend.territory.api import router as territory_router
 from media.api import router as media_router
 from push.api import router as push_router
@@ -140,6 +141,7 @@ api.add_router("/", addresses_router)
 api.add_router("/", push_router)
 api.add_router("/", media_router)
 api.add_router("/", sync_router)
+api.add_router("/stats", stats_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

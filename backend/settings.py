@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "backend.addresses",
     "backend.patrols",
     "backend.privacy",
+    "backend.stats",
     "push",
     "media",
     "sync",

@@ -18,6 +18,7 @@ class NotificationKind(models.TextChoices):
     EVALUATION = "evaluation", "评价"
     CONFLICT = "conflict", "冲突待处理"
     SYNC_HINT = "sync_hint", "同步提示"
+    COLOUR_CHANGE = "colour_change", "五色预警变化"
 
 
 # Kinds that wake a phone in the background through FCM (always: a task or an urge

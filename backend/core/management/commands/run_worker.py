@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from backend.events.supervision import supervision_tick
+from backend.stats.services import stats_tick
 from push.delivery import drain_outbox
 from sync.changes import purge_tombstones, stamp_changes
 from sync.management.commands.sync_compact import DEFAULT_DAYS
@@ -37,6 +38,7 @@ class Command(BaseCommand):
             if time.monotonic() >= next_compaction:
                 purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS))
                 next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
+            stats_tick()  # the KPIs' facts of the events changed since, and their units' colours
             pushed = drain_outbox()
             if pushed.sent or pushed.retried or pushed.dropped:
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
