@@ -168,6 +168,7 @@ class Config:
     s3_region: str
     media_decode_in_pool: bool = False
     log_level: str = "INFO"
+    stats_facts: bool = True
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -255,6 +256,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         # Decoding untrusted images happens in worker processes in production.
         media_decode_in_pool=env_bool(environ, "MEDIA_DECODE_IN_POOL", production),
         log_level=env_log_level(environ, "LOG_LEVEL", "INFO"),
+        # The KPIs' facts kept as events change (backend/stats; docs/kpis.md). Off only to
+        # measure what keeping them costs (make bench BENCH=kpis).
+        stats_facts=env_bool(environ, "STATS_FACTS", True),
     )
     if production:
         refuse_development_defaults(config, environ)

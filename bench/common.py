@@ -42,6 +42,18 @@ class Figure:
 
 
 def free_port() -> int:
+    """A free port; within BENCH_PORTS ("8150-8159") when set, for machines where each
+    checkout has its own range."""
+    if ports := os.environ.get("BENCH_PORTS"):
+        low, high = (int(part) for part in ports.split("-"))
+        for port in range(low, high + 1):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError(f"no free port in BENCH_PORTS={ports}")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -66,13 +78,14 @@ class Bench:
             }
         )
         if database == "postgres":
-            name = "grid_bench"
+            # Overridable so that benches of several checkouts can run side by side.
+            name = os.environ.get("BENCH_PG_NAME", "grid_bench")
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True
             )
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-            env["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+            env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
         else:
             path = ROOT / "var" / "bench.sqlite3"
             for suffix in ("", "-wal", "-shm"):

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from backend.accounts.models import Role
 from backend.accounts.scope import scope_of
@@ -36,6 +36,7 @@ class KpiParams(Schema):
     end: dt.date | None = None
     series: str = "none"
     breakdown: bool = False
+    breakdown_by: Literal["street", "community", "grid"] | None = None
     format: Format = "json"
 
 
@@ -48,7 +49,14 @@ def kpis(request: HttpRequest, params: Query[KpiParams]):
         if category is None:
             raise ApiError("unknown_category")
     period = period_of(params.period, params.date, params.start, params.end)
-    answer = kpi_report(unit=unit, period=period, category=category, series=params.series, breakdown=params.breakdown)
+    answer = kpi_report(
+        unit=unit,
+        period=period,
+        category=category,
+        series=params.series,
+        breakdown=params.breakdown,
+        breakdown_by=params.breakdown_by,
+    )
     if params.format != "json":
         header, rows = kpi_table(answer)
         return table_response(header, rows, params.format, f"kpis-{unit.kind}-{period.start}-{period.end}")
@@ -181,7 +189,7 @@ def scheme_new(request: HttpRequest, body: SchemeIn):
     scheme = assessment.scheme_create(
         user=request.auth, name=body.name, start=body.start, end=body.end, weights=body.weights
     )
-    return 201, _scheme_out(scheme)
+    return Status(201, _scheme_out(scheme))
 
 
 @router.get("/schemes", response={200: list[dict[str, Any]], **ERRORS}, summary="考核方案 Assessment schemes")

@@ -83,10 +83,10 @@ def _category_ids() -> tuple[set[int], set[int]]:
     return disputes, welfare
 
 
-def _counts(kind: str, unit_id: int, now: datetime) -> dict[str, tuple[int, list]]:
+def _counts(kind: str, unit_id: int, now: datetime, categories=None) -> dict[str, tuple[int, list]]:
     """``{rule: (count, event ids behind it)}``."""
     column = f"{kind}_id"
-    disputes, welfare = _category_ids()
+    disputes, welfare = categories or _category_ids()
     open_facts = (
         EventFact.objects.filter(**{column: unit_id})
         .exclude(state__in=OPEN_EXCLUDED)
@@ -137,21 +137,18 @@ def _counts(kind: str, unit_id: int, now: datetime) -> dict[str, tuple[int, list
     return counts
 
 
-def verdict_of(kind: str, unit_id: int, now: datetime | None = None, rules=None) -> Verdict:
+def verdict_of(kind: str, unit_id: int, now: datetime | None = None, rules=None, categories=None) -> Verdict:
     now = now or timezone.now()
     rules = rules if rules is not None else thresholds()
-    counts = _counts(kind, unit_id, now)
+    counts = _counts(kind, unit_id, now, categories)
     triggered = []
     for rule, steps in rules.items():
         count, ids = counts.get(rule, (0, []))
         colour = colour_for(count, steps)
         if colour:
             triggered.append((rule, colour, count, ids))
-    numbers = dict(
-        Event.objects.filter(pk__in=[i for _, _, _, ids in triggered for i in ids[:EVENTS_LISTED]]).values_list(
-            "pk", "number"
-        )
-    )
+    listed = [i for _, _, _, ids in triggered for i in ids[:EVENTS_LISTED]]
+    numbers = dict(Event.objects.filter(pk__in=listed).values_list("pk", "number")) if listed else {}
     reasons = []
     for rule, colour, count, ids in sorted(triggered, key=lambda t: (COLOUR_ORDER.index(t[1]), t[0])):
         label, label_en, _ = DEFAULT_RULES.get(rule, (rule, rule, {}))
@@ -175,10 +172,12 @@ def _street_of(kind: str, unit_id: int) -> int | None:
     return Community.objects.filter(pk=unit_id).values_list("street_id", flat=True).first()
 
 
-def recompute_colour(kind: str, unit_id: int, now: datetime | None = None, rules=None) -> UnitColour | None:
+def recompute_colour(
+    kind: str, unit_id: int, now: datetime | None = None, rules=None, categories=None
+) -> UnitColour | None:
     """The unit's colour now; a change is recorded and told to the street's dispatchers."""
     now = now or timezone.now()
-    verdict = verdict_of(kind, unit_id, now, rules)
+    verdict = verdict_of(kind, unit_id, now, rules, categories)
     current = UnitColour.objects.filter(unit_kind=kind, unit_id=unit_id).first()
     if current is None:
         street_id = _street_of(kind, unit_id)
@@ -189,6 +188,8 @@ def recompute_colour(kind: str, unit_id: int, now: datetime | None = None, rules
     else:
         previous = current.colour
     changed = verdict.colour != (previous or Colour.GREEN)
+    if not changed and (current.reasons == verdict.reasons or current.pk is None and not verdict.reasons):
+        return current if current.pk else None  # nothing to write (a green unit needs no row)
     with transaction.atomic():
         current.reasons = verdict.reasons
         current.computed_at = now
@@ -234,9 +235,9 @@ def _tell_dispatchers(colour: UnitColour, previous: str) -> None:
 
 
 def recompute_units(units: set[tuple[str, int]], now: datetime | None = None) -> int:
-    rules = thresholds()
+    rules, categories = thresholds(), _category_ids()
     for kind, unit_id in sorted(units):
-        recompute_colour(kind, unit_id, now, rules)
+        recompute_colour(kind, unit_id, now, rules, categories)
     return len(units)
 
 

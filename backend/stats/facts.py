@@ -139,6 +139,8 @@ def refresh_facts(event_ids: Iterable) -> list[EventFact]:
 
 def mark_dirty(event_ids: Iterable) -> None:
     """The write path's one statement: these events' facts are stale."""
+    if not settings.STATS_FACTS:
+        return
     rows = [DirtyEvent(event_id=event_id) for event_id in event_ids]
     if rows:
         DirtyEvent.objects.bulk_create(rows)

@@ -13,7 +13,13 @@ from backend.stats.units import CHILDREN, Unit, children_of
 
 
 def kpi_report(
-    *, unit: Unit, period: Period, category: Category | None = None, series: str = "none", breakdown: bool = False
+    *,
+    unit: Unit,
+    period: Period,
+    category: Category | None = None,
+    series: str = "none",
+    breakdown: bool = False,
+    breakdown_by: str | None = None,
 ) -> dict:
     base: Q = unit_q(unit.kind, unit.id) & category_q(category)
     answer = {
@@ -26,12 +32,11 @@ def kpi_report(
     }
     for point in answer["series"]:
         del point["kind"]
-    if breakdown and unit.kind in CHILDREN:
-        _, column = CHILDREN[unit.kind]
-        grouped = figures_by(base, period, column)
+    if (breakdown or breakdown_by) and unit.kind in CHILDREN:
+        children = children_of(unit, breakdown_by)
+        grouped = figures_by(base, period, f"{children[0].kind}_id") if children else {}
         answer["breakdown"] = [
-            {"unit": child.as_dict(), "figures": grouped.get(child.id) or empty_figures()}
-            for child in children_of(unit)
+            {"unit": child.as_dict(), "figures": grouped.get(child.id) or empty_figures()} for child in children
         ]
     return answer
 

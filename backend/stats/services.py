@@ -3,21 +3,19 @@ the colours of the grids and communities they are in (and were in)."""
 
 from __future__ import annotations
 
-import time
-
 from django.utils import timezone
 
 from backend.stats.colours import recompute_all, recompute_units
 from backend.stats.facts import rebuild_facts, refresh_facts
 from backend.stats.models import DirtyEvent, EventFact, UnitKind
 
-SWEEP_SECONDS = 3600  # windows slide with time (30 days of tips, of ratings): all units hourly
-_next_sweep = 0.0
+# The rules' windows slide with time (30 days of tips, of ratings) with no event
+# changing: the worker recomputes every unit this often too.
+SWEEP_SECONDS = 3600
 
 
 def stats_tick(limit: int = 5000) -> int:
     """One pass: returns the number of events whose facts were recomputed."""
-    global _next_sweep
     rows = list(DirtyEvent.objects.order_by("pk").values_list("pk", "event_id")[:limit])
     if rows:
         ids = list(dict.fromkeys(event_id for _, event_id in rows))
@@ -28,10 +26,12 @@ def stats_tick(limit: int = 5000) -> int:
             units |= {(UnitKind.GRID, fact.grid_id), (UnitKind.COMMUNITY, fact.community_id)}
         DirtyEvent.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
         recompute_units(units)
-    if time.monotonic() >= _next_sweep:
-        recompute_all(timezone.now())
-        _next_sweep = time.monotonic() + SWEEP_SECONDS
     return len(rows)
+
+
+def colour_sweep() -> int:
+    """Every grid's and community's colour again (the worker, every SWEEP_SECONDS)."""
+    return recompute_all(timezone.now())
 
 
 def stats_rebuild(progress=None) -> int:

@@ -99,14 +99,19 @@ def access_unit(user: User, kind: str, unit_id: int | None) -> Unit:
     return unit
 
 
-def children_of(unit: Unit) -> list[Unit]:
+LEVELS = ("district", "street", "community", "grid")
+
+
+def children_of(unit: Unit, kind: str | None = None) -> list[Unit]:
+    """The units of ``kind`` (default: the level right below) within ``unit``."""
     if unit.kind not in CHILDREN:
         return []
-    kind, _ = CHILDREN[unit.kind]
-    if kind == "street":
-        rows = Street.objects.all()
-    elif kind == "community":
-        rows = Community.objects.filter(street_id=unit.id)
-    else:
-        rows = Grid.objects.filter(community_id=unit.id)
+    kind = kind or CHILDREN[unit.kind][0]
+    if kind not in LEVELS or LEVELS.index(kind) <= LEVELS.index(unit.kind):
+        raise ApiError("invalid_unit", detail={"breakdown_by": f"a level below {unit.kind}"})
+    rows = {"street": Street.objects.all(), "community": Community.objects.all(), "grid": Grid.objects.all()}[kind]
+    if unit.kind == "street":
+        rows = rows.filter(**{"street_id" if kind == "community" else "community__street_id": unit.id})
+    elif unit.kind == "community":
+        rows = rows.filter(community_id=unit.id)
     return [Unit(kind, row.pk, row.code, row.name) for row in rows.order_by("code").only("pk", "code", "name")]

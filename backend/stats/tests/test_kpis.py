@@ -209,7 +209,30 @@ def test_it_exports_the_figures_as_csv_and_xlsx(as_persona):
     assert len(rows) == 1 + 1 + len(as_json["breakdown"])
     assert int(rows[1][header.index("new")]) == as_json["figures"]["new"] >= 1
     assert "sign_hours_p90" in header and "new_by_source_public_tip" in header
+    grids = commander.get("/stats/kpis", {"unit": "district", "period": "day", "breakdown_by": "grid"}).json()
+    assert len(grids["breakdown"]) == Grid.objects.count()
+    assert sum(row["figures"]["new"] for row in grids["breakdown"]) == as_json["figures"]["new"]
+    up = commander.get(
+        "/stats/kpis", {"unit": "community", "unit_id": Grid.objects.first().community_id, "breakdown_by": "street"}
+    )
+    assert up.status_code == 422
     book = load_workbook(io.BytesIO(commander.get("/stats/kpis", {**params, "format": "xlsx"}).content))
     sheet = book.active
     values = list(sheet.iter_rows(values_only=True))
     assert list(values[0]) == header and values[1][header.index("new")] == as_json["figures"]["new"]
+
+
+def test_the_worker_keeps_the_facts_and_stats_facts_off_skips_the_queue(as_persona, settings):
+    from django.core.management import call_command
+
+    from backend.stats.models import DirtyEvent
+
+    event_id = report(as_persona("demo_resident")).json()["id"]
+    assert DirtyEvent.objects.filter(event_id=event_id).exists()
+    call_command("run_worker", once=True, stdout=io.StringIO())
+    assert not DirtyEvent.objects.exists()
+    assert EventFact.objects.get(event_id=event_id).state == "reported"
+
+    settings.STATS_FACTS = False
+    other = report(as_persona("demo_resident")).json()["id"]
+    assert not DirtyEvent.objects.filter(event_id=other).exists()

@@ -1,7 +1,8 @@
 """python manage.py run_worker
 
 The worker process: drains the FCM outbox and numbers the sync change log every
-second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS and purges old sync
+second, runs supervision (督办) every SUPERVISION_INTERVAL_SECONDS, keeps the KPIs' facts
+and the five-colour warnings current (``backend.stats``) and purges old sync
 tombstones once a day. `make run` starts it beside the server;
 production runs it as the compose `worker` service.
 
@@ -16,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from backend.events.supervision import supervision_tick
-from backend.stats.services import stats_tick
+from backend.stats.services import SWEEP_SECONDS, colour_sweep, stats_tick
 from push.delivery import drain_outbox
 from sync.changes import purge_tombstones, stamp_changes
 from sync.management.commands.sync_compact import DEFAULT_DAYS
@@ -32,13 +33,16 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass of each, then exit")
 
     def handle(self, *args, once: bool, **options) -> None:
-        next_supervision = next_compaction = 0.0
+        next_supervision = next_compaction = next_colour_sweep = 0.0
         while True:
             stamp_changes()  # pulls do it too; this keeps the log numbered when nobody pulls
             if time.monotonic() >= next_compaction:
                 purge_tombstones(older_than=timedelta(days=DEFAULT_DAYS))
                 next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
             stats_tick()  # the KPIs' facts of the events changed since, and their units' colours
+            if time.monotonic() >= next_colour_sweep:
+                colour_sweep()
+                next_colour_sweep = time.monotonic() + SWEEP_SECONDS
             pushed = drain_outbox()
             if pushed.sent or pushed.retried or pushed.dropped:
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
