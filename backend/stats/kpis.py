@@ -8,7 +8,7 @@ from django.db.models import Q
 from backend.events.models import Category
 from backend.stats.exports import flatten
 from backend.stats.periods import Period, steps_of
-from backend.stats.selectors import category_q, empty_figures, figures_by, figures_of, unit_q
+from backend.stats.selectors import category_q, empty_figures, figures_by, figures_of, series_of, unit_q
 from backend.stats.units import CHILDREN, Unit, children_of
 
 
@@ -27,11 +27,14 @@ def kpi_report(
         "category": None if category is None else {"code": category.code, "name": category.name},
         "period": period.as_dict(),
         "figures": figures_of(base, period),
-        "series": [{**point.as_dict(), "figures": figures_of(base, point)} for point in steps_of(period, series)],
+        "series": [],
         "breakdown": [],
     }
-    for point in answer["series"]:
-        del point["kind"]
+    points = steps_of(period, series)
+    answer["series"] = [
+        {"start": point.start.isoformat(), "end": point.end.isoformat(), "figures": figures}
+        for point, figures in zip(points, series_of(base, period, points))
+    ]
     if (breakdown or breakdown_by) and unit.kind in CHILDREN:
         children = children_of(unit, breakdown_by)
         grouped = figures_by(base, period, f"{children[0].kind}_id") if children else {}

@@ -4,9 +4,10 @@ period (plus one for the percentiles), for one unit or grouped by child unit."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Count, Q, Sum
 
 from backend.events.models import Category, Satisfaction, Source, State
 from backend.stats.models import EventFact
@@ -47,53 +48,104 @@ def p90(values: list[int]) -> float | None:
     return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
 
 
-def _aggregates(period: Period) -> dict:
-    reported = Q(reported_day__gte=period.start, reported_day__lte=period.end)
-    valid = reported & ~Q(state__in=NOT_VALID)
-    closed = Q(closed_day__gte=period.start, closed_day__lte=period.end)
-    due = Q(due_day__gte=period.start, due_day__lte=period.end) & ~Q(state__in=(*NOT_VALID, State.PARKED))
-    dispatched = valid & Q(dispatched=True)
-    evaluated = closed & ~Q(satisfaction="")
-    aggregates = {
-        "new": Count("pk", filter=reported),
-        **{f"src_{source}": Count("pk", filter=reported & Q(source=source)) for source in SOURCES},
-        "merged": Count("pk", filter=reported & Q(state=State.MERGED)),
-        "rejected": Count("pk", filter=reported & Q(state=State.REJECTED)),
-        "closed": Count("pk", filter=closed),
-        "closed_of_new": Count("pk", filter=valid & Q(closed_day__isnull=False)),
-        "due": Count("pk", filter=due),
-        "due_closed": Count("pk", filter=due & Q(closed_day__isnull=False)),
-        "due_on_time": Count("pk", filter=due & Q(closed_day__isnull=False, on_time=True)),
-        "dispatched": Count("pk", filter=dispatched),
-        "reworked": Count("pk", filter=dispatched & Q(reworks__gt=0)),
-        "returned": Count("pk", filter=dispatched & Q(returns__gt=0)),
-        "extended": Count("pk", filter=dispatched & Q(extensions__gt=0)),
-        "parked": Count("pk", filter=reported & Q(state=State.PARKED)),
-        "evaluated": Count("pk", filter=evaluated),
-        "satisfied": Count("pk", filter=evaluated & Q(satisfaction__in=(Satisfaction.SATISFIED, Satisfaction.BASIC))),
-        "overdue_now": Count("pk", filter=Q(overdue_now=True)),
-        "urges": Sum("urges", filter=reported),
-        "escalations": Sum("escalations", filter=reported),
-    }
-    for name in DURATIONS:
-        aggregates[f"{name}_mean"] = Avg(f"{name}_s", filter=closed)
-        aggregates[f"{name}_working_mean"] = Avg(f"{name}_ws", filter=closed)
-    # Prefixed: an aggregate may not share its name with a column (``dispatched``).
-    return {f"a_{name}": aggregate for name, aggregate in aggregates.items()}
+VALID = ~Q(state__in=NOT_VALID)
+DISPATCHED = VALID & Q(dispatched=True)
+RATED_WELL = (Satisfaction.SATISFIED, Satisfaction.BASIC)
+DURATION_COLUMNS = tuple(f"{name}_{suffix}" for name in DURATIONS for suffix in ("s", "ws"))
+
+# Each figure belongs to the day column that places it in a period (docs/kpis.md): one
+# statement per family, grouped by that day (and the unit of a breakdown), then the days
+# summed into each point of the answer. Means are kept as sums and counts so they add up.
+FAMILIES: dict[str, tuple[Q, dict]] = {
+    "reported_day": (
+        Q(),
+        {
+            "new": Count("pk"),
+            **{f"src_{source}": Count("pk", filter=Q(source=source)) for source in SOURCES},
+            "merged": Count("pk", filter=Q(state=State.MERGED)),
+            "rejected": Count("pk", filter=Q(state=State.REJECTED)),
+            "closed_of_new": Count("pk", filter=VALID & Q(closed_day__isnull=False)),
+            "dispatched": Count("pk", filter=DISPATCHED),
+            "reworked": Count("pk", filter=DISPATCHED & Q(reworks__gt=0)),
+            "returned": Count("pk", filter=DISPATCHED & Q(returns__gt=0)),
+            "extended": Count("pk", filter=DISPATCHED & Q(extensions__gt=0)),
+            "parked": Count("pk", filter=Q(state=State.PARKED)),
+            "urges": Sum("urges"),
+            "escalations": Sum("escalations"),
+        },
+    ),
+    "closed_day": (
+        Q(),
+        {
+            "closed": Count("pk"),
+            "evaluated": Count("pk", filter=~Q(satisfaction="")),
+            "satisfied": Count("pk", filter=Q(satisfaction__in=RATED_WELL)),
+            **{f"sum_{column}": Sum(column) for column in DURATION_COLUMNS},
+            **{f"n_{column}": Count(column) for column in DURATION_COLUMNS},
+        },
+    ),
+    "due_day": (
+        ~Q(state__in=(*NOT_VALID, State.PARKED)),
+        {
+            "due": Count("pk"),
+            "due_closed": Count("pk", filter=Q(closed_day__isnull=False)),
+            "due_on_time": Count("pk", filter=Q(closed_day__isnull=False, on_time=True)),
+        },
+    ),
+}
+COUNTED = [name for _, aggregates in FAMILIES.values() for name in aggregates]
 
 
-def _touching(period: Period) -> Q:
-    """Facts that count for some figure of the period."""
-    return (
-        Q(reported_day__gte=period.start, reported_day__lte=period.end)
-        | Q(closed_day__gte=period.start, closed_day__lte=period.end)
-        | Q(due_day__gte=period.start, due_day__lte=period.end)
-        | Q(overdue_now=True)
-    )
+def _point_index(points: list[Period]):
+    """day -> index of the point holding it (points are consecutive and in order)."""
+    starts = [point.start for point in points]
+
+    def index(day) -> int:
+        return bisect_right(starts, day) - 1
+
+    return index
 
 
-def _figures(row: dict, percentiles: dict) -> dict:
-    row = {name[2:]: value for name, value in row.items() if name.startswith("a_")}
+def figures_grouped(base: Q, period: Period, group: str | None, points: list[Period]) -> dict:
+    """``{key: [figures of each point]}``: key None without ``group``, else one key per
+    value of the ``group`` column (``street_id``, ``grid_id``…) that has facts."""
+    index = _point_index(points)
+    sums: dict = defaultdict(lambda: [defaultdict(int) for _ in points])
+    for column, (condition, aggregates) in FAMILIES.items():
+        rows = (
+            EventFact.objects.filter(base & condition, **{f"{column}__gte": period.start, f"{column}__lte": period.end})
+            .values(*([group] if group else []), column)
+            .annotate(**{f"a_{name}": aggregate for name, aggregate in aggregates.items()})
+            .order_by()
+        )
+        for row in rows:
+            target = sums[row[group] if group else None][index(row[column])]
+            for name in aggregates:
+                target[name] += row[f"a_{name}"] or 0
+    overdue = EventFact.objects.filter(base, overdue_now=True)
+    if group:
+        overdue_by = dict(overdue.values(group).annotate(n=Count("pk")).order_by().values_list(group, "n"))
+    else:
+        overdue_by = {None: overdue.count()}
+    durations: dict = defaultdict(lambda: [defaultdict(list) for _ in points])
+    closed = EventFact.objects.filter(base, closed_day__gte=period.start, closed_day__lte=period.end)
+    for values in closed.values_list(group or "closed_day", "closed_day", *DURATION_COLUMNS).iterator(chunk_size=5000):
+        bucket = durations[values[0] if group else None][index(values[1])]
+        for column, value in zip(DURATION_COLUMNS, values[2:]):
+            if value is not None:
+                bucket[column].append(value)
+    answer = {}
+    for key in set(sums) | set(k for k, n in overdue_by.items() if n):
+        answer[key] = [_figures(sums[key][i], durations[key][i], overdue_by.get(key, 0)) for i in range(len(points))]
+    return answer
+
+
+def _mean(row: dict, column: str) -> float | None:
+    count = row[f"n_{column}"]
+    return row[f"sum_{column}"] / count if count else None
+
+
+def _figures(row: dict, percentiles: dict, overdue_now: int) -> dict:
     new = row["new"]
     valid = new - row["merged"] - row["rejected"]
     figures = {
@@ -122,51 +174,36 @@ def _figures(row: dict, percentiles: dict) -> dict:
     }
     for name in DURATIONS:
         figures[f"{name}_hours"] = {
-            "mean": _hours(row[f"{name}_mean"]),
+            "mean": _hours(_mean(row, f"{name}_s")),
             "p90": _hours(p90(percentiles.get(f"{name}_s", []))),
-            "working_mean": _hours(row[f"{name}_working_mean"]),
+            "working_mean": _hours(_mean(row, f"{name}_ws")),
             "working_p90": _hours(p90(percentiles.get(f"{name}_ws", []))),
         }
     figures.update(
         evaluated=row["evaluated"],
         satisfied=row["satisfied"],
         satisfaction_rate=_rate(row["satisfied"], row["evaluated"]),
-        overdue_now=row["overdue_now"],
-        urges=row["urges"] or 0,
-        escalations=row["escalations"] or 0,
+        overdue_now=overdue_now,
+        urges=row["urges"],
+        escalations=row["escalations"],
     )
     return figures
 
 
-DURATION_COLUMNS = tuple(f"{name}_{suffix}" for name in DURATIONS for suffix in ("s", "ws"))
-
-
 def figures_by(base: Q, period: Period, group: str | None = None) -> dict:
-    """``{key: figures}``: one key (None) without ``group``, else one per value of the
-    ``group`` column (``street_id``, ``community_id``, ``grid_id``…) that has facts."""
-    facts = EventFact.objects.filter(base & _touching(period))
-    aggregates = _aggregates(period)
-    if group:
-        rows = {row[group]: row for row in facts.values(group).annotate(**aggregates).order_by()}
-    else:
-        rows = {None: facts.aggregate(**aggregates)}
-    percentiles: dict = defaultdict(lambda: defaultdict(list))
-    closed = facts.filter(closed_day__gte=period.start, closed_day__lte=period.end)
-    for values in closed.values_list(group or "pk", *DURATION_COLUMNS).iterator(chunk_size=5000):
-        key = values[0] if group else None
-        bucket = percentiles[key]
-        for column, value in zip(DURATION_COLUMNS, values[1:]):
-            if value is not None:
-                bucket[column].append(value)
-    return {key: _figures(row, percentiles[key]) for key, row in rows.items()}
+    """``{key: figures}`` over the whole period (see ``figures_grouped``)."""
+    return {key: figures[0] for key, figures in figures_grouped(base, period, group, [period]).items()}
 
 
 def empty_figures() -> dict:
-    row = {name: 0 for name in _aggregates(Period("day", None, None))}
-    for name in DURATIONS:
-        row[f"a_{name}_mean"] = row[f"a_{name}_working_mean"] = None
-    return _figures(row, {})
+    return _figures(defaultdict(int), {}, 0)
 
 
 def figures_of(base: Q, period: Period) -> dict:
-    return figures_by(base, period)[None]
+    return figures_by(base, period).get(None) or empty_figures()
+
+
+def series_of(base: Q, period: Period, points: list[Period]) -> list[dict]:
+    if not points:
+        return []
+    return figures_grouped(base, period, None, points).get(None) or [empty_figures() for _ in points]

@@ -236,3 +236,17 @@ def test_the_worker_keeps_the_facts_and_stats_facts_off_skips_the_queue(as_perso
     settings.STATS_FACTS = False
     other = report(as_persona("demo_resident")).json()["id"]
     assert not DirtyEvent.objects.filter(event_id=other).exists()
+
+
+def test_it_gives_a_time_series_whose_points_add_up(as_persona):
+    commander = as_persona("demo_commander")
+    report(as_persona("demo_resident"))
+    stats_tick()
+    answer = commander.get("/stats/kpis", {"unit": "district", "period": "month", "series": "day"}).json()
+    start, end = date.fromisoformat(answer["period"]["start"]), date.fromisoformat(answer["period"]["end"])
+    points = answer["series"]
+    assert len(points) == (end - start).days + 1 and points[0]["start"] == start.isoformat()
+    assert sum(p["figures"]["new"] for p in points) == answer["figures"]["new"] >= 1
+    weeks = commander.get("/stats/kpis", {"unit": "district", "period": "month", "series": "week"}).json()["series"]
+    assert weeks[0]["start"] == start.isoformat() and weeks[-1]["end"] == end.isoformat()
+    assert sum(p["figures"]["closed"] for p in weeks) == answer["figures"]["closed"]
