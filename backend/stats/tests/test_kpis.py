@@ -250,3 +250,56 @@ def test_it_gives_a_time_series_whose_points_add_up(as_persona):
     weeks = commander.get("/stats/kpis", {"unit": "district", "period": "month", "series": "week"}).json()["series"]
     assert weeks[0]["start"] == start.isoformat() and weeks[-1]["end"] == end.isoformat()
     assert sum(p["figures"]["closed"] for p in weeks) == answer["figures"]["closed"]
+
+
+def test_an_extension_approved_after_the_deadline_does_not_save_it(as_persona):
+    from unittest import mock
+
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    handler, secretary = as_persona("demo_handler"), as_persona("demo_secretary")
+    event_id = report(resident).json()["id"]
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    step(handler, event_id, "sign")
+    deadline = Event.objects.get(pk=event_id).deadline_at
+    until = (deadline + timedelta(days=10)).isoformat()
+    assert step(handler, event_id, "extension", {"until": until, "reason": "需协调"}).status_code == 200
+    evidence(handler, event_id, before=1, after=1)
+    with mock.patch("django.utils.timezone.now", return_value=deadline + timedelta(hours=1)):
+        assert step(dispatcher, event_id, "extension/approve").status_code == 200
+    with mock.patch("django.utils.timezone.now", return_value=deadline + timedelta(hours=2)):
+        step(handler, event_id, "handle", {"result_note": "已处置"})
+        assert step(secretary, event_id, "approve").json()["state"] == "closed"
+    event = Event.objects.get(pk=event_id)
+    assert event.deadline_at > event.closed_at  # the working deadline moved…
+    stats_tick()
+    fact = EventFact.objects.get(event_id=event_id)
+    assert fact.due_day == deadline.astimezone(SHANGHAI).date() and not fact.on_time  # …the judged one did not
+    day = fact.due_day.isoformat()
+    figures = dispatcher.get(
+        "/stats/kpis", {"unit": "grid", "unit_id": event.grid_id, "period": "range", "start": day, "end": day}
+    ).json()["figures"]
+    assert figures["due"] == figures["due_closed"] >= 1 and figures["due_on_time"] == figures["due"] - 1
+
+
+def test_an_event_moved_to_another_grid_counts_only_there(as_persona):
+    from sync.changes import changed
+
+    commander = as_persona("demo_commander")
+    event_id = report(as_persona("demo_resident")).json()["id"]
+    stats_tick()
+    event = Event.objects.get(pk=event_id)
+    old_grid = event.grid_id
+    target = Grid.objects.exclude(pk=old_grid).filter(community_id=event.community_id).first()
+
+    def new_in(grid_id):
+        answer = commander.get("/stats/kpis", {"unit": "grid", "unit_id": grid_id, "period": "day"})
+        return answer.json()["figures"]["new"]
+
+    before_old, before_new = new_in(old_grid), new_in(target.pk)
+    # A correction of the event's grid (an admin's act: no step moves an event), written
+    # the way every event write is, through the sync log.
+    Event.objects.filter(pk=event_id).update(grid=target)
+    changed([Event.objects.get(pk=event_id)])
+    stats_tick()
+    assert (new_in(old_grid), new_in(target.pk)) == (before_old - 1, before_new + 1)
