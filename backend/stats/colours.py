@@ -17,9 +17,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backend.accounts.models import Role, RoleAssignment
-from backend.events.models import Category, Event, Satisfaction, Severity, Source, State
+from backend.events.models import Category, Event, Satisfaction, Severity, Source
 from backend.stats.facts import local_day
-from backend.stats.models import COLOUR_ORDER, Colour, ColourChange, ColourRule, EventFact, UnitColour, UnitKind
+from backend.stats.models import (
+    COLOUR_ORDER,
+    DONE_STATES,
+    Colour,
+    ColourChange,
+    ColourRule,
+    EventFact,
+    UnitColour,
+    UnitKind,
+)
 from backend.territory.models import Community, Grid
 
 # rule: (中文, English, {colour: threshold})
@@ -44,7 +53,7 @@ WELFARE_CATEGORIES = ("02.01", "02.02")  # 独居老人关怀, 重点人员走�
 REPEAT_WINDOW = timedelta(days=30)
 SATISFACTION_WINDOW = timedelta(days=30)
 SATISFACTION_MIN_RATED = 3  # ratings in each window before a drop means anything
-OPEN_EXCLUDED = (State.CLOSED, State.EVALUATED, State.MERGED, State.REJECTED)
+OPEN_EXCLUDED = DONE_STATES  # "open": every other state (the partial indexes of EventFact)
 EVENTS_LISTED = 20
 
 

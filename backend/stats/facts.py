@@ -90,7 +90,9 @@ def fact_of(event: Event, actions: list[tuple[str, datetime, dict]], parent_cate
         reported_day=local_day(event.reported_at),
         closed_day=local_day(event.closed_at) if closed else None,
         due_day=local_day(deadline),
-        on_time=closed and (deadline is None or event.closed_at <= deadline),
+        # The deadline is the handling deadline (处置时限: supervision stops at 已处置), so an
+        # event closed on time was last handled by it; the approval's own delay is not the holder's.
+        on_time=closed and (deadline is None or (event.handled_at or event.closed_at) <= deadline),
         dispatched=event.dispatched_at is not None,
         overdue_now=event.overdue and event.state not in (*CLOSED_STATES, State.MERGED, State.REJECTED),
         reworks=event.rework_count,

@@ -9,6 +9,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# The states in which an event no longer needs anyone (the colour rules count the others).
+DONE_STATES = ("closed", "evaluated", "merged", "rejected")
+OPEN = ~models.Q(state__in=DONE_STATES)
+CLOSED = models.Q(closed_day__isnull=False)
+
 
 class EventFact(models.Model):
     """What the KPIs read of one event; a pure function of the event and its history
@@ -57,6 +62,14 @@ class EventFact(models.Model):
             ),
             models.Index(fields=["due_day", "street_id"], name="fact_due", condition=models.Q(due_day__isnull=False)),
             models.Index(fields=["street_id"], name="fact_overdue", condition=models.Q(overdue_now=True)),
+            # A grid's or a community's figures, and the colour rules' look-ups: its open
+            # events (few: a partial index) and its closures (the satisfaction windows).
+            models.Index(fields=["grid_id", "reported_day"], name="fact_grid"),
+            models.Index(fields=["community_id", "reported_day"], name="fact_community"),
+            models.Index(fields=["grid_id", "closed_day"], name="fact_grid_closed", condition=CLOSED),
+            models.Index(fields=["community_id", "closed_day"], name="fact_community_closed", condition=CLOSED),
+            models.Index(fields=["grid_id"], name="fact_grid_open", condition=OPEN),
+            models.Index(fields=["community_id"], name="fact_community_open", condition=OPEN),
         ]
 
 
