@@ -6,12 +6,13 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Schema, Status
 
 from backend.accounts.models import Role
 from backend.accounts.scope import scope_of
 from backend.core.audit import audit_change
 from backend.core.errors import ApiError
+from backend.core.limits import BIGINT_MAX, RowId
 from backend.core.schemas import ErrorOut
 from backend.events.models import Category
 from backend.stats import assessment
@@ -28,7 +29,7 @@ Format = Literal["json", "csv", "xlsx"]
 
 class KpiParams(Schema):
     unit: str = "district"
-    unit_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    unit_id: int | None = Field(None, ge=1, le=BIGINT_MAX)
     category: str | None = Field(None, max_length=16)
     period: str = "month"
     date: dt.date | None = None
@@ -65,8 +66,8 @@ def kpis(request: HttpRequest, params: Query[KpiParams]):
 
 class ColourParams(Schema):
     unit: Literal["grid", "community"] = "grid"
-    street_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    community_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    street_id: int | None = Field(None, ge=1, le=BIGINT_MAX)
+    community_id: int | None = Field(None, ge=1, le=BIGINT_MAX)
 
 
 def _colour_rows(user, params: ColourParams):
@@ -117,7 +118,7 @@ def colours(request: HttpRequest, params: Query[ColourParams]):
     response={200: list[dict[str, Any]], **ERRORS},
     summary="五色预警历史 A unit's colour history",
 )
-def colour_history(request: HttpRequest, unit: Literal["grid", "community"], unit_id: int):
+def colour_history(request: HttpRequest, unit: Literal["grid", "community"], unit_id: Path[RowId]):
     access_unit(request.auth, unit, unit_id)
     rows = ColourChange.objects.filter(unit_kind=unit, unit_id=unit_id).order_by("-changed_at", "-pk")[:200]
     return [
@@ -209,9 +210,9 @@ def _scheme(scheme_id: int) -> Scheme:
 class RatingIn(Schema):
     rater_kind: Literal["street", "community", "department"]
     target: Literal["stationed", "platform"]
-    street_id: int = Field(ge=1, le=2**31 - 1)
-    department_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    platform_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    street_id: int = Field(ge=1, le=BIGINT_MAX)
+    department_id: int | None = Field(None, ge=1, le=BIGINT_MAX)
+    platform_id: int | None = Field(None, ge=1, le=BIGINT_MAX)
     score: int = Field(ge=0, le=100)
     grade: Literal["excellent", "good", "pass", "fail"]
 
@@ -219,7 +220,7 @@ class RatingIn(Schema):
 @router.post(
     "/schemes/{scheme_id}/ratings", response={200: dict[str, Any], **ERRORS}, summary="考核评分 Enter a rating"
 )
-def rating_new(request: HttpRequest, scheme_id: int, body: RatingIn):
+def rating_new(request: HttpRequest, scheme_id: Path[RowId], body: RatingIn):
     scheme = _scheme(scheme_id)
     rater_id = assessment.rater_of(
         request.auth, body.rater_kind, body.target, body.street_id, body.department_id, body.platform_id
@@ -252,7 +253,7 @@ class ResultParams(Schema):
 
 
 @router.get("/schemes/{scheme_id}/results", response={200: list[dict[str, Any]], **ERRORS}, summary="考核结果 Results")
-def results(request: HttpRequest, scheme_id: int, params: Query[ResultParams]):
+def results(request: HttpRequest, scheme_id: Path[RowId], params: Query[ResultParams]):
     scope = scope_of(request.auth)
     if not scope.district_wide:
         raise ApiError("stats_forbidden")

@@ -15,7 +15,7 @@ from django.db.models import Count, Q
 from backend.accounts.models import Role, RoleAssignment
 from backend.core.errors import ApiError, register
 from backend.stats.models import Grade, RaterKind, Rating, RatingTarget, Scheme
-from backend.stats.periods import Period
+from backend.stats.periods import MAX_RANGE_DAYS, Period, check_days
 from backend.stats.selectors import figures_by
 from backend.territory.models import Community, Department, Platform, Street
 
@@ -64,8 +64,9 @@ def check_weights(weights: dict) -> dict:
 def scheme_create(*, user, name: str, start: date, end: date, weights: dict) -> Scheme:
     from backend.core.audit import audit_change
 
-    if end < start:
-        raise ApiError("invalid_period", detail={"end": "must not be before start"})
+    check_days(start, end)
+    if end < start or (end - start).days >= MAX_RANGE_DAYS:
+        raise ApiError("invalid_period", detail={"end": f"not before start, at most {MAX_RANGE_DAYS} days after"})
     scheme = Scheme.objects.create(name=name, start=start, end=end, weights=check_weights(weights), created_by=user)
     audit_change(user, scheme, "add", f"新建考核方案 {name}", weights=scheme.weights)
     return scheme
@@ -290,6 +291,8 @@ def rater_of(user, rater_kind: str, target: str, street_id: int, department_id, 
     from backend.accounts.scope import scope_of
 
     scope = scope_of(user)
+    if department_id and not Department.objects.filter(pk=department_id).exists():
+        raise ApiError("unit_not_found")
     if rater_kind == RaterKind.STREET and target == RatingTarget.STATIONED and department_id:
         if scope.has(Role.DISPATCHER) and street_id in scope.street_ids:
             return street_id

@@ -21,15 +21,15 @@ class EventFact(models.Model):
     data, rebuilt from events, and must never hold an event write back."""
 
     event_id = models.UUIDField(primary_key=True)
-    grid_id = models.IntegerField()
-    community_id = models.IntegerField()
-    street_id = models.IntegerField()
-    platform_id = models.IntegerField(null=True)
-    department_id = models.IntegerField(null=True)
-    holder_user_id = models.IntegerField(null=True)
-    reporter_id = models.IntegerField(null=True)
-    category_id = models.IntegerField()
-    parent_category_id = models.IntegerField(null=True)
+    grid_id = models.BigIntegerField()
+    community_id = models.BigIntegerField()
+    street_id = models.BigIntegerField()
+    platform_id = models.BigIntegerField(null=True)
+    department_id = models.BigIntegerField(null=True)
+    holder_user_id = models.BigIntegerField(null=True)
+    reporter_id = models.BigIntegerField(null=True)
+    category_id = models.BigIntegerField()
+    parent_category_id = models.BigIntegerField(null=True)
     source = models.CharField(max_length=24)
     state = models.CharField(max_length=20)
     severity = models.CharField(max_length=16)
@@ -119,8 +119,8 @@ class UnitColour(models.Model):
     """The current colour of a grid or a community, with the reasons that set it."""
 
     unit_kind = models.CharField(max_length=12, choices=UnitKind.choices)
-    unit_id = models.IntegerField()
-    street_id = models.IntegerField()
+    unit_id = models.BigIntegerField()
+    street_id = models.BigIntegerField()
     colour = models.CharField(max_length=8, choices=Colour.choices, default=Colour.GREEN)
     reasons = models.JSONField(default=list)
     since = models.DateTimeField()
@@ -135,7 +135,7 @@ class ColourChange(models.Model):
     """The history of colours: one row per change."""
 
     unit_kind = models.CharField(max_length=12, choices=UnitKind.choices)
-    unit_id = models.IntegerField()
+    unit_id = models.BigIntegerField()
     colour = models.CharField(max_length=8, choices=Colour.choices)
     previous = models.CharField(max_length=8, choices=Colour.choices, blank=True)
     reasons = models.JSONField(default=list)
@@ -188,12 +188,12 @@ class Rating(models.Model):
 
     scheme = models.ForeignKey(Scheme, on_delete=models.CASCADE, related_name="ratings")
     rater_kind = models.CharField(max_length=12, choices=RaterKind.choices)
-    rater_id = models.IntegerField()
+    rater_id = models.BigIntegerField()
     target = models.CharField(max_length=12, choices=RatingTarget.choices)
     # A stationed unit is (department, street); a platform is its id (street_id its street).
-    department_id = models.IntegerField(null=True)
-    street_id = models.IntegerField()
-    platform_id = models.IntegerField(null=True)
+    department_id = models.BigIntegerField(null=True)
+    street_id = models.BigIntegerField()
+    platform_id = models.BigIntegerField(null=True)
     score = models.PositiveSmallIntegerField("评分")
     grade = models.CharField("等次", max_length=12, choices=Grade.choices)
     rated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

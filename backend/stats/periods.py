@@ -15,6 +15,9 @@ PERIOD_KINDS = ("day", "week", "month", "quarter", "year", "range")
 SERIES_STEPS = ("none", "day", "week", "month")
 MAX_RANGE_DAYS = 3 * 366
 MAX_POINTS = 400
+# The days a period may cover: the district's records, with room on either side.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
 
 register("invalid_period", 422, "统计周期无效", "Invalid period")
 
@@ -38,7 +41,13 @@ def _month_end(day: date) -> date:
     return following - timedelta(days=1)
 
 
+def check_days(*days: date | None) -> None:
+    if any(day is not None and not EARLIEST_DAY <= day <= LATEST_DAY for day in days):
+        raise ApiError("invalid_period", detail={"date": f"between {EARLIEST_DAY} and {LATEST_DAY}"})
+
+
 def period_of(kind: str, day: date | None = None, start: date | None = None, end: date | None = None) -> Period:
+    check_days(day, start, end)
     if kind not in PERIOD_KINDS:
         raise ApiError("invalid_period", detail={"period": f"one of {', '.join(PERIOD_KINDS)}"})
     if kind == "range":

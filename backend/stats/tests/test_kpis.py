@@ -194,6 +194,16 @@ def test_it_refuses_units_outside_the_users_scope(as_persona):
     assert as_persona("demo_commander").get("/stats/kpis", {"unit": "district"}).status_code == 200
     bad = as_persona("demo_commander").get("/stats/kpis", {"unit": "district", "period": "fortnight"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_period"
+    for params in (
+        {"period": "year", "date": "9999-12-31"},
+        {"period": "range", "start": "2026-11-02", "end": "2026-11-01"},
+        {"period": "range", "start": "2020-01-01", "end": "2026-01-01"},
+        {"period": "year", "series": "fortnight"},
+    ):
+        refused = as_persona("demo_commander").get("/stats/kpis", {"unit": "district", **params})
+        assert refused.status_code == 422 and refused.json()["code"] == "invalid_period", params
+    unknown = as_persona("demo_commander").get("/stats/kpis", {"unit": "grid", "unit_id": 2**62})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unit_not_found"
 
 
 def test_it_exports_the_figures_as_csv_and_xlsx(as_persona):
