@@ -143,6 +143,8 @@ def _require_district(user) -> None:
 def colour_rules(request: HttpRequest):
     from backend.stats.colours import DEFAULT_RULES, thresholds
 
+    if not scope_of(request.auth).is_staff_role:
+        raise ApiError("stats_forbidden")
     return {
         rule: {"label": DEFAULT_RULES.get(rule, (rule,))[0], "thresholds": steps}
         for rule, steps in thresholds().items()

@@ -78,3 +78,4 @@ def test_it_shows_colours_only_within_scope(as_persona):
     assert grid.pk in listed and other.pk not in listed
     assert secretary.get(f"/stats/colours/grid/{other.pk}/history").status_code == 403
     assert as_persona("demo_resident").get("/stats/colours").status_code == 403
+    assert as_persona("demo_resident").get("/stats/colour-rules").status_code == 403
