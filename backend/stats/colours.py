@@ -8,6 +8,7 @@ told to the street's dispatchers (a notification row and the websocket, ``push``
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,7 +85,20 @@ class Verdict:
     reasons: list[dict]
 
 
+_CATEGORY_CACHE: dict = {}
+CATEGORY_CACHE_SECONDS = 300  # the catalogue changes rarely, an admin's act; colours recompute every step
+
+
 def _category_ids() -> tuple[set[int], set[int]]:
+    cached = _CATEGORY_CACHE.get("ids")
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    ids = _load_category_ids()
+    _CATEGORY_CACHE["ids"] = (time.monotonic() + CATEGORY_CACHE_SECONDS, ids)
+    return ids
+
+
+def _load_category_ids() -> tuple[set[int], set[int]]:
     disputes = set(
         Category.objects.filter(Q(code=DISPUTE_GROUP) | Q(parent__code=DISPUTE_GROUP)).values_list("pk", flat=True)
     )

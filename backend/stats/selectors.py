@@ -1,5 +1,6 @@
-"""The KPI figures of docs/kpis.md, aggregated from ``EventFact`` in one statement per
-period (plus one for the percentiles), for one unit or grouped by child unit."""
+"""The KPI figures of docs/kpis.md, aggregated from ``EventFact``: one grouped statement
+per day family (reported, closed, due), one for the overdue count and one reading the
+durations for the percentiles, whatever the number of points or child units."""
 
 from __future__ import annotations
 
