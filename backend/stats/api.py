@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema, Status
@@ -173,7 +173,7 @@ class SchemeIn(Schema):
     name: str = Field(min_length=1, max_length=64)
     start: dt.date
     end: dt.date
-    weights: dict[str, int] = Field(default_factory=dict)
+    weights: dict[str, Annotated[int, Field(ge=0, le=1000)]] = Field(default_factory=dict)
 
 
 def _scheme_out(scheme: Scheme) -> dict:
