@@ -80,7 +80,8 @@ def test_it_computes_each_figure_as_written_in_the_docs(as_persona):
     assert figures["due"] == 0 and figures["on_time_rate"] is None  # due days are ahead
     fact = EventFact.objects.get(event_id=reworked)
     event = Event.objects.get(pk=reworked)
-    assert figures["close_hours"]["mean"] == round(fact.close_s / 3600, 2)
+    assert figures["close_hours"]["mean"] == figures["close_hours"]["p90"] == round(fact.close_s / 3600, 2)
+    assert figures["close_hours"]["working_p90"] == round(fact.close_ws / 3600, 2)
     assert fact.close_s == int((event.closed_at - event.reported_at).total_seconds())
     assert fact.close_ws == working_seconds(event.reported_at, event.closed_at)
 
@@ -136,6 +137,13 @@ def test_it_counts_working_time_in_the_working_calendar():
     assert working_seconds(saturday, saturday + timedelta(hours=10)) == 0
 
 
+def test_it_takes_the_nearest_rank_90th_percentile():
+    from backend.stats.selectors import p90
+
+    assert p90([]) is None and p90([5]) == 5
+    assert p90(list(range(1, 11))) == 9 and p90(list(range(1, 12))) == 10  # ceil(0.9 n)-th value
+
+
 def test_it_cuts_periods_in_local_dates():
     day = date(2026, 11, 18)
     assert (period_of("week", day).start, period_of("week", day).end) == (date(2026, 11, 16), date(2026, 11, 22))
@@ -180,6 +188,18 @@ def test_it_keeps_the_facts_equal_to_a_recomputation_after_a_random_history(as_p
     fields = [f.attname for f in EventFact._meta.fields]
     for event_id, fact in fresh.items():
         assert [getattr(kept[event_id], n) for n in fields] == [getattr(fact, n) for n in fields]
+
+    # The percentiles (in the database on PostgreSQL) are the nearest-rank ones of the facts.
+    from backend.stats.selectors import p90
+
+    street_id = Grid.objects.get(code=GRID_A).community.street_id
+    today = timezone.now().astimezone(SHANGHAI).date()
+    closed = EventFact.objects.filter(street_id=street_id, closed_day=today)
+    hours = dispatcher.get("/stats/kpis", {"unit": "street", "unit_id": street_id, "period": "day"}).json()
+    for name in ("sign", "handle", "close"):
+        values = [v for v in closed.values_list(f"{name}_s", flat=True) if v is not None]
+        expected = None if not values else round(p90(values) / 3600, 2)
+        assert hours["figures"][f"{name}_hours"]["p90"] == expected
 
 
 def test_it_refuses_units_outside_the_users_scope(as_persona):
