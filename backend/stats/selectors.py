@@ -112,18 +112,20 @@ def _percentiles(closed, group: str | None, points: list[Period], index) -> dict
     database on PostgreSQL, over the values read out elsewhere (SQLite has no percentile)."""
     found: dict = defaultdict(lambda: [{} for _ in points])
     if connection.vendor == "postgresql":
-        point = Case(
-            *[When(closed_day__gte=p.start, closed_day__lte=p.end, then=Value(i)) for i, p in enumerate(points)],
-            output_field=IntegerField(),
-        )
-        rows = (
-            closed.annotate(point=point)
-            .values(*([group] if group else []), "point")
-            .annotate(**{f"p_{column}": Percentile90(column) for column in DURATION_COLUMNS})
-            .order_by()
-        )
+        named = {f"p_{column}": Percentile90(column) for column in DURATION_COLUMNS}
+        if len(points) > 1:
+            point = Case(
+                *[When(closed_day__gte=p.start, closed_day__lte=p.end, then=Value(i)) for i, p in enumerate(points)],
+                output_field=IntegerField(),
+            )
+            rows = closed.annotate(point=point).values(*([group] if group else []), "point").annotate(**named)
+        elif group:
+            rows = closed.values(group).annotate(**named)
+        else:
+            rows = [closed.aggregate(**named)]
         for row in rows:
-            found[row[group] if group else None][row["point"]] = {c: row[f"p_{c}"] for c in DURATION_COLUMNS}
+            key = row[group] if group else None
+            found[key][row.get("point", 0)] = {c: row[f"p_{c}"] for c in DURATION_COLUMNS}
         return found
     values: dict = defaultdict(lambda: [defaultdict(list) for _ in points])
     for row in closed.values_list(group or "closed_day", "closed_day", *DURATION_COLUMNS).iterator(chunk_size=5000):
@@ -152,14 +154,16 @@ def figures_grouped(base: Q, period: Period, group: str | None, points: list[Per
     index = _point_index(points)
     sums: dict = defaultdict(lambda: [defaultdict(int) for _ in points])
     for column, (condition, aggregates) in FAMILIES.items():
-        rows = (
-            EventFact.objects.filter(base & condition, **{f"{column}__gte": period.start, f"{column}__lte": period.end})
-            .values(*([group] if group else []), column)
-            .annotate(**{f"a_{name}": aggregate for name, aggregate in aggregates.items()})
-            .order_by()
+        by_day = len(points) > 1  # one point: no need to split it by day
+        keys = [*([group] if group else []), *([column] if by_day else [])]
+        facts = EventFact.objects.filter(
+            base & condition, **{f"{column}__gte": period.start, f"{column}__lte": period.end}
         )
+        named = {f"a_{name}": aggregate for name, aggregate in aggregates.items()}
+        # values() with no field would group by every column: a plain aggregate then.
+        rows = facts.values(*keys).annotate(**named).order_by() if keys else [facts.aggregate(**named)]
         for row in rows:
-            target = sums[row[group] if group else None][index(row[column])]
+            target = sums[row[group] if group else None][index(row[column]) if by_day else 0]
             for name in aggregates:
                 target[name] += row[f"a_{name}"] or 0
     overdue = EventFact.objects.filter(base, overdue_now=True)
