@@ -14,7 +14,12 @@ from backend.events.deadlines import SHANGHAI
 from backend.stats.assessment import DEFAULT_WEIGHTS, _weighted, grade_of
 from backend.stats.models import EventFact
 from backend.territory.models import Community, Department, Grid, Platform, PlatformKind
+from tests import matrix_registry
 from tests.events_helpers import GRID_A, report
+
+matrix_registry.cover(
+    "/api/v1/stats/schemes", "/api/v1/stats/schemes/{scheme_id}/ratings", "/api/v1/stats/schemes/{scheme_id}/results"
+)
 
 
 def _scheme(commander):
@@ -127,3 +132,5 @@ def test_it_rates_platforms_by_their_communities_and_assesses_grid_workers(as_pe
     table = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert len(table) == len(rows) and "part_found" in table[0]
     assert as_persona("demo_dispatcher").get(f"/stats/schemes/{scheme['id']}/results").status_code == 403
+    assert as_persona("demo_resident").get("/stats/schemes").status_code == 403
+    assert [s["id"] for s in as_persona("demo_dispatcher").get("/stats/schemes").json()].count(scheme["id"]) == 1

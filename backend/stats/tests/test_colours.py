@@ -10,7 +10,13 @@ from backend.stats.models import ColourChange, UnitColour
 from backend.stats.services import stats_tick
 from backend.territory.models import Grid
 from push.models import Notification
+from tests import matrix_registry
 from tests.events_helpers import GRID_A, report
+
+# test_it_shows_colours_only_within_scope; the rules' writes: the colour test below.
+matrix_registry.cover(
+    "/api/v1/stats/colours", "/api/v1/stats/colours/{unit}/{unit_id}/history", "/api/v1/stats/colour-rules"
+)
 
 
 def test_it_takes_the_worst_colour_a_rule_reaches():

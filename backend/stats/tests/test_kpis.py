@@ -19,7 +19,10 @@ from backend.stats.models import EventFact
 from backend.stats.periods import period_of
 from backend.stats.services import stats_tick
 from backend.territory.models import Grid
+from tests import matrix_registry
 from tests.events_helpers import GRID_A, evidence, governance_platform_id, report, step
+
+matrix_registry.cover("/api/v1/stats/kpis")  # test_it_refuses_units_outside_the_users_scope
 
 
 def _close(dispatcher, handler, secretary, event_id, *, rework=False):
