@@ -127,12 +127,13 @@ def _counts(kind: str, unit_id: int, now: datetime, categories=None) -> dict[str
             found["welfare"].append(event_id)
     counts = {rule: (len(ids), ids) for rule, ids in found.items()}
 
-    tips = Event.objects.filter(
-        **{column: unit_id}, source=Source.PUBLIC_TIP, reported_at__gte=now - REPEAT_WINDOW
-    ).exclude(address_text="")
+    # From the facts: their (unit, reported day) index holds the last 30 days of the unit.
+    tips = EventFact.objects.filter(
+        **{column: unit_id}, reported_day__gte=local_day(now - REPEAT_WINDOW), source=Source.PUBLIC_TIP
+    ).exclude(tip_address="")
     by_address: dict[str, list] = defaultdict(list)
-    for event_id, address in tips.values_list("pk", "address_text"):
-        by_address[address.strip()].append(event_id)
+    for event_id, address in tips.values_list("event_id", "tip_address"):
+        by_address[address].append(event_id)
     repeated = [ids for ids in by_address.values() if len(ids) >= 2]
     counts["repeated_tips"] = (len(repeated), [i for ids in repeated for i in ids])
 

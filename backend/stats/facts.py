@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from backend.events.deadlines import SHANGHAI, is_workday
-from backend.events.models import Event, EventAction, State
+from backend.events.models import Event, EventAction, Source, State
 from backend.stats.models import DirtyEvent, EventFact
 
 CLOSED_STATES = (State.CLOSED, State.EVALUATED)
@@ -101,6 +101,7 @@ def fact_of(event: Event, actions: list[tuple[str, datetime, dict]], parent_cate
         urges=event.urge_count,
         escalations=sum(1 for action, _, _ in actions if action == "escalate"),
         satisfaction=event.satisfaction or "",
+        tip_address=event.address_text.strip() if event.source == Source.PUBLIC_TIP else "",
         sign_s=sign_s,
         handle_s=handle_s,
         close_s=close_s,

@@ -45,6 +45,8 @@ class EventFact(models.Model):
     urges = models.PositiveSmallIntegerField(default=0)
     escalations = models.PositiveSmallIntegerField(default=0)
     satisfaction = models.CharField(max_length=16, blank=True)
+    # A resident's tip's address, for the repeated-tips warning (empty for other sources).
+    tip_address = models.CharField(max_length=200, blank=True)
     # Seconds, natural (``*_s``) and working (``*_ws``); null when not measurable.
     sign_s = models.IntegerField(null=True)
     handle_s = models.IntegerField(null=True)
