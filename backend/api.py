@@ -33,6 +33,7 @@ from backend.core.times import WireJSONEncoder
 from backend.events.api import router as events_router
 from backend.intake.api import router as intake_router
 from backend.residents.api import router as residents_router
+from backend.stats.api import router as stats_router
 from backend.territory.api import router as territory_router
 from backend.tips.api import router as tips_router
 from media.api import router as media_router
@@ -156,6 +157,7 @@ api.add_router("/", tips_router)
 api.add_router("/", care_router)
 api.add_router("/", intake_router)
 api.add_router("/console", console_router)
+api.add_router("/stats", stats_router)
 
 
 # Statuses a route can answer whatever it does, declared here once for every route so

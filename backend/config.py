@@ -210,6 +210,7 @@ class Config:
     retention_access_log_days: int = 1095
     retention_tombstone_days: int = 30
     worker_metrics_address: str = "127.0.0.1"
+    stats_facts: bool = True
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -319,6 +320,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         retention_tombstone_days=env_int(environ, "RETENTION_TOMBSTONE_DAYS", 30, minimum=1),
         worker_metrics_port=env_int(environ, "WORKER_METRICS_PORT", 0, maximum=65535),
         worker_metrics_address=environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1").strip() or "127.0.0.1",
+        # The KPIs' facts kept as events change (backend/stats; docs/kpis.md). Off only to
+        # measure what keeping them costs (make bench BENCH=kpis).
+        stats_facts=env_bool(environ, "STATS_FACTS", True),
     )
     if production:
         refuse_development_defaults(config, environ)

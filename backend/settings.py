@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "backend.care",
     "backend.intake",
     "backend.ops",
+    "backend.stats",
     "push",
     "media",
     "sync",
@@ -159,6 +160,7 @@ JWT = {
 }
 FCM_CREDENTIALS_FILE = CONFIG.fcm_credentials_file
 WORKING_HOURS = CONFIG.working_hours
+STATS_FACTS = CONFIG.stats_facts  # backend/stats: keep the KPIs' facts as events change
 SUPERVISION = {
     "GRACE_HOURS": CONFIG.supervision_grace_hours,
     "INTERVAL_SECONDS": CONFIG.supervision_interval_seconds,

@@ -23,6 +23,7 @@ class NotificationKind(models.TextChoices):
     VISIT_OVERDUE = "visit_overdue", "走访超期"
     VISIT_ESCALATED = "visit_escalated", "走访超期转书记"
     WELFARE_CHECK = "welfare_check", "独居老人关怀"
+    COLOUR_CHANGE = "colour_change", "五色预警变化"
 
 
 # Kinds that wake a phone in the background through FCM (always: a task or an urge

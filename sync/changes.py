@@ -48,6 +48,10 @@ def track(kind: EntityKind, rows: list[dict], *, created: bool = False, deleted:
     if not rows:
         return
     ids = [str(row["id"]) for row in rows]
+    if kind.name == "event":  # the KPIs' facts of these events are stale (backend/stats)
+        from backend.stats.facts import mark_dirty
+
+        mark_dirty(ids)
     previous: dict[str, set[str]] = defaultdict(set)
     if not created:
         for entity_id, bucket in _delete_rows(kind.name, ids):

@@ -2,9 +2,10 @@
 
 The worker process: drains the FCM outbox and numbers the sync change log every
 second, runs supervision (督办), the visit plan (走访, ``care_tick``) and the purge of the
-intake's old message ids every SUPERVISION_INTERVAL_SECONDS and, once a day, purges what
-the retention rules let go (patrol tracks, the access log, sync tombstones:
-backend/ops/retention.py). `make run` starts it beside the server;
+intake's old message ids every SUPERVISION_INTERVAL_SECONDS, keeps the KPIs' facts and the
+five-colour warnings current (``backend.stats``) and, once a day, purges what the retention
+rules let go (patrol tracks, the access log, sync tombstones: backend/ops/retention.py).
+`make run` starts it beside the server;
 production runs it as the compose `worker` service.
 
 It lives in ``backend.core``, not with any one of the apps whose periodic work it
@@ -21,6 +22,7 @@ from backend.events.supervision import supervision_tick
 from backend.intake.signing import messages_purge
 from backend.ops.jobs import MeasuredSender, run_job
 from backend.ops.retention import purge_expired
+from backend.stats.services import SWEEP_SECONDS, colour_sweep, stats_tick
 from push.delivery import drain_outbox
 from push.senders import get_sender
 from sync.changes import stamp_changes
@@ -44,13 +46,17 @@ class Command(BaseCommand):
             start_http_server(settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDRESS)
         # Each job is measured (runs, outcome, duration, lag behind its schedule: /metrics).
         sender = MeasuredSender(get_sender())
-        next_supervision = next_compaction = 0.0
+        next_supervision = next_compaction = next_colour_sweep = 0.0
         scheduled = time.time()
         while True:
             run_job("sync_stamp", stamp_changes, scheduled=scheduled)  # pulls stamp too; this covers no pulls
             if time.monotonic() >= next_compaction:
                 run_job("retention", purge_expired)  # tracks, access log, tombstones (backend/ops/retention.py)
                 next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
+            run_job("stats", stats_tick, scheduled=scheduled)  # the KPIs' facts of changed events, their colours
+            if time.monotonic() >= next_colour_sweep:
+                run_job("colour_sweep", colour_sweep)
+                next_colour_sweep = time.monotonic() + SWEEP_SECONDS
             pushed = run_job("push_outbox", lambda: drain_outbox(sender=sender), scheduled=scheduled)
             if pushed.sent or pushed.retried or pushed.dropped:
                 self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")

@@ -1,0 +1,248 @@
+"""The KPI figures of docs/kpis.md, aggregated from ``EventFact``: one grouped statement
+per day family (reported, closed, due), one for the overdue count and one reading the
+durations for the percentiles, whatever the number of points or child units."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+
+from django.db import connection
+from django.db.models import Aggregate, BigIntegerField, Case, Count, IntegerField, Q, Sum, Value, When
+
+from backend.events.models import Category, Satisfaction, Source, State
+from backend.stats.models import EventFact
+from backend.stats.periods import Period
+
+DURATIONS = ("sign", "handle", "close")
+SOURCES = tuple(Source.values)
+NOT_VALID = (State.MERGED, State.REJECTED)
+
+
+def unit_q(kind: str, unit_id: int | None) -> Q:
+    if kind == "district":
+        return Q()
+    if kind == "grid_worker":
+        return Q(reporter_id=unit_id) | Q(holder_user_id=unit_id)
+    return Q(**{f"{kind}_id": unit_id})
+
+
+def category_q(category: Category | None) -> Q:
+    if category is None:
+        return Q()
+    return Q(category_id=category.pk) | Q(parent_category_id=category.pk)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+def p90(values: list[int]) -> float | None:
+    """Nearest-rank 90th percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+VALID = ~Q(state__in=NOT_VALID)
+DISPATCHED = VALID & Q(dispatched=True)
+RATED_WELL = (Satisfaction.SATISFIED, Satisfaction.BASIC)
+DURATION_COLUMNS = tuple(f"{name}_{suffix}" for name in DURATIONS for suffix in ("s", "ws"))
+
+# Each figure belongs to the day column that places it in a period (docs/kpis.md): one
+# statement per family, grouped by that day (and the unit of a breakdown), then the days
+# summed into each point of the answer. Means are kept as sums and counts so they add up.
+FAMILIES: dict[str, tuple[Q, dict]] = {
+    "reported_day": (
+        Q(),
+        {
+            "new": Count("pk"),
+            **{f"src_{source}": Count("pk", filter=Q(source=source)) for source in SOURCES},
+            "merged": Count("pk", filter=Q(state=State.MERGED)),
+            "rejected": Count("pk", filter=Q(state=State.REJECTED)),
+            "closed_of_new": Count("pk", filter=VALID & Q(closed_day__isnull=False)),
+            "dispatched": Count("pk", filter=DISPATCHED),
+            "reworked": Count("pk", filter=DISPATCHED & Q(reworks__gt=0)),
+            "returned": Count("pk", filter=DISPATCHED & Q(returns__gt=0)),
+            "extended": Count("pk", filter=DISPATCHED & Q(extensions__gt=0)),
+            "parked": Count("pk", filter=Q(state=State.PARKED)),
+            "urges": Sum("urges"),
+            "escalations": Sum("escalations"),
+        },
+    ),
+    "closed_day": (
+        Q(),
+        {
+            "closed": Count("pk"),
+            "evaluated": Count("pk", filter=~Q(satisfaction="")),
+            "satisfied": Count("pk", filter=Q(satisfaction__in=RATED_WELL)),
+            **{f"sum_{column}": Sum(column) for column in DURATION_COLUMNS},
+            **{f"n_{column}": Count(column) for column in DURATION_COLUMNS},
+        },
+    ),
+    "due_day": (
+        ~Q(state__in=(*NOT_VALID, State.PARKED)),
+        {
+            "due": Count("pk"),
+            "due_closed": Count("pk", filter=Q(closed_day__isnull=False)),
+            "due_on_time": Count("pk", filter=Q(closed_day__isnull=False, on_time=True)),
+        },
+    ),
+}
+COUNTED = [name for _, aggregates in FAMILIES.values() for name in aggregates]
+
+
+class Percentile90(Aggregate):
+    """PostgreSQL's nearest-rank 90th percentile (``percentile_disc`` is the first value
+    whose cumulative share reaches 0.9: ``p90`` below, computed where the rows are)."""
+
+    function = "percentile_disc"
+    template = "%(function)s(0.9) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = BigIntegerField()
+
+
+def _percentiles(closed, group: str | None, points: list[Period], index) -> dict:
+    """``{key: [{column: p90} for each point]}`` of the closed events' durations: in the
+    database on PostgreSQL, over the values read out elsewhere (SQLite has no percentile)."""
+    found: dict = defaultdict(lambda: [{} for _ in points])
+    if connection.vendor == "postgresql":
+        named = {f"p_{column}": Percentile90(column) for column in DURATION_COLUMNS}
+        if len(points) > 1:
+            point = Case(
+                *[When(closed_day__gte=p.start, closed_day__lte=p.end, then=Value(i)) for i, p in enumerate(points)],
+                output_field=IntegerField(),
+            )
+            rows = closed.annotate(point=point).values(*([group] if group else []), "point").annotate(**named)
+        elif group:
+            rows = closed.values(group).annotate(**named)
+        else:
+            rows = [closed.aggregate(**named)]
+        for row in rows:
+            key = row[group] if group else None
+            found[key][row.get("point", 0)] = {c: row[f"p_{c}"] for c in DURATION_COLUMNS}
+        return found
+    values: dict = defaultdict(lambda: [defaultdict(list) for _ in points])
+    for row in closed.values_list(group or "closed_day", "closed_day", *DURATION_COLUMNS).iterator(chunk_size=5000):
+        bucket = values[row[0] if group else None][index(row[1])]
+        for column, value in zip(DURATION_COLUMNS, row[2:]):
+            if value is not None:
+                bucket[column].append(value)
+    for key, per_point in values.items():
+        found[key] = [{column: p90(lists[column]) for column in DURATION_COLUMNS} for lists in per_point]
+    return found
+
+
+def _point_index(points: list[Period]):
+    """day -> index of the point holding it (points are consecutive and in order)."""
+    starts = [point.start for point in points]
+
+    def index(day) -> int:
+        return bisect_right(starts, day) - 1
+
+    return index
+
+
+def figures_grouped(base: Q, period: Period, group: str | None, points: list[Period]) -> dict:
+    """``{key: [figures of each point]}``: key None without ``group``, else one key per
+    value of the ``group`` column (``street_id``, ``grid_id``…) that has facts."""
+    index = _point_index(points)
+    sums: dict = defaultdict(lambda: [defaultdict(int) for _ in points])
+    for column, (condition, aggregates) in FAMILIES.items():
+        by_day = len(points) > 1  # one point: no need to split it by day
+        keys = [*([group] if group else []), *([column] if by_day else [])]
+        facts = EventFact.objects.filter(
+            base & condition, **{f"{column}__gte": period.start, f"{column}__lte": period.end}
+        )
+        named = {f"a_{name}": aggregate for name, aggregate in aggregates.items()}
+        # values() with no field would group by every column: a plain aggregate then.
+        rows = facts.values(*keys).annotate(**named).order_by() if keys else [facts.aggregate(**named)]
+        for row in rows:
+            target = sums[row[group] if group else None][index(row[column]) if by_day else 0]
+            for name in aggregates:
+                target[name] += row[f"a_{name}"] or 0
+    overdue = EventFact.objects.filter(base, overdue_now=True)
+    if group:
+        overdue_by = dict(overdue.values(group).annotate(n=Count("pk")).order_by().values_list(group, "n"))
+    else:
+        overdue_by = {None: overdue.count()}
+    closed = EventFact.objects.filter(base, closed_day__gte=period.start, closed_day__lte=period.end)
+    durations = _percentiles(closed, group, points, index)
+    answer = {}
+    for key in set(sums) | set(k for k, n in overdue_by.items() if n):
+        answer[key] = [_figures(sums[key][i], durations[key][i], overdue_by.get(key, 0)) for i in range(len(points))]
+    return answer
+
+
+def _mean(row: dict, column: str) -> float | None:
+    count = row[f"n_{column}"]
+    return row[f"sum_{column}"] / count if count else None
+
+
+def _figures(row: dict, percentiles: dict, overdue_now: int) -> dict:
+    new = row["new"]
+    valid = new - row["merged"] - row["rejected"]
+    figures = {
+        "new": new,
+        "new_by_source": {source: row[f"src_{source}"] for source in SOURCES},
+        "tip_share": _rate(row[f"src_{Source.PUBLIC_TIP}"], new),
+        "merged": row["merged"],
+        "rejected": row["rejected"],
+        "valid": valid,
+        "closed": row["closed"],
+        "closed_of_new": row["closed_of_new"],
+        "completion_rate": _rate(row["closed_of_new"], valid),
+        "due": row["due"],
+        "due_closed": row["due_closed"],
+        "closure_rate": _rate(row["due_closed"], row["due"]),
+        "due_on_time": row["due_on_time"],
+        "on_time_rate": _rate(row["due_on_time"], row["due"]),
+        "dispatched": row["dispatched"],
+        "reworked": row["reworked"],
+        "rework_rate": _rate(row["reworked"], row["dispatched"]),
+        "returned": row["returned"],
+        "return_rate": _rate(row["returned"], row["dispatched"]),
+        "extended": row["extended"],
+        "extension_rate": _rate(row["extended"], row["dispatched"]),
+        "parked": row["parked"],
+    }
+    for name in DURATIONS:
+        figures[f"{name}_hours"] = {
+            "mean": _hours(_mean(row, f"{name}_s")),
+            "p90": _hours(percentiles.get(f"{name}_s")),
+            "working_mean": _hours(_mean(row, f"{name}_ws")),
+            "working_p90": _hours(percentiles.get(f"{name}_ws")),
+        }
+    figures.update(
+        evaluated=row["evaluated"],
+        satisfied=row["satisfied"],
+        satisfaction_rate=_rate(row["satisfied"], row["evaluated"]),
+        overdue_now=overdue_now,
+        urges=row["urges"],
+        escalations=row["escalations"],
+    )
+    return figures
+
+
+def figures_by(base: Q, period: Period, group: str | None = None) -> dict:
+    """``{key: figures}`` over the whole period (see ``figures_grouped``)."""
+    return {key: figures[0] for key, figures in figures_grouped(base, period, group, [period]).items()}
+
+
+def empty_figures() -> dict:
+    return _figures(defaultdict(int), {}, 0)
+
+
+def figures_of(base: Q, period: Period) -> dict:
+    return figures_by(base, period).get(None) or empty_figures()
+
+
+def series_of(base: Q, period: Period, points: list[Period]) -> list[dict]:
+    if not points:
+        return []
+    return figures_grouped(base, period, None, points).get(None) or [empty_figures() for _ in points]

@@ -1,0 +1,87 @@
+"""Five-colour warnings: rules, reasons with their events, configurable thresholds,
+history kept, and the street's dispatchers told of a change."""
+
+from __future__ import annotations
+
+from django.contrib.admin.models import LogEntry
+
+from backend.stats.colours import colour_for, verdict_of
+from backend.stats.models import ColourChange, UnitColour
+from backend.stats.services import stats_tick
+from backend.territory.models import Grid
+from push.models import Notification
+from tests import matrix_registry
+from tests.events_helpers import GRID_A, report
+
+# test_it_shows_colours_only_within_scope; the rules' writes: the colour test below.
+matrix_registry.cover(
+    "/api/v1/stats/colours", "/api/v1/stats/colours/{unit}/{unit_id}/history", "/api/v1/stats/colour-rules"
+)
+
+
+def test_it_takes_the_worst_colour_a_rule_reaches():
+    steps = {"yellow": 1, "orange": 3, "red": 5}
+    assert [colour_for(n, steps) for n in (0, 1, 3, 4, 5, 9)] == [None, "yellow", "orange", "orange", "red", "red"]
+
+
+def test_it_colours_a_grid_tells_the_dispatchers_and_keeps_the_history(as_persona, persona_user):
+    worker, dispatcher = as_persona("demo_grid_worker"), as_persona("demo_dispatcher")
+    grid = Grid.objects.get(code=GRID_A)
+    stats_tick()  # whatever the session's data left, settled first
+    before = UnitColour.objects.filter(unit_kind="grid", unit_id=grid.pk).values_list("colour", flat=True).first()
+
+    # Two welfare checks (独居老人关怀, severity 严重) left open: severe 2 and welfare 2 → orange.
+    ids = [report(worker, category="02.01", source="grid_patrol").json()["id"] for _ in range(2)]
+    stats_tick()
+    colour = UnitColour.objects.get(unit_kind="grid", unit_id=grid.pk)
+    assert colour.colour == "orange"
+    reasons = {r["rule"]: r for r in colour.reasons}
+    assert reasons["severe"]["count"] == 2 and reasons["welfare"]["colour"] == "orange"
+    assert sorted(e["id"] for e in reasons["welfare"]["events"]) == sorted(ids)
+    assert all(e["number"].startswith("SC") for e in reasons["welfare"]["events"])
+    community = UnitColour.objects.get(unit_kind="community", unit_id=grid.community_id)
+    assert community.colour in ("orange", "red")
+
+    change = ColourChange.objects.filter(unit_kind="grid", unit_id=grid.pk).latest("changed_at")
+    assert change.colour == "orange" and change.previous == (before or "green")
+    told = Notification.objects.filter(user=persona_user("demo_dispatcher"), kind="colour_change")
+    assert told.filter(data__unit__id=grid.pk, data__colour="orange").exists()
+    assert not Notification.objects.filter(user=persona_user("demo_grid_worker"), kind="colour_change").exists()
+
+    listed = dispatcher.get("/stats/colours", {"unit": "grid", "community_id": grid.community_id}).json()
+    mine = next(row for row in listed if row["unit"]["id"] == grid.pk)
+    assert mine["colour"] == "orange" and mine["colour_label"] == "橙" and mine["reasons"]
+    history = dispatcher.get(f"/stats/colours/grid/{grid.pk}/history").json()
+    assert history[0]["colour"] == "orange"
+
+    # The district lowers the red threshold of the severe rule: red now, recorded and audited.
+    commander = as_persona("demo_commander")
+    assert (
+        dispatcher.post("/stats/colour-rules", {"rule": "severe", "colour": "red", "threshold": 2}).status_code == 403
+    )
+    changed = commander.post("/stats/colour-rules", {"rule": "severe", "colour": "red", "threshold": 2})
+    assert changed.status_code == 200, changed.content
+    assert commander.get("/stats/colour-rules").json()["severe"]["thresholds"]["red"] == 2
+    assert LogEntry.objects.filter(change_message__contains="五色预警规则").exists()
+    assert verdict_of("grid", grid.pk).colour == "red"
+
+
+def test_it_counts_repeated_tips_at_one_address_within_30_days(as_persona):
+    resident = as_persona("demo_resident")
+    grid = Grid.objects.get(code=GRID_A)
+    for _ in range(2):
+        report(resident, address_text="清波街12号")
+    stats_tick()
+    reasons = {r["rule"]: r for r in verdict_of("grid", grid.pk).reasons}
+    assert reasons["repeated_tips"]["count"] >= 1 and len(reasons["repeated_tips"]["events"]) >= 2
+
+
+def test_it_shows_colours_only_within_scope(as_persona):
+    grid = Grid.objects.get(code=GRID_A)
+    other = Grid.objects.exclude(community__street_id=grid.community.street_id).first()
+    secretary = as_persona("demo_secretary")
+    listed = {row["unit"]["id"] for row in secretary.get("/stats/colours", {"unit": "grid"}).json()}
+    assert grid.pk in listed and other.pk not in listed
+    assert secretary.get(f"/stats/colours/grid/{other.pk}/history").status_code == 403
+    assert as_persona("demo_resident").get("/stats/colours").status_code == 403
+    assert as_persona("demo_resident").get("/stats/colour-rules").status_code == 403

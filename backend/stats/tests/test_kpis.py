@@ -1,0 +1,338 @@
+"""KPIs computed by hand on a small fixed history (reopened, merged, parked, reworked
+events), facts kept equal to a recomputation after a randomized history, periods,
+scope (403) and the CSV/XLSX exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import date, datetime, timedelta
+
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from backend.events.deadlines import SHANGHAI
+from backend.events.models import Event
+from backend.stats.facts import compute_facts, judged_deadline, working_seconds
+from backend.stats.models import EventFact
+from backend.stats.periods import period_of
+from backend.stats.services import stats_tick
+from backend.territory.models import Grid
+from tests import matrix_registry
+from tests.events_helpers import GRID_A, evidence, governance_platform_id, report, step
+
+matrix_registry.cover("/api/v1/stats/kpis")  # test_it_refuses_units_outside_the_users_scope
+
+
+def _close(dispatcher, handler, secretary, event_id, *, rework=False):
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    step(handler, event_id, "sign")
+    evidence(handler, event_id, before=1, after=1)
+    assert step(handler, event_id, "handle", {"result_note": "已处置"}).status_code == 200
+    if rework:
+        assert step(secretary, event_id, "rework", {"reason": "未清理干净"}).status_code == 200
+        step(handler, event_id, "handle", {"result_note": "已清理干净"})
+    assert step(secretary, event_id, "approve").json()["state"] == "closed"
+
+
+def test_it_computes_each_figure_as_written_in_the_docs(as_persona):
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    handler, secretary = as_persona("demo_handler"), as_persona("demo_secretary")
+    worker, commander = as_persona("demo_grid_worker"), as_persona("demo_commander")
+    street_id = Grid.objects.get(code=GRID_A).community.street_id
+
+    # 1: a tip closed, rated unsatisfied and reopened: not closed any more.
+    reopened = report(resident).json()["id"]
+    step(dispatcher, reopened, "accept")
+    _close(dispatcher, handler, secretary, reopened)
+    assert step(resident, reopened, "evaluate", {"satisfaction": "unsatisfied"}).status_code == 200
+    assert step(dispatcher, reopened, "reopen").json()["state"] == "accepted"
+    # 2: a patrol report merged into 1.
+    merged = report(worker, source="grid_patrol").json()["id"]
+    assert step(dispatcher, merged, "merge", {"into": reopened}).json()["state"] == "merged"
+    # 3: a tip parked (挂账).
+    parked = report(resident).json()["id"]
+    step(dispatcher, parked, "accept")
+    step(dispatcher, parked, "park", {"reason": "需区级统筹"})
+    assert step(commander, parked, "park/approve").json()["state"] == "parked"
+    # 4: a patrol report closed after one rework, rated satisfied by nobody (no reporter rating).
+    reworked = report(worker, source="grid_patrol").json()["id"]
+    step(dispatcher, reworked, "accept")
+    _close(dispatcher, handler, secretary, reworked, rework=True)
+    # 5: a tip rejected.
+    rejected = report(resident).json()["id"]
+    step(dispatcher, rejected, "reject", {"reason": "非本辖区事项"})
+
+    stats_tick()
+    today = timezone.now().astimezone(SHANGHAI).date()
+    answer = dispatcher.get("/stats/kpis", {"unit": "street", "unit_id": street_id, "period": "day"})
+    assert answer.status_code == 200, answer.content
+    figures = answer.json()["figures"]
+    assert answer.json()["period"] == {"kind": "day", "start": today.isoformat(), "end": today.isoformat()}
+    assert figures["new"] == 5
+    assert figures["new_by_source"]["public_tip"] == 3 and figures["new_by_source"]["grid_patrol"] == 2
+    assert figures["tip_share"] == 0.6
+    assert (figures["merged"], figures["rejected"], figures["valid"]) == (1, 1, 3)
+    assert figures["closed"] == 1 and figures["closed_of_new"] == 1  # 4 only: 1 was reopened
+    assert figures["completion_rate"] == round(1 / 3, 4)
+    assert figures["parked"] == 1
+    assert figures["dispatched"] == 2 and figures["reworked"] == 1 and figures["rework_rate"] == 0.5
+    assert figures["returned"] == 0 and figures["return_rate"] == 0.0
+    assert figures["evaluated"] == 0 and figures["satisfaction_rate"] is None
+    assert figures["due"] == 0 and figures["on_time_rate"] is None  # due days are ahead
+    fact = EventFact.objects.get(event_id=reworked)
+    event = Event.objects.get(pk=reworked)
+    assert figures["close_hours"]["mean"] == figures["close_hours"]["p90"] == round(fact.close_s / 3600, 2)
+    assert figures["close_hours"]["working_p90"] == round(fact.close_ws / 3600, 2)
+    assert fact.close_s == int((event.closed_at - event.reported_at).total_seconds())
+    assert fact.close_ws == working_seconds(event.reported_at, event.closed_at)
+
+    # Over the month ahead the deadlines fall in: 4 was due and closed on time; 1 was
+    # due too (its deadline stays) but is open again.
+    ahead = dispatcher.get(
+        "/stats/kpis",
+        {
+            "unit": "street",
+            "unit_id": street_id,
+            "period": "range",
+            "start": today.isoformat(),
+            "end": (today + timedelta(days=40)).isoformat(),
+            "breakdown": "true",
+        },
+    ).json()
+    assert ahead["figures"]["due"] == 2 and ahead["figures"]["due_closed"] == 1
+    assert ahead["figures"]["due_on_time"] == 1 and ahead["figures"]["on_time_rate"] == 0.5
+    community = next(b for b in ahead["breakdown"] if b["figures"]["new"])
+    assert community["unit"]["kind"] == "community" and community["figures"]["new"] == 5
+
+    # A category filter takes the 大类's 小类 (the demo reports are 06.01).
+    by_group = dispatcher.get(
+        "/stats/kpis", {"unit": "street", "unit_id": street_id, "period": "day", "category": "06"}
+    )
+    assert by_group.json()["figures"]["new"] == 5
+    other = dispatcher.get("/stats/kpis", {"unit": "street", "unit_id": street_id, "period": "day", "category": "01"})
+    assert other.json()["figures"]["new"] == 0
+
+
+def test_it_judges_by_the_deadline_in_force_not_a_late_extension():
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)
+    due = at + timedelta(days=2)
+    history = [
+        ("dispatch", at, {"deadline_at": due.isoformat()}),
+        ("extension/approve", at + timedelta(days=1), {"until": (due + timedelta(days=3)).isoformat()}),
+    ]
+    assert judged_deadline(history) == due + timedelta(days=3)  # approved in time: moves it
+    late = [
+        history[0],
+        ("extension/approve", due + timedelta(hours=1), {"until": (due + timedelta(days=5)).isoformat()}),
+    ]
+    assert judged_deadline(late) == due  # approved after the deadline: judged by the old one
+    # A re-dispatch sets a new deadline.
+    assert judged_deadline([*late, ("dispatch", due + timedelta(days=1), {"deadline_at": at.isoformat()})]) == at
+
+
+def test_it_counts_working_time_in_the_working_calendar(db):  # the calendar is stored (backend.administration)
+    monday = datetime(2026, 11, 2, 8, 0, tzinfo=SHANGHAI)
+    # 08:00 → 18:00 on a working day: 08:30–12:00 and 13:30–17:30 = 7.5 h.
+    assert working_seconds(monday, monday + timedelta(hours=10)) == 7.5 * 3600
+    saturday = datetime(2026, 11, 7, 8, 0, tzinfo=SHANGHAI)
+    assert working_seconds(saturday, saturday + timedelta(hours=10)) == 0
+
+
+def test_it_takes_the_nearest_rank_90th_percentile():
+    from backend.stats.selectors import p90
+
+    assert p90([]) is None and p90([5]) == 5
+    assert p90(list(range(1, 11))) == 9 and p90(list(range(1, 12))) == 10  # ceil(0.9 n)-th value
+
+
+def test_it_cuts_periods_in_local_dates():
+    day = date(2026, 11, 18)
+    assert (period_of("week", day).start, period_of("week", day).end) == (date(2026, 11, 16), date(2026, 11, 22))
+    assert (period_of("month", day).start, period_of("month", day).end) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert (period_of("quarter", day).start, period_of("quarter", day).end) == (date(2026, 10, 1), date(2026, 12, 31))
+    assert (period_of("year", day).start, period_of("year", day).end) == (date(2026, 1, 1), date(2026, 12, 31))
+
+
+def test_it_keeps_the_facts_equal_to_a_recomputation_after_a_random_history(as_persona):
+    rng = random.Random(20)
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    handler, secretary = as_persona("demo_handler"), as_persona("demo_secretary")
+    actors = {"dispatcher": dispatcher, "handler": handler, "secretary": secretary, "resident": resident}
+    ids = [report(resident).json()["id"] for _ in range(6)]
+    for _ in range(40):
+        event_id = rng.choice(ids)
+        name = rng.choice(list(actors))
+        allowed = actors[name].get(f"/events/{event_id}").json().get("allowed_steps", [])
+        simple = [
+            s
+            for s in allowed
+            if s
+            in ("accept", "sign", "urge", "approve", "reopen", "reject", "dispatch", "return", "evaluate", "rework")
+        ]
+        if not simple:
+            continue
+        chosen = rng.choice(simple)
+        body = {
+            "dispatch": {"platform_id": governance_platform_id()},
+            "reject": {"reason": "重复"},
+            "return": {"reason": "非本平台"},
+            "rework": {"reason": "再处理"},
+            "evaluate": {"satisfaction": rng.choice(["satisfied", "unsatisfied"])},
+        }.get(chosen)
+        step(actors[name], event_id, chosen, body)
+        if rng.random() < 0.3:
+            stats_tick()  # the worker runs now and then, as it would
+    stats_tick()
+    kept = {f.event_id: f for f in EventFact.objects.filter(event_id__in=ids)}
+    fresh = {f.event_id: f for f in compute_facts(ids)}
+    assert len(kept) == len(ids)
+    fields = [f.attname for f in EventFact._meta.fields]
+    for event_id, fact in fresh.items():
+        assert [getattr(kept[event_id], n) for n in fields] == [getattr(fact, n) for n in fields]
+
+    # The percentiles (in the database on PostgreSQL) are the nearest-rank ones of the facts.
+    from backend.stats.selectors import p90
+
+    street_id = Grid.objects.get(code=GRID_A).community.street_id
+    today = timezone.now().astimezone(SHANGHAI).date()
+    closed = EventFact.objects.filter(street_id=street_id, closed_day=today)
+    hours = dispatcher.get("/stats/kpis", {"unit": "street", "unit_id": street_id, "period": "day"}).json()
+    for name in ("sign", "handle", "close"):
+        values = [v for v in closed.values_list(f"{name}_s", flat=True) if v is not None]
+        expected = None if not values else round(p90(values) / 3600, 2)
+        assert hours["figures"][f"{name}_hours"]["p90"] == expected
+
+
+def test_it_refuses_units_outside_the_users_scope(as_persona):
+    secretary = as_persona("demo_secretary")
+    grid = Grid.objects.get(code=GRID_A)
+    other_street = Grid.objects.exclude(community__street_id=grid.community.street_id).first()
+    assert secretary.get("/stats/kpis", {"unit": "grid", "unit_id": grid.pk}).status_code == 200
+    refused = secretary.get("/stats/kpis", {"unit": "grid", "unit_id": other_street.pk})
+    assert refused.status_code == 403 and refused.json()["code"] == "stats_forbidden"
+    assert secretary.get("/stats/kpis", {"unit": "district"}).status_code == 403
+    assert as_persona("demo_resident").get("/stats/kpis", {"unit": "grid", "unit_id": grid.pk}).status_code == 403
+    assert as_persona("demo_commander").get("/stats/kpis", {"unit": "district"}).status_code == 200
+    bad = as_persona("demo_commander").get("/stats/kpis", {"unit": "district", "period": "fortnight"})
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_period"
+    for params in (
+        {"period": "year", "date": "9999-12-31"},
+        {"period": "range", "start": "2026-11-02", "end": "2026-11-01"},
+        {"period": "range", "start": "2020-01-01", "end": "2026-01-01"},
+        {"period": "year", "series": "fortnight"},
+    ):
+        refused = as_persona("demo_commander").get("/stats/kpis", {"unit": "district", **params})
+        assert refused.status_code == 422 and refused.json()["code"] == "invalid_period", params
+    unknown = as_persona("demo_commander").get("/stats/kpis", {"unit": "grid", "unit_id": 2**62})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unit_not_found"
+
+
+def test_it_exports_the_figures_as_csv_and_xlsx(as_persona):
+    commander = as_persona("demo_commander")
+    report(as_persona("demo_resident"))
+    stats_tick()
+    params = {"unit": "district", "period": "day", "breakdown": "true"}
+    as_json = commander.get("/stats/kpis", params).json()
+    exported = commander.get("/stats/kpis", {**params, "format": "csv"})
+    assert exported["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    header = rows[0]
+    assert len(rows) == 1 + 1 + len(as_json["breakdown"])
+    assert int(rows[1][header.index("new")]) == as_json["figures"]["new"] >= 1
+    assert "sign_hours_p90" in header and "new_by_source_public_tip" in header
+    grids = commander.get("/stats/kpis", {"unit": "district", "period": "day", "breakdown_by": "grid"}).json()
+    assert len(grids["breakdown"]) == Grid.objects.count()
+    assert sum(row["figures"]["new"] for row in grids["breakdown"]) == as_json["figures"]["new"]
+    up = commander.get(
+        "/stats/kpis", {"unit": "community", "unit_id": Grid.objects.first().community_id, "breakdown_by": "street"}
+    )
+    assert up.status_code == 422
+    book = load_workbook(io.BytesIO(commander.get("/stats/kpis", {**params, "format": "xlsx"}).content))
+    sheet = book.active
+    values = list(sheet.iter_rows(values_only=True))
+    assert list(values[0]) == header and values[1][header.index("new")] == as_json["figures"]["new"]
+
+
+def test_the_worker_keeps_the_facts_and_stats_facts_off_skips_the_queue(as_persona, settings):
+    from django.core.management import call_command
+
+    from backend.stats.models import DirtyEvent
+
+    event_id = report(as_persona("demo_resident")).json()["id"]
+    assert DirtyEvent.objects.filter(event_id=event_id).exists()
+    call_command("run_worker", once=True, stdout=io.StringIO())
+    assert not DirtyEvent.objects.exists()
+    assert EventFact.objects.get(event_id=event_id).state == "reported"
+
+    settings.STATS_FACTS = False
+    other = report(as_persona("demo_resident")).json()["id"]
+    assert not DirtyEvent.objects.filter(event_id=other).exists()
+
+
+def test_it_gives_a_time_series_whose_points_add_up(as_persona):
+    commander = as_persona("demo_commander")
+    report(as_persona("demo_resident"))
+    stats_tick()
+    answer = commander.get("/stats/kpis", {"unit": "district", "period": "month", "series": "day"}).json()
+    start, end = date.fromisoformat(answer["period"]["start"]), date.fromisoformat(answer["period"]["end"])
+    points = answer["series"]
+    assert len(points) == (end - start).days + 1 and points[0]["start"] == start.isoformat()
+    assert sum(p["figures"]["new"] for p in points) == answer["figures"]["new"] >= 1
+    weeks = commander.get("/stats/kpis", {"unit": "district", "period": "month", "series": "week"}).json()["series"]
+    assert weeks[0]["start"] == start.isoformat() and weeks[-1]["end"] == end.isoformat()
+    assert sum(p["figures"]["closed"] for p in weeks) == answer["figures"]["closed"]
+
+
+def test_an_extension_approved_after_the_deadline_does_not_save_it(as_persona):
+    from unittest import mock
+
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    handler, secretary = as_persona("demo_handler"), as_persona("demo_secretary")
+    event_id = report(resident).json()["id"]
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    step(handler, event_id, "sign")
+    deadline = Event.objects.get(pk=event_id).deadline_at
+    until = (deadline + timedelta(days=10)).isoformat()
+    assert step(handler, event_id, "extension", {"until": until, "reason": "需协调"}).status_code == 200
+    evidence(handler, event_id, before=1, after=1)
+    with mock.patch("django.utils.timezone.now", return_value=deadline + timedelta(hours=1)):
+        assert step(dispatcher, event_id, "extension/approve").status_code == 200
+    with mock.patch("django.utils.timezone.now", return_value=deadline + timedelta(hours=2)):
+        step(handler, event_id, "handle", {"result_note": "已处置"})
+        assert step(secretary, event_id, "approve").json()["state"] == "closed"
+    event = Event.objects.get(pk=event_id)
+    assert event.deadline_at > event.closed_at  # the working deadline moved…
+    stats_tick()
+    fact = EventFact.objects.get(event_id=event_id)
+    assert fact.due_day == deadline.astimezone(SHANGHAI).date() and not fact.on_time  # …the judged one did not
+    day = fact.due_day.isoformat()
+    figures = dispatcher.get(
+        "/stats/kpis", {"unit": "grid", "unit_id": event.grid_id, "period": "range", "start": day, "end": day}
+    ).json()["figures"]
+    assert figures["due"] == figures["due_closed"] >= 1 and figures["due_on_time"] == figures["due"] - 1
+
+
+def test_an_event_moved_to_another_grid_counts_only_there(as_persona):
+    from sync.changes import changed
+
+    commander = as_persona("demo_commander")
+    event_id = report(as_persona("demo_resident")).json()["id"]
+    stats_tick()
+    event = Event.objects.get(pk=event_id)
+    old_grid = event.grid_id
+    target = Grid.objects.exclude(pk=old_grid).filter(community_id=event.community_id).first()
+
+    def new_in(grid_id):
+        answer = commander.get("/stats/kpis", {"unit": "grid", "unit_id": grid_id, "period": "day"})
+        return answer.json()["figures"]["new"]
+
+    before_old, before_new = new_in(old_grid), new_in(target.pk)
+    # A correction of the event's grid (an admin's act: no step moves an event), written
+    # the way every event write is, through the sync log.
+    Event.objects.filter(pk=event_id).update(grid=target)
+    changed([Event.objects.get(pk=event_id)])
+    stats_tick()
+    assert (new_in(old_grid), new_in(target.pk)) == (before_old - 1, before_new + 1)
