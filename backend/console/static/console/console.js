@@ -33,6 +33,10 @@
     q_to_approve: ["待审批", "To approve"],
     q_my_tasks: ["我的任务", "My tasks"],
     kpis: ["考核指标", "KPIs"],
+    meToo: ["我也遇到", "Me too"],
+    kpi_new: ["新增事件", "New events"], kpi_closed: ["办结", "Closed"], kpi_completion_rate: ["办结率", "Completion"],
+    kpi_on_time_rate: ["按期结案率", "On time"], kpi_satisfaction_rate: ["满意率", "Satisfaction"],
+    kpi_overdue_now: ["当前超期", "Overdue now"], kpi_rework_rate: ["返工率", "Rework"], kpi_tip_share: ["群众爆料占比", "Residents' tips"],
     kpisUnavailable: ["指标服务暂不可用（尚未部署）", "KPIs are not available (the KPI service is not installed)"],
     trend: ["趋势", "Trend"],
     map: ["网格地图", "Grid map"],
@@ -103,6 +107,9 @@
   };
   const pick = (pair) => (pair ? pair[lang === "en" ? 1 : 0] : "");
   const t = (key) => pick(WORDS[key]) || key;
+  // The KPI tiles of the command room, in order, and which of them are rates (docs/kpis.md).
+  const KPI_TILES = ["new", "closed", "completion_rate", "on_time_rate", "satisfaction_rate", "overdue_now", "rework_rate", "tip_share"];
+  const KPI_RATES = new Set(["completion_rate", "on_time_rate", "satisfaction_rate", "rework_rate", "tip_share"]);
   const stateLabel = (state) => pick(STATES[state]) || state;
 
   // ---- small DOM helpers ---------------------------------------------------------------
@@ -310,7 +317,7 @@
     const list = Array.isArray(answer) ? answer : answer.grids || answer.items || answer.colours || [];
     if (Array.isArray(list)) {
       for (const row of list) {
-        const id = row.grid_id ?? row.unit_id ?? row.id;
+        const id = (row.unit && row.unit.id) ?? row.grid_id ?? row.unit_id ?? row.id;
         const colour = row.colour || row.color;
         if (id !== undefined && colour) out[id] = colour;
       }
@@ -454,21 +461,31 @@
       lastHour.replaceChildren(...page.items.map(eventRow));
       if (!page.items.length) lastHour.append(h("li", { class: "empty" }, t("none")));
     }
+    // The viewer's own unit, as GET /stats/kpis takes it (docs/kpis.md): the widest they hold.
+    function kpiUnit() {
+      const scope = me.scope;
+      if (scope.district_wide) return "unit=district";
+      if (scope.street_ids.length) return `unit=street&unit_id=${scope.street_ids[0]}`;
+      if (scope.community_ids.length) return `unit=community&unit_id=${scope.community_ids[0]}`;
+      if (scope.grid_ids.length) return `unit=grid&unit_id=${scope.grid_ids[0]}`;
+      if (scope.platform_ids.length) return `unit=platform&unit_id=${scope.platform_ids[0]}`;
+      if (scope.department_ids.length) return `unit=department&unit_id=${scope.department_ids[0]}`;
+      return null;
+    }
     async function loadKpis() {
-      const answer = await optional("/stats/kpis");
+      const unit = kpiUnit();
+      const answer = unit ? await optional(`/stats/kpis?${unit}&period=month&series=day`) : null;
       if (!answer) {
         kpis.replaceChildren(h("p", { class: "unavailable", id: "kpis-unavailable" }, t("kpisUnavailable")));
         return null;
       }
-      const figures = answer.figures || answer.kpis || answer;
-      const tiles = Object.entries(figures).filter(([, v]) => typeof v === "number" || (v && typeof v.value === "number"));
-      kpis.replaceChildren(...tiles.slice(0, 12).map(([key, v]) => h("div", { class: "tile", "data-kpi": key },
-        h("span", { class: "figure" }, typeof v === "number" ? +v.toFixed(3) : +v.value.toFixed(3)),
-        h("span", { class: "label" }, (v && (v.label || v.name)) || key))));
-      const series = Array.isArray(answer.series) ? answer.series : null;
-      if (series && series.length) {
-        const key = Object.keys(series[0]).find((k) => typeof series[0][k] === "number");
-        if (key) chart.replaceChildren(h("h3", {}, `${t("trend")} · ${key}`), drawChart(series.map((p) => ({ value: p[key] }))));
+      const figures = answer.figures || {};
+      kpis.replaceChildren(...KPI_TILES.filter((key) => key in figures).map((key) => h("div", { class: "tile", "data-kpi": key },
+        h("span", { class: "figure" }, figures[key] === null ? "—" : KPI_RATES.has(key) ? `${(figures[key] * 100).toFixed(1)}%` : String(figures[key])),
+        h("span", { class: "label" }, t("kpi_" + key)))));
+      const series = Array.isArray(answer.series) ? answer.series : [];
+      if (series.length) {
+        chart.replaceChildren(h("h3", {}, `${t("trend")} · ${t("kpi_new")}`), drawChart(series.map((p) => ({ value: (p.figures && p.figures.new) || 0 }))));
       }
       return answer;
     }
@@ -484,8 +501,7 @@
       api("/console/map"),
     ]);
     grids = map.grids;
-    colours = colourMap(kpiAnswer && kpiAnswer.colours);
-    if (!Object.keys(colours).length) colours = colourMap(await optional("/stats/colours").catch(() => null));
+    colours = colourMap(kpiAnswer && (await optional("/stats/colours?unit=grid").catch(() => null)));
     legend.replaceChildren(Object.keys(colours).length
       ? h("span", {}, t("colours"), ...Object.entries(COLOURS).map(([name, hex]) => h("span", { class: "swatch", style: `background:${hex}` }, name)))
       : h("span", { id: "colours-unavailable" }, `${grids.length} ${t("grid")} · ${t("coloursUnavailable")}`));
@@ -791,32 +807,18 @@
     setInterval(refreshList, 30000);
   }
 
-  // Likely duplicates: same category, within the radius, reported within three days.
-  const RADIUS_M = 250;
-  const WINDOW_MS = 3 * 24 * 3600 * 1000;
-  function metres(a, b) {
-    const r = 6371000, rad = Math.PI / 180;
-    const dLat = (b.lat - a.lat) * rad, dLng = (b.lng - a.lng) * rad;
-    const x = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLng / 2) ** 2;
-    return 2 * r * Math.asin(Math.sqrt(x));
-  }
-  function duplicateGroups(events) {
-    const parent = events.map((_, i) => i);
-    const find = (i) => (parent[i] === i ? i : (parent[i] = find(parent[i])));
-    const byServer = events.some((e) => e.duplicate_group !== undefined);
-    for (let i = 0; i < events.length; i++) {
-      for (let j = i + 1; j < events.length; j++) {
-        const a = events[i], b = events[j];
-        const same = byServer
-          ? a.duplicate_group !== null && a.duplicate_group === b.duplicate_group
-          : a.category === b.category && a.lat !== null && b.lat !== null &&
-            metres(a, b) <= RADIUS_M && Math.abs(new Date(a.reported_at) - new Date(b.reported_at)) <= WINDOW_MS;
-        if (same) parent[find(i)] = find(j);
-      }
+  // Likely duplicates are the server's (GET /tips/triage: same category, within the
+  // category's radius, within its time window; docs/residents.md): one rule, not a second here.
+  function duplicateGroups(answer) {
+    const byId = new Map(answer.items.map((e) => [e.id, e]));
+    const grouped = new Set();
+    const groups = [];
+    for (const group of answer.duplicate_groups || []) {
+      const events = group.event_ids.map((id) => byId.get(id)).filter(Boolean);
+      if (events.length > 1) { groups.push(events); events.forEach((e) => grouped.add(e.id)); }
     }
-    const groups = new Map();
-    events.forEach((e, i) => { const root = find(i); groups.set(root, [...(groups.get(root) || []), e]); });
-    return [...groups.values()];
+    for (const e of answer.items) if (!grouped.has(e.id)) groups.push([e]);
+    return groups;
   }
 
   async function pageTriage(me) {
@@ -824,8 +826,7 @@
     const box = h("div", { id: "triage" }, t("loading"));
     main.append(panel("triage-panel", t("q_to_triage"), box));
     async function load() {
-      const page = await api("/events?queue=to_triage&page_size=100");
-      const groups = duplicateGroups(page.items);
+      const groups = duplicateGroups(await api("/tips/triage?limit=100"));
       const dupes = groups.filter((g) => g.length > 1);
       const singles = groups.filter((g) => g.length === 1).map((g) => g[0]);
       const accept = (event, message) => h("button", { type: "button", class: "small", "data-accept": event.id, onclick: async () => {
@@ -838,6 +839,7 @@
           h("a", { href: `/console/events/${event.id}` }, event.number), " ",
           event.category_name, " · ", event.grid_name, " · ", fmtTime(event.reported_at), " · ",
           h("span", { class: "desc" }, (event.description || "").slice(0, 60)), " ",
+          event.me_too_count ? h("span", { class: "me-too", "data-me-too": event.me_too_count }, `${t("meToo")} ${event.me_too_count} `) : null,
           event.state === "reported" ? accept(event, message) : null,
           h("a", { class: "button small", href: `/console/events/${event.id}` }, t("open")), message);
       };
@@ -889,7 +891,7 @@
     }
     await PAGES[name](me);
   }
-  window.consoleApp = { duplicateGroups, colourMap, metres };
+  window.consoleApp = { duplicateGroups, colourMap };
   start().catch((error) => {
     const main = $("#main") || document.body;
     showError(main, error);
