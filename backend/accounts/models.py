@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.contrib.auth.models import AbstractUser
@@ -11,12 +12,19 @@ from django.db import models
 from backend.territory.models import Community, Department, District, Grid, Platform, StationedUnit, Street
 
 
+def first_scope_version() -> int:
+    """A new account's scope version is random, like every bump (accounts.scope): an id
+    used again (SQLite reuses the highest id once its row is gone, and a rolled-back
+    account's id comes back) must not meet a scope cached for the account that had it."""
+    return secrets.randbelow(2**31 - 2) + 1
+
+
 class User(AbstractUser):
     display_name = models.CharField("姓名", max_length=64, blank=True)
     phone = models.CharField("手机号", max_length=20, blank=True)
     # Bumped whenever the user's roles or the territory they name change, so a
     # process-local cache keyed by (id, scope_version) is never stale.
-    scope_version = models.PositiveIntegerField(default=0, editable=False)
+    scope_version = models.PositiveIntegerField(default=first_scope_version, editable=False)
 
     class Meta:
         verbose_name = verbose_name_plural = "用户"
