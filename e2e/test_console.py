@@ -67,6 +67,9 @@ def test_dispatcher_triages_merges_dispatches_and_sees_the_live_feed(server, pag
     api(base, f"/events/{server['to_dispatch']}/sign", {}, handler)
     page.wait_for_function("() => document.querySelector('#event-state').textContent === '处置中'")
     page.wait_for_function("() => document.querySelector('#chain').textContent.startsWith('✓ 哈希链已验证 (4')")
+    # Public rows (what residents read) and internal ones are told apart.
+    assert page.locator("#history tr[data-public='1']").count() >= 3  # report, accept, dispatch
+    assert page.locator("#history tr[data-public='1'] small.visibility").first.inner_text() == "公开"
 
 
 def test_a_reason_is_required_where_the_api_requires_one(server, page):
@@ -136,7 +139,10 @@ def test_idle_expiry_and_logout(server, page):
     assert "重新登录" in page.locator("#login-error").inner_text()
     sign_in(page, base, "demo_dispatcher")
     page.click("#logout")
-    page.wait_for_url(re.compile(r"/console/login"))
+    # The logout call, then the page's own navigation: wait for where it lands, whichever
+    # navigation the browser reports (one may be aborted by the next).
+    page.wait_for_function("() => location.pathname === '/console/login'")
+    page.wait_for_load_state()
     assert page.evaluate("sessionStorage.getItem('console.auth')") is None
 
 

@@ -121,6 +121,9 @@ class QueueFilters(Schema):
     grid_id: RowId | None = None
     reported_from: Instant | None = None
     reported_to: Instant | None = None
+    changed_from: Instant | None = Field(
+        None, description="此时间以后有变化的事件，按变化时间倒序 Changed since, newest change first"
+    )
     overdue: bool | None = None
     q: str | None = Field(
         None,
@@ -148,6 +151,7 @@ def event_list(request: HttpRequest, filters: Query[QueueFilters]):
         reported_to=filters.reported_to,
         overdue=filters.overdue,
         text=filters.q,
+        changed_from=filters.changed_from,
     )
     page = paginate(events, page=filters.page, page_size=min(filters.page_size, MAX_PAGE_SIZE))
     page["items"] = _for(request.auth, list(page["items"]), "GET /api/v1/events")
@@ -170,12 +174,15 @@ def history(request: HttpRequest, event_id: UUID):
         from backend.tips.public import resident_history
 
         return resident_history(event, request.auth)
+    from backend.tips.public import PUBLIC_STEPS
+
     actions = list(event_history(event))
     names = actor_names(request.auth, event, actions, "GET /api/v1/events/{event_id}/history")
     return [
         {
             **{f: getattr(a, f) for f in schemas.ActionOut.model_fields if hasattr(a, f)},
             "actor_name": names.get(a.actor_id, "系统"),
+            "public": a.action in PUBLIC_STEPS,  # what a resident's history shows (the public view)
         }
         for a in actions
     ]

@@ -183,6 +183,7 @@ class ActionOut(Schema):
     device_at: datetime | None
     hash: str
     prev_hash: str
+    public: bool = Field(False, description="居民可见的公开步骤（公开记录，backend/tips/public.py）；其余为内部记录")
 
 
 class EditIn(StepIn):

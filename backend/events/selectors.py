@@ -76,6 +76,7 @@ def event_queue(
     reported_to: datetime | None = None,
     overdue: bool | None = None,
     text: str | None = None,
+    changed_from: datetime | None = None,
 ) -> QuerySet[Event]:
     scope = scope_of(user)
     events = Event.objects.filter(q_events(scope)).filter(queue_condition(queue, scope))
@@ -93,7 +94,10 @@ def event_queue(
         events = events.filter(reported_at__lt=reported_to)
     if overdue is not None:
         events = events.filter(overdue=overdue)
-    return events.select_related("category", "grid").order_by("-reported_at", "pk")
+    events = events.select_related("category", "grid")
+    if changed_from:  # what changed lately (the console's last hour): newest change first
+        return events.filter(updated_at__gte=changed_from).order_by("-updated_at", "pk")
+    return events.order_by("-reported_at", "pk")
 
 
 def categories() -> QuerySet[Category]:

@@ -236,6 +236,7 @@ def resident_history(event: Event, user) -> list[dict]:
         out.append(
             {
                 "seq": row.seq,
+                "public": True,
                 "action": row.action,
                 "actor_id": None,
                 "actor_name": _step_unit(row),

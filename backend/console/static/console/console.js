@@ -34,6 +34,7 @@
     q_my_tasks: ["我的任务", "My tasks"],
     kpis: ["考核指标", "KPIs"],
     meToo: ["我也遇到", "Me too"],
+    publicRow: ["公开", "Public"], internalRow: ["内部", "Internal"],
     kpi_new: ["新增事件", "New events"], kpi_closed: ["办结", "Closed"], kpi_completion_rate: ["办结率", "Completion"],
     kpi_on_time_rate: ["按期结案率", "On time"], kpi_satisfaction_rate: ["满意率", "Satisfaction"],
     kpi_overdue_now: ["当前超期", "Overdue now"], kpi_rework_rate: ["返工率", "Rework"], kpi_tip_share: ["群众爆料占比", "Residents' tips"],
@@ -44,7 +45,7 @@
     coloursUnavailable: ["预警颜色暂不可用", "Warning colours are not available"],
     feed: ["实时动态", "Live feed"],
     feedEmpty: ["打开本页以来暂无变化", "No change since this page was opened"],
-    lastHour: ["近一小时新上报", "Reported in the last hour"],
+    lastHour: ["近一小时有变化的事件", "Changed in the last hour"],
     none: ["无", "None"],
     live: ["实时连接", "Live"],
     offline: ["连接中断，正在重连", "Disconnected, reconnecting"],
@@ -457,7 +458,7 @@
     }
     async function loadLastHour() {
       const from = new Date(Date.now() - 3600 * 1000).toISOString();
-      const page = await api(`/events?reported_from=${encodeURIComponent(from)}&page_size=20`);
+      const page = await api(`/events?changed_from=${encodeURIComponent(from)}&page_size=20`);
       lastHour.replaceChildren(...page.items.map(eventRow));
       if (!page.items.length) lastHour.append(h("li", { class: "empty" }, t("none")));
     }
@@ -727,8 +728,8 @@
       h("p", { class: ok ? "chain ok" : "chain bad", id: "chain" },
         ok ? `✓ ${t("chainOk")} (${chain.length} ${t("rows")})` : `✗ ${t("chainBad")}: ${chain.problems.join("; ")}`),
       h("table", { class: "history" },
-        h("tbody", {}, ...actions.map((row) => h("tr", {},
-          h("td", {}, `#${row.seq}`), h("td", {}, fmtTime(row.server_at)),
+        h("tbody", {}, ...actions.map((row) => h("tr", { class: row.public ? "public" : "internal", "data-public": row.public ? "1" : "0" },
+          h("td", {}, `#${row.seq}`, h("br"), h("small", { class: "visibility" }, t(row.public ? "publicRow" : "internalRow"))), h("td", {}, fmtTime(row.server_at)),
           h("td", {}, row.actor_name || "—", h("br"), h("small", {}, row.actor_role)),
           h("td", {}, row.action), h("td", {}, `${stateLabel(row.from_state)} → ${stateLabel(row.to_state)}`),
           h("td", {}, row.note),
