@@ -155,3 +155,48 @@ def test_the_admin_page_of_a_key_subject_lets_an_admin_move_it_to_another_grid(p
     subject = KeySubject.objects.filter(grid__code=GRID_A).first()
     page = browser.get(f"/admin/patrols/keysubject/{subject.pk}/change/").content.decode()
     assert 'name="grid"' in page
+
+
+def test_an_admin_splits_and_redraws_a_grid_from_its_admin_page(persona_user):
+    """The same services from the admin site: the grid page links to the forms, a bad
+    part is refused with the service's message, a good split retires the grid and makes
+    the parts (audited), and a redraw moves the boundary."""
+    from django.test import Client
+
+    site = Client()
+    site.force_login(persona_user("demo_admin"))
+    grid_a, grid_b = Grid.objects.get(code=GRID_A), Grid.objects.get(code=GRID_B)
+    page = site.get(f"/admin/territory/grid/{grid_a.pk}/change/").content.decode()
+    assert f"/admin/territory/grid/{grid_a.pk}/split/" in page and f"/admin/territory/grid/{grid_b.pk}/" not in page
+
+    import json
+
+    west, east = halves(grid_a)
+    prefix = GRID_A[:12]
+    refused = site.post(
+        f"/admin/territory/grid/{grid_a.pk}/split/",
+        {"parts": json.dumps([{"code": f"{prefix}911", "name": "西", "polygon": west}]), "reason": "一格"},
+    )
+    assert refused.status_code == 200 and "at least two" in refused.content.decode()
+    assert Grid.objects.get(pk=grid_a.pk).retired_at is None
+
+    parts = [
+        {"code": f"{prefix}911", "name": "清波门第1网格西", "polygon": west},
+        {"code": f"{prefix}912", "name": "清波门第1网格东", "polygon": east},
+    ]
+    done = site.post(f"/admin/territory/grid/{grid_a.pk}/split/", {"parts": json.dumps(parts), "reason": "拆分"})
+    assert done.status_code == 302
+    assert Grid.objects.get(pk=grid_a.pk).retired_at is not None
+    assert GridChange.objects.filter(grid=grid_a, kind=GridChange.Kind.SPLIT).exists()
+    new = Grid.objects.get(code=f"{prefix}911")
+    assert LogEntry.objects.filter(object_id=str(new.pk), user__username="demo_admin").exists()
+
+    (w, s), (e, _), (_, n) = grid_b.polygon["coordinates"][0][:3]
+    smaller = box(w, s, round((w + e) / 2, 6), n)
+    redrawn = site.post(
+        f"/admin/territory/grid/{grid_b.pk}/redraw/", {"polygon": json.dumps(smaller), "reason": "边界调整"}
+    )
+    assert redrawn.status_code == 302
+    grid_b.refresh_from_db()
+    assert grid_b.polygon == smaller
+    assert site.post(f"/admin/territory/grid/{grid_b.pk}/redraw/", {"polygon": "{not json"}).status_code == 200
