@@ -9,7 +9,7 @@ BENCH ?= all
 # The suite runs in parallel processes (pytest-xdist), one per core by default.
 TEST_WORKERS ?= auto
 
-.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e
+.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e screenshots
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,10 +65,14 @@ restore: $(STAMP)
 	$(PY) manage.py restore $(FROM)
 
 # The console in a real browser: Debian's chromium (and a CJK font for the Chinese pages and
-# screenshots) from apt, never a browser download; the screenshots in docs/screenshots/.
+# screenshots) from apt, never a browser download; its screenshots in var/e2e/screenshots/.
 e2e: $(STAMP)
 	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei)
 	$(PY) -m pytest e2e -p no:cacheprovider $(PYTEST_ARGS)
+
+# The same browser tests, renewing the screenshots docs/console.md shows.
+screenshots:
+	$(MAKE) e2e E2E_SHOTS=docs/screenshots
 
 clean:
 	rm -rf $(VENV) var
