@@ -372,5 +372,10 @@ def refuse_development_defaults(config: Config, environ: Mapping[str, str]) -> N
         problems.append("ALLOWED_HOSTS is empty or '*'")
     if not config.redis_url:
         problems.append("REDIS_URL is not set (the channel layer and rate limits must be shared between processes)")
+    if config.sms["BACKEND"] == "console" and not env_bool(environ, "ALLOW_CONSOLE_SMS_IN_PRODUCTION", False):
+        problems.append(
+            "SMS_BACKEND is console: residents' sign-in codes would be written to the log "
+            "(set SMS_BACKEND=tencent, or ALLOW_CONSOLE_SMS_IN_PRODUCTION=true if residents do not sign in)"
+        )
     if problems:
         raise ImproperlyConfigured("Refusing to run in production mode: " + "; ".join(problems) + ".")

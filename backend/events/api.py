@@ -153,7 +153,12 @@ def event_list(request: HttpRequest, filters: Query[QueueFilters]):
         text=filters.q,
         changed_from=filters.changed_from,
     )
-    page = paginate(events, page=filters.page, page_size=min(filters.page_size, MAX_PAGE_SIZE))
+    page = paginate(
+        events,
+        page=filters.page,
+        page_size=min(filters.page_size, MAX_PAGE_SIZE),
+        rows_by_id=Event.objects.select_related("category", "grid") if filters.q else None,
+    )
     page["items"] = _for(request.auth, list(page["items"]), "GET /api/v1/events")
     return page
 

@@ -10,6 +10,8 @@ GOOD_PRODUCTION = {
     "DATABASE_URL": "postgres://app@db:5432/grid",
     "REDIS_URL": "redis://redis:6379/0",
     "ALLOWED_HOSTS": "grid.example.cn",
+    "SMS_BACKEND": "tencent",
+    **{f"SMS_{name}": "set" for name in ("SECRET_ID", "SECRET_KEY", "APP_ID", "SIGN_NAME", "TEMPLATE_ID")},
 }
 
 
@@ -37,6 +39,7 @@ def test_it_accepts_a_complete_production_environment():
         ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "SQLite"),
         ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
         ({"REDIS_URL": ""}, "REDIS_URL"),
+        ({"SMS_BACKEND": "console"}, "SMS_BACKEND is console"),
     ],
 )
 def test_it_refuses_development_defaults_in_production(override, complaint):
@@ -130,3 +133,8 @@ def test_it_reads_the_log_level_and_the_photo_decoding_place():
 def test_it_reads_the_token_issuer_and_audience():
     config = read_config({"JWT_ISSUER": "shangcheng", "JWT_AUDIENCE": "grid-api"})
     assert (config.jwt_issuer, config.jwt_audience) == ("shangcheng", "grid-api")
+
+
+def test_it_allows_the_console_sms_sender_in_production_only_when_explicit():
+    config = read_config({**GOOD_PRODUCTION, "SMS_BACKEND": "console", "ALLOW_CONSOLE_SMS_IN_PRODUCTION": "true"})
+    assert config.sms["BACKEND"] == "console"

@@ -134,3 +134,24 @@ def test_it_gives_every_paged_list_a_total(as_persona, monkeypatch):
     monkeypatch.setattr(pagination, "TOTAL_CAP", 2)
     capped = dispatcher.get("/events", {"page_size": 1, "page": 2}).json()
     assert capped["total"] == 2 and capped["total_exact"] is False
+
+
+def test_a_search_pages_from_its_matching_ids_as_the_ordered_list_would(as_persona, persona_user, monkeypatch):
+    """A text search reads its matching ids first (``paginate(rows_by_id=…)``); every
+    page, its order and totals are those of paging the ordered list, below the cap and
+    above it."""
+    from backend.events.selectors import event_queue
+
+    resident = as_persona("demo_resident")
+    for n in range(7):
+        report(resident, description=f"楼道堆物第{n}处", address_text="清波街8号")
+    report(resident, description="路灯不亮", address_text="清波街9号")
+    events = event_queue(persona_user("demo_dispatcher"), queue="all", text="楼道堆物")
+    for cap in (1_000, 7, 5):
+        monkeypatch.setattr(pagination, "TOTAL_CAP", cap)
+        for page in range(1, 6):
+            plain = pagination.paginate(events, page=page, page_size=2)
+            by_ids = pagination.paginate(events, page=page, page_size=2, rows_by_id=Event.objects.all())
+            assert [e.pk for e in by_ids.pop("items")] == [e.pk for e in plain.pop("items")]
+            assert by_ids == plain
+    assert pagination.paginate(events, page=1, page_size=50, rows_by_id=Event.objects.all())["total"] == 5

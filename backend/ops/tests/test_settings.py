@@ -32,5 +32,6 @@ def test_logs_are_json_in_production_and_text_in_development():
         "DATABASE_URL": "postgres://u@h/db",
         "ALLOWED_HOSTS": "grid.example.cn",
         "REDIS_URL": "redis://h:6379/0",
+        "ALLOW_CONSOLE_SMS_IN_PRODUCTION": "true",
     }
     assert read_config(production).log_json is True
