@@ -67,7 +67,14 @@ def judged_deadline(actions: list[tuple[str, datetime, dict]]) -> datetime | Non
     return deadline
 
 
-def fact_of(event: Event, actions: list[tuple[str, datetime, dict]], parent_category_id: int | None) -> EventFact:
+def fact_of(
+    event: Event,
+    actions: list[tuple[str, datetime, dict]],
+    parent_category_id: int | None,
+    unit_department_id: int | None = None,
+) -> EventFact:
+    """``unit_department_id``: the department of the stationed unit holding the event, if
+    one does (a stationed unit stands for its department at its street)."""
     closed = event.state in CLOSED_STATES and event.closed_at is not None
     deadline = judged_deadline(actions)
     sign_s, sign_ws = _seconds(event.dispatched_at, event.signed_at) if closed else (None, None)
@@ -79,7 +86,7 @@ def fact_of(event: Event, actions: list[tuple[str, datetime, dict]], parent_cate
         community_id=event.community_id,
         street_id=event.street_id,
         platform_id=event.holder_platform_id,
-        department_id=event.holder_department_id,
+        department_id=event.holder_department_id or unit_department_id,
         holder_user_id=event.holder_user_id,
         reporter_id=event.reporter_id,
         category_id=event.category_id,
@@ -114,7 +121,7 @@ def fact_of(event: Event, actions: list[tuple[str, datetime, dict]], parent_cate
 def compute_facts(event_ids: Iterable) -> list[EventFact]:
     """The facts of these events, from the events and their history (a few queries)."""
     ids = list(event_ids)
-    events = list(Event.objects.filter(pk__in=ids).select_related("category"))
+    events = list(Event.objects.filter(pk__in=ids).select_related("category", "holder_unit"))
     history: dict = defaultdict(list)
     rows = (
         EventAction.objects.filter(event_id__in=[e.pk for e in events], action__in=ACTIONS_READ)
@@ -123,7 +130,10 @@ def compute_facts(event_ids: Iterable) -> list[EventFact]:
     )
     for event_id, action, at, data in rows:
         history[event_id].append((action, at, data or {}))
-    return [fact_of(e, history[e.pk], e.category.parent_id) for e in events]
+    return [
+        fact_of(e, history[e.pk], e.category.parent_id, e.holder_unit.department_id if e.holder_unit_id else None)
+        for e in events
+    ]
 
 
 def refresh_facts(event_ids: Iterable) -> list[EventFact]:

@@ -21,7 +21,7 @@ def kpi_report(
     breakdown: bool = False,
     breakdown_by: str | None = None,
 ) -> dict:
-    base: Q = unit_q(unit.kind, unit.id) & category_q(category)
+    base: Q = unit_q(unit.kind, unit.id, unit) & category_q(category)
     answer = {
         "unit": unit.as_dict(),
         "category": None if category is None else {"code": category.code, "name": category.name},

@@ -20,7 +20,9 @@ SOURCES = tuple(Source.values)
 NOT_VALID = (State.MERGED, State.REJECTED)
 
 
-def unit_q(kind: str, unit_id: int | None) -> Q:
+def unit_q(kind: str, unit_id: int | None, unit=None) -> Q:
+    if kind == "stationed":  # the department's events in the street, held directly or by this unit
+        return Q(department_id=unit.department_id, street_id=unit.street_id)
     if kind == "district":
         return Q()
     if kind == "grid_worker":

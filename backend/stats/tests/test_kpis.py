@@ -336,3 +336,44 @@ def test_an_event_moved_to_another_grid_counts_only_there(as_persona):
     changed([Event.objects.get(pk=event_id)])
     stats_tick()
     assert (new_in(old_grid), new_in(target.pk)) == (before_old - 1, before_new + 1)
+
+
+def test_a_stationed_unit_is_its_department_at_its_street(as_persona):
+    """An event held by a stationed unit (下沉单位) counts for the pair (department, street):
+    the unit's KPIs, its department's, and the assessment's stationed target agree."""
+    from backend.territory.models import Department, StationedUnit, Street
+
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    unit_handler, commander = as_persona("demo_unit_handler"), as_persona("demo_commander")
+    unit = StationedUnit.objects.get(street__code=GRID_A[:9], department__code="enforcement")
+    through_unit = report(resident).json()["id"]
+    step(dispatcher, through_unit, "accept")
+    assert step(dispatcher, through_unit, "dispatch", {"unit_id": unit.pk}).status_code == 200
+    direct = report(resident).json()["id"]
+    step(dispatcher, direct, "accept")
+    assert step(dispatcher, direct, "dispatch", {"department_id": unit.department_id}).status_code == 200
+    stats_tick()
+    assert EventFact.objects.get(event_id=through_unit).department_id == unit.department_id
+
+    def figures(client, kind, unit_id):
+        answer = client.get("/stats/kpis", {"unit": kind, "unit_id": unit_id, "period": "day"})
+        assert answer.status_code == 200, answer.content
+        return answer.json()
+
+    answer = figures(unit_handler, "stationed", unit.pk)
+    assert answer["unit"]["kind"] == "stationed" and answer["unit"]["code"] == f"enforcement@{GRID_A[:9]}"
+    # Both: the one its people hold and the one held by the department itself in that street.
+    assert answer["figures"]["new"] == answer["figures"]["dispatched"] == 2
+    assert figures(commander, "department", unit.department_id)["figures"]["new"] == 2
+    assert figures(dispatcher, "stationed", unit.pk)["figures"]["new"] == 2  # the street's dispatcher sees it
+    # The same department at another street is another stationed unit, without these events.
+    other_street = Street.objects.exclude(code=GRID_A[:9]).first()
+    elsewhere = StationedUnit.objects.create(
+        department=Department.objects.get(code="enforcement"),
+        street=other_street,
+        platform=other_street.platforms.first(),
+        name="别处的中队",
+    )
+    assert figures(commander, "stationed", elsewhere.pk)["figures"]["new"] == 0
+    assert unit_handler.get("/stats/kpis", {"unit": "stationed", "unit_id": elsewhere.pk}).status_code == 403
+    assert dispatcher.get("/stats/kpis", {"unit": "stationed", "unit_id": elsewhere.pk}).status_code == 403
