@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Aggregate, BigIntegerField, Case, Count, IntegerField, Q, Sum, Value, When
 
 from backend.events.models import Category, Satisfaction, Source, State
-from backend.stats.models import EventFact
+from backend.stats.models import ROLLUP_COLUMNS, DayRollup, EventFact
 from backend.stats.periods import Period
 
 DURATIONS = ("sign", "handle", "close")
@@ -150,10 +150,7 @@ def _point_index(points: list[Period]):
     return index
 
 
-def figures_grouped(base: Q, period: Period, group: str | None, points: list[Period]) -> dict:
-    """``{key: [figures of each point]}``: key None without ``group``, else one key per
-    value of the ``group`` column (``street_id``, ``grid_id``…) that has facts."""
-    index = _point_index(points)
+def _fact_sums(base: Q, period: Period, group: str | None, points: list[Period], index) -> dict:
     sums: dict = defaultdict(lambda: [defaultdict(int) for _ in points])
     for column, (condition, aggregates) in FAMILIES.items():
         by_day = len(points) > 1  # one point: no need to split it by day
@@ -168,6 +165,36 @@ def figures_grouped(base: Q, period: Period, group: str | None, points: list[Per
             target = sums[row[group] if group else None][index(row[column]) if by_day else 0]
             for name in aggregates:
                 target[name] += row[f"a_{name}"] or 0
+    return sums
+
+
+def _rollup_sums(rollup: Q, period: Period, group: str | None, points: list[Period], index) -> dict:
+    """The same sums from the daily rollups: one statement, grouped by day for a series."""
+    sums: dict = defaultdict(lambda: [defaultdict(int) for _ in points])
+    by_day = len(points) > 1
+    keys = [*([group] if group else []), *(["day"] if by_day else [])]
+    days = DayRollup.objects.filter(rollup, day__gte=period.start, day__lte=period.end)
+    named = {f"a_{name}": Sum(name) for name in ROLLUP_COLUMNS}
+    rows = days.values(*keys).annotate(**named).order_by() if keys else [days.aggregate(**named)]
+    for row in rows:
+        target = sums[row[group] if group else None][index(row["day"]) if by_day else 0]
+        for name in ROLLUP_COLUMNS:
+            value = row[f"a_{name}"]
+            if value:
+                target[name] += value
+    return sums
+
+
+def figures_grouped(base: Q, period: Period, group: str | None, points: list[Period], rollup: Q | None = None) -> dict:
+    """``{key: [figures of each point]}``: key None without ``group``, else one key per
+    value of the ``group`` column (``street_id``, ``grid_id``…) that has facts.
+    ``rollup``: the same units as ``base`` said of ``DayRollup`` (a district or a street,
+    no category), whose days are then summed instead of the facts'."""
+    index = _point_index(points)
+    if rollup is not None and group in (None, "street_id"):
+        sums = _rollup_sums(rollup, period, group, points, index)
+    else:
+        sums = _fact_sums(base, period, group, points, index)
     overdue = EventFact.objects.filter(base, overdue_now=True)
     if group:
         overdue_by = dict(overdue.values(group).annotate(n=Count("pk")).order_by().values_list(group, "n"))
@@ -231,20 +258,32 @@ def _figures(row: dict, percentiles: dict, overdue_now: int) -> dict:
     return figures
 
 
-def figures_by(base: Q, period: Period, group: str | None = None) -> dict:
+def figures_by(base: Q, period: Period, group: str | None = None, rollup: Q | None = None) -> dict:
     """``{key: figures}`` over the whole period (see ``figures_grouped``)."""
-    return {key: figures[0] for key, figures in figures_grouped(base, period, group, [period]).items()}
+    return {key: figures[0] for key, figures in figures_grouped(base, period, group, [period], rollup).items()}
 
 
 def empty_figures() -> dict:
     return _figures(defaultdict(int), {}, 0)
 
 
-def figures_of(base: Q, period: Period) -> dict:
-    return figures_by(base, period).get(None) or empty_figures()
+def figures_of(base: Q, period: Period, rollup: Q | None = None) -> dict:
+    return figures_by(base, period, None, rollup).get(None) or empty_figures()
 
 
-def series_of(base: Q, period: Period, points: list[Period]) -> list[dict]:
+def series_of(base: Q, period: Period, points: list[Period], rollup: Q | None = None) -> list[dict]:
     if not points:
         return []
-    return figures_grouped(base, period, None, points).get(None) or [empty_figures() for _ in points]
+    return figures_grouped(base, period, None, points, rollup).get(None) or [empty_figures() for _ in points]
+
+
+def rollup_q(kind: str, unit_id: int | None, category: Category | None) -> Q | None:
+    """The unit said of ``DayRollup`` (a street's days), or None where the rollups cannot
+    answer (a category, or a unit finer than a street or across streets)."""
+    if category is not None:
+        return None
+    if kind == "district":
+        return Q()
+    if kind == "street":
+        return Q(street_id=unit_id)
+    return None

@@ -9,6 +9,7 @@ import io
 import random
 from datetime import date, datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 from openpyxl import load_workbook
 
@@ -16,7 +17,7 @@ from backend.events.deadlines import SHANGHAI
 from backend.events.models import Event
 from backend.stats.facts import compute_facts, judged_deadline, working_seconds
 from backend.stats.models import EventFact
-from backend.stats.periods import period_of
+from backend.stats.periods import period_of, steps_of
 from backend.stats.services import stats_tick
 from backend.territory.models import Grid
 from tests import matrix_registry
@@ -191,6 +192,20 @@ def test_it_keeps_the_facts_equal_to_a_recomputation_after_a_random_history(as_p
     fields = [f.attname for f in EventFact._meta.fields]
     for event_id, fact in fresh.items():
         assert [getattr(kept[event_id], n) for n in fields] == [getattr(fact, n) for n in fields]
+
+    # The daily rollups the worker kept equal a recomputation from the facts, and a
+    # district's or street's figures read from them equal those read from the facts.
+    from backend.stats.models import ROLLUP_COLUMNS, DayRollup
+    from backend.stats.rollups import _sums
+    from backend.stats.selectors import figures_by, series_of
+
+    kept_rollups = {(r.street_id, r.day): {c: getattr(r, c) for c in ROLLUP_COLUMNS} for r in DayRollup.objects.all()}
+    assert kept_rollups and kept_rollups == dict(_sums(None, None))
+    today = timezone.now().astimezone(SHANGHAI).date()
+    period = period_of("range", None, today - timedelta(days=3), today + timedelta(days=40))
+    points = steps_of(period, "week")
+    assert series_of(Q(), period, points, rollup=Q()) == series_of(Q(), period, points)
+    assert figures_by(Q(), period, "street_id", rollup=Q()) == figures_by(Q(), period, "street_id")
 
     # The percentiles (in the database on PostgreSQL) are the nearest-rank ones of the facts.
     from backend.stats.selectors import p90
