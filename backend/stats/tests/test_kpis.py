@@ -381,6 +381,8 @@ def test_a_stationed_unit_is_its_department_at_its_street(as_persona):
     assert answer["figures"]["new"] == answer["figures"]["dispatched"] == 2
     assert figures(commander, "department", unit.department_id)["figures"]["new"] == 2
     assert figures(dispatcher, "stationed", unit.pk)["figures"]["new"] == 2  # the street's dispatcher sees it
+    department_handler = as_persona("demo_department_handler")  # and the department's own handlers
+    assert figures(department_handler, "stationed", unit.pk)["figures"]["new"] == 2
     # The same department at another street is another stationed unit, without these events.
     other_street = Street.objects.exclude(code=GRID_A[:9]).first()
     elsewhere = StationedUnit.objects.create(
