@@ -7,11 +7,12 @@ recomputes them all (``rebuild_stats``)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from backend.fastpath.bulk import insert_rows
 from backend.stats.models import ROLLUP_COLUMNS, DayRollup, EventFact
@@ -66,9 +67,13 @@ def rebuild_rollups() -> int:
 
 def _write(streets: list | None, days: list | None, sums: dict) -> None:
     with transaction.atomic():
+        # Above every stamp written before (a clock set back cannot reuse one).
+        stamp = max(time.time_ns(), (DayRollup.objects.aggregate(m=Max("stamp"))["m"] or 0) + 1)
         if streets is None:
             DayRollup.objects.all().delete()
         else:
             DayRollup.objects.filter(street_id__in=streets, day__in=days).delete()
-        rows = [(day, street_id, *(values[c] for c in ROLLUP_COLUMNS)) for (street_id, day), values in sums.items()]
-        insert_rows(DayRollup, ("day", "street_id", *ROLLUP_COLUMNS), rows)
+        rows = [
+            (day, street_id, stamp, *(values[c] for c in ROLLUP_COLUMNS)) for (street_id, day), values in sums.items()
+        ]
+        insert_rows(DayRollup, ("day", "street_id", "stamp", *ROLLUP_COLUMNS), rows)

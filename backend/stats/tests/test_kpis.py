@@ -394,3 +394,48 @@ def test_a_stationed_unit_is_its_department_at_its_street(as_persona):
     assert figures(commander, "stationed", elsewhere.pk)["figures"]["new"] == 0
     assert unit_handler.get("/stats/kpis", {"unit": "stationed", "unit_id": elsewhere.pk}).status_code == 403
     assert dispatcher.get("/stats/kpis", {"unit": "stationed", "unit_id": elsewhere.pk}).status_code == 403
+
+
+def test_the_cached_p90s_are_read_again_once_a_fact_of_their_days_changes(as_persona):
+    """The p90s of a district's points are cached under their rollups' stamps: asked
+    again with nothing changed, no duration is read; once an event of those days closes,
+    they equal a computation without any cache."""
+    from unittest import mock
+
+    from django.core.cache.backends.dummy import DummyCache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backend.stats.kpis import kpi_report
+    from backend.stats.units import unit_of
+
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    handler, secretary = as_persona("demo_handler"), as_persona("demo_secretary")
+    first, second = (report(resident).json()["id"] for _ in range(2))
+    for event_id in (first, second):
+        step(dispatcher, event_id, "accept")
+    _close(dispatcher, handler, secretary, first)
+    stats_tick()
+    today = timezone.now().astimezone(SHANGHAI).date()
+    period = period_of("range", None, today - timedelta(days=13), today)
+
+    def answer():
+        return kpi_report(unit=unit_of("district", None), period=period, series="week")
+
+    def uncached():
+        with mock.patch("backend.stats.selectors.cache", DummyCache("none", {})):
+            return answer()
+
+    assert answer() == uncached()
+    with CaptureQueriesContext(connection) as queries:
+        again = answer()
+    assert again == uncached()
+    assert not [q for q in queries.captured_queries if "sign_s" in q["sql"] and "stats_eventfact" in q["sql"]]
+
+    EventFact.objects.filter(event_id=first).update(close_s=1)  # no stamp moves: the cache still answers
+    assert answer() == again
+    _close(dispatcher, handler, secretary, second)
+    stats_tick()  # the second's fact recomputed, its days' rollups restamped: sorted again
+    changed = answer()
+    assert changed == uncached()
+    assert changed["series"][-1]["figures"]["closed"] == again["series"][-1]["figures"]["closed"] + 1
