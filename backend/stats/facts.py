@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from backend.events.deadlines import SHANGHAI, is_workday
+from backend.administration import calendar
+from backend.events.deadlines import SHANGHAI
 from backend.events.models import Event, EventAction, Source, State
-from backend.fastpath.bulk import insert_instances
+from backend.fastpath.bulk import insert_instances, make
 from backend.stats.models import DirtyEvent, EventFact
 
 CLOSED_STATES = (State.CLOSED, State.EVALUATED)
@@ -35,6 +36,7 @@ def working_seconds(start: datetime, end: datetime, periods=None) -> int:
     if end <= start:
         return 0
     periods = periods or settings.WORKING_HOURS
+    is_workday = calendar.snapshot().is_workday  # once, not once a day (what ``deadlines.is_workday`` asks)
     first = start.astimezone(SHANGHAI)
     last = end.astimezone(SHANGHAI)
     total = timedelta()
@@ -82,7 +84,8 @@ def fact_of(
     sign_s, sign_ws = _seconds(event.dispatched_at, event.signed_at) if closed else (None, None)
     handle_s, handle_ws = _seconds(event.signed_at, event.handled_at) if closed else (None, None)
     close_s, close_ws = _seconds(event.reported_at, event.closed_at) if closed else (None, None)
-    return EventFact(
+    return make(  # EventFact(...) without Model.__init__: the worker makes one per changed event
+        EventFact,
         event_id=event.pk,
         grid_id=event.grid_id,
         community_id=event.community_id,

@@ -20,15 +20,10 @@ from backend.stats.models import ROLLUP_COLUMNS, DayRollup, EventFact
 DAY_COLUMNS = ("reported_day", "closed_day", "due_day")
 
 
-def touched(facts: Iterable[EventFact]) -> set[tuple]:
-    """The (street, day) pairs these facts count on."""
-    found = set()
-    for fact in facts:
-        for column in DAY_COLUMNS:
-            day = getattr(fact, column)
-            if day is not None:
-                found.add((fact.street_id, day))
-    return found
+def touched(facts: Iterable[tuple]) -> set[tuple]:
+    """The (street, day) pairs these facts count on; each fact given as
+    ``(street_id, reported_day, closed_day, due_day)``."""
+    return {(street_id, day) for street_id, *days in facts for day in days if day is not None}
 
 
 def _sums(streets: list | None, days: list | None) -> dict[tuple, dict[str, int]]:

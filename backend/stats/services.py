@@ -22,12 +22,12 @@ def stats_tick(limit: int = 5000) -> int:
     rows = list(DirtyEvent.objects.order_by("pk").values_list("pk", "event_id")[:limit])
     if rows:
         ids = list(dict.fromkeys(event_id for _, event_id in rows))
-        before = list(EventFact.objects.filter(event_id__in=ids).only(*UNIT_AND_DAYS))
-        after = refresh_facts(ids)
+        before = list(EventFact.objects.filter(event_id__in=ids).values_list(*UNIT_AND_DAYS))
+        after = [tuple(getattr(fact, name) for name in UNIT_AND_DAYS) for fact in refresh_facts(ids)]
         units = set()
-        for fact in (*before, *after):
-            units |= {(UnitKind.GRID, fact.grid_id), (UnitKind.COMMUNITY, fact.community_id)}
-        refresh_rollups(touched(before) | touched(after))
+        for grid_id, community_id, *_ in (*before, *after):
+            units |= {(UnitKind.GRID, grid_id), (UnitKind.COMMUNITY, community_id)}
+        refresh_rollups(touched(row[2:] for row in (*before, *after)))
         DirtyEvent.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
         recompute_units(units)
     return len(rows)
