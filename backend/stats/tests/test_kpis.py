@@ -439,3 +439,20 @@ def test_the_cached_p90s_are_read_again_once_a_fact_of_their_days_changes(as_per
     changed = answer()
     assert changed == uncached()
     assert changed["series"][-1]["figures"]["closed"] == again["series"][-1]["figures"]["closed"] + 1
+
+
+def test_the_hand_written_dirty_mark_stores_what_bulk_create_stores(db):
+    """``mark_dirty``'s one statement (``INSERT … SELECT unnest`` on PostgreSQL) holds the
+    ids as the ORM's own ``bulk_create`` would."""
+    import uuid
+
+    from backend.stats.facts import mark_dirty
+    from backend.stats.models import DirtyEvent
+
+    ids = [uuid.uuid4() for _ in range(3)]
+    DirtyEvent.objects.all().delete()
+    mark_dirty([str(i) for i in ids])
+    by_hand = sorted(DirtyEvent.objects.values_list("event_id", flat=True))
+    DirtyEvent.objects.all().delete()
+    DirtyEvent.objects.bulk_create([DirtyEvent(event_id=i) for i in ids])
+    assert by_hand == sorted(DirtyEvent.objects.values_list("event_id", flat=True)) == sorted(ids)
