@@ -23,6 +23,7 @@ from backend.stats.facts import local_day
 from backend.stats.models import (
     COLOUR_ORDER,
     DONE_STATES,
+    OPEN,
     Colour,
     ColourChange,
     ColourRule,
@@ -106,73 +107,123 @@ def _load_category_ids() -> tuple[set[int], set[int]]:
     return disputes, welfare
 
 
-def _counts(kind: str, unit_id: int, now: datetime, categories=None) -> dict[str, tuple[int, list]]:
-    """``{rule: (count, event ids behind it)}``."""
-    column = f"{kind}_id"
-    disputes, welfare = categories or _category_ids()
-    open_facts = (
-        EventFact.objects.filter(**{column: unit_id})
-        .exclude(state__in=OPEN_EXCLUDED)
-        .values_list("event_id", "overdue_now", "severity", "category_id", "parent_category_id")
-    )
-    found: dict[str, list] = defaultdict(list)
-    for event_id, overdue, severity, category_id, parent_id in open_facts:
-        if overdue:
-            found["overdue"].append(event_id)
-        if severity in (Severity.HIGH, Severity.CRITICAL):
-            found["severe"].append(event_id)
-        if category_id in disputes or parent_id in disputes:
-            found["disputes"].append(event_id)
-        if category_id in welfare:
-            found["welfare"].append(event_id)
-    counts = {rule: (len(ids), ids) for rule, ids in found.items()}
+ROW_COLUMNS = (
+    "event_id",
+    "grid_id",
+    "state",
+    "overdue_now",
+    "severity",
+    "category_id",
+    "parent_category_id",
+    "source",
+    "reported_day",
+    "tip_address",
+    "closed_day",
+    "satisfaction",
+)
 
-    # From the facts: their (unit, reported day) index holds the last 30 days of the unit.
-    tips = EventFact.objects.filter(
-        **{column: unit_id}, reported_day__gte=local_day(now - REPEAT_WINDOW), source=Source.PUBLIC_TIP
-    ).exclude(tip_address="")
-    by_address: dict[str, list] = defaultdict(list)
-    for event_id, address in tips.values_list("event_id", "tip_address"):
-        by_address[address].append(event_id)
-    repeated = [ids for ids in by_address.values() if len(ids) >= 2]
-    counts["repeated_tips"] = (len(repeated), [i for ids in repeated for i in ids])
 
+def _windows(now: datetime) -> tuple:
+    """(first day of the tips' window, first day of the recent and of the earlier
+    satisfaction window, today), in local dates."""
     today = local_day(now)
     recent_from = today - timedelta(days=SATISFACTION_WINDOW.days - 1)
-    earlier_from = recent_from - timedelta(days=SATISFACTION_WINDOW.days)
-    rated = (
-        EventFact.objects.filter(**{column: unit_id}, closed_day__gte=earlier_from, closed_day__lte=today)
-        .exclude(satisfaction="")
-        .values_list("event_id", "closed_day", "satisfaction")
+    return local_day(now - REPEAT_WINDOW), recent_from, recent_from - timedelta(days=SATISFACTION_WINDOW.days), today
+
+
+def community_rows(community_id: int, now: datetime) -> list[tuple]:
+    """Every fact any rule reads of a community and its grids, in one statement: its
+    open events, its residents' tips of the last 30 days and its ratings of the last 60
+    (the unit's three indexes: open, reported day, closed day)."""
+    tips_from, _, rated_from, today = _windows(now)
+    wanted = (
+        OPEN
+        | Q(reported_day__gte=tips_from, source=Source.PUBLIC_TIP) & ~Q(tip_address="")
+        | Q(closed_day__gte=rated_from, closed_day__lte=today) & ~Q(satisfaction="")
     )
+    return list(EventFact.objects.filter(wanted, community_id=community_id).values_list(*ROW_COLUMNS))
+
+
+def _counts(rows: list[tuple], now: datetime, categories=None) -> dict[str, tuple[int, list]]:
+    """``{rule: (count, event ids behind it)}`` over a unit's rows (``community_rows``)."""
+    disputes, welfare = categories or _category_ids()
+    tips_from, recent_from, rated_from, today = _windows(now)
+    found: dict[str, list] = defaultdict(list)
+    by_address: dict[str, list] = defaultdict(list)
     windows = {"recent": [0, 0], "earlier": [0, 0]}
     unsatisfied = []
-    for event_id, day, satisfaction in rated:
-        window = windows["recent" if day >= recent_from else "earlier"]
-        window[0] += 1
-        window[1] += satisfaction in (Satisfaction.SATISFIED, Satisfaction.BASIC)
-        if day >= recent_from and satisfaction == Satisfaction.UNSATISFIED:
-            unsatisfied.append(event_id)
+    for (
+        event_id,
+        _,
+        state,
+        overdue,
+        severity,
+        category_id,
+        parent_id,
+        source,
+        reported,
+        address,
+        closed,
+        rating,
+    ) in rows:
+        if state not in OPEN_EXCLUDED:
+            if overdue:
+                found["overdue"].append(event_id)
+            if severity in (Severity.HIGH, Severity.CRITICAL):
+                found["severe"].append(event_id)
+            if category_id in disputes or parent_id in disputes:
+                found["disputes"].append(event_id)
+            if category_id in welfare:
+                found["welfare"].append(event_id)
+        if source == Source.PUBLIC_TIP and address and reported >= tips_from:
+            by_address[address].append(event_id)
+        if rating and closed is not None and rated_from <= closed <= today:
+            window = windows["recent" if closed >= recent_from else "earlier"]
+            window[0] += 1
+            window[1] += rating in (Satisfaction.SATISFIED, Satisfaction.BASIC)
+            if closed >= recent_from and rating == Satisfaction.UNSATISFIED:
+                unsatisfied.append(event_id)
+    counts = {rule: (len(ids), sorted(ids, key=str)) for rule, ids in found.items()}
+    repeated = [ids for ids in by_address.values() if len(ids) >= 2]
+    counts["repeated_tips"] = (len(repeated), sorted((i for ids in repeated for i in ids), key=str))
     (recent, recent_ok), (earlier, earlier_ok) = windows["recent"], windows["earlier"]
     drop = 0
     if recent >= SATISFACTION_MIN_RATED and earlier >= SATISFACTION_MIN_RATED:
         drop = max(0, round(100 * earlier_ok / earlier - 100 * recent_ok / recent))
-    counts["satisfaction_drop"] = (drop, unsatisfied if drop else [])
+    counts["satisfaction_drop"] = (drop, sorted(unsatisfied, key=str) if drop else [])
     return counts
+
+
+def _unit_rows(kind: str, unit_id: int, rows: list[tuple]) -> list[tuple]:
+    return rows if kind == UnitKind.COMMUNITY else [row for row in rows if row[1] == unit_id]
+
+
+def _community_of(kind: str, unit_id: int) -> int | None:
+    if kind == UnitKind.COMMUNITY:
+        return unit_id
+    return Grid.objects.filter(pk=unit_id).values_list("community_id", flat=True).first()
 
 
 def verdict_of(kind: str, unit_id: int, now: datetime | None = None, rules=None, categories=None) -> Verdict:
     now = now or timezone.now()
+    community_id = _community_of(kind, unit_id)
+    rows = [] if community_id is None else community_rows(community_id, now)
+    verdict = _verdict(_unit_rows(kind, unit_id, rows), now, rules, categories, {})
+    _number(verdict)
+    return verdict
+
+
+def _verdict(rows: list[tuple], now: datetime, rules, categories, known: dict) -> Verdict:
+    """The colour and reasons of a unit's rows; an event's number is filled from
+    ``known`` (the reasons already stored), else left for ``_number``."""
     rules = rules if rules is not None else thresholds()
-    counts = _counts(kind, unit_id, now, categories)
+    counts = _counts(rows, now, categories)
     triggered = []
     for rule, steps in rules.items():
         count, ids = counts.get(rule, (0, []))
         colour = colour_for(count, steps)
         if colour:
             triggered.append((rule, colour, count, ids))
-    listed = [i for _, _, _, ids in triggered for i in ids[:EVENTS_LISTED]]
-    numbers = dict(Event.objects.filter(pk__in=listed).values_list("pk", "number")) if listed else {}
     reasons = []
     for rule, colour, count, ids in sorted(triggered, key=lambda t: (COLOUR_ORDER.index(t[1]), t[0])):
         label, label_en, _ = DEFAULT_RULES.get(rule, (rule, rule, {}))
@@ -183,11 +234,23 @@ def verdict_of(kind: str, unit_id: int, now: datetime | None = None, rules=None,
                 "label_en": label_en,
                 "count": count,
                 "colour": colour,
-                "events": [{"id": str(i), "number": numbers.get(i, "")} for i in ids[:EVENTS_LISTED]],
+                "events": [{"id": str(i), "number": known.get(str(i), "")} for i in ids[:EVENTS_LISTED]],
             }
         )
     colour = reasons[0]["colour"] if reasons else Colour.GREEN
     return Verdict(colour, reasons)
+
+
+def _number(*verdicts: Verdict) -> None:
+    """Fill the events' numbers the reasons lack, in one statement."""
+    missing = {e["id"] for v in verdicts for r in v.reasons for e in r["events"] if not e["number"]}
+    if not missing:
+        return
+    numbers = {str(pk): number for pk, number in Event.objects.filter(pk__in=missing).values_list("pk", "number")}
+    for verdict in verdicts:
+        for reason in verdict.reasons:
+            for listed in reason["events"]:
+                listed["number"] = listed["number"] or numbers.get(listed["id"], "")
 
 
 def _street_of(kind: str, unit_id: int) -> int | None:
@@ -201,19 +264,22 @@ def recompute_colour(
 ) -> UnitColour | None:
     """The unit's colour now; a change is recorded and told to the street's dispatchers."""
     now = now or timezone.now()
-    verdict = verdict_of(kind, unit_id, now, rules, categories)
-    current = UnitColour.objects.filter(unit_kind=kind, unit_id=unit_id).first()
+    _recompute({(kind, unit_id)}, now, rules, categories)
+    return UnitColour.objects.filter(unit_kind=kind, unit_id=unit_id).first()
+
+
+def _store(kind: str, unit_id: int, verdict: Verdict, current: UnitColour | None, now: datetime) -> None:
     if current is None:
         street_id = _street_of(kind, unit_id)
         if street_id is None:
-            return None
+            return
         current = UnitColour(unit_kind=kind, unit_id=unit_id, street_id=street_id, since=now)
         previous = ""
     else:
         previous = current.colour
     changed = verdict.colour != (previous or Colour.GREEN)
     if not changed and (current.reasons == verdict.reasons or current.pk is None and not verdict.reasons):
-        return current if current.pk else None  # nothing to write (a green unit needs no row)
+        return  # nothing to write (a green unit needs no row)
     with transaction.atomic():
         current.reasons = verdict.reasons
         current.computed_at = now
@@ -231,7 +297,6 @@ def recompute_colour(
                 changed_at=now,
             )
             _tell_dispatchers(current, previous or Colour.GREEN)
-    return current
 
 
 def _tell_dispatchers(colour: UnitColour, previous: str) -> None:
@@ -259,10 +324,43 @@ def _tell_dispatchers(colour: UnitColour, previous: str) -> None:
 
 
 def recompute_units(units: set[tuple[str, int]], now: datetime | None = None) -> int:
-    rules, categories = thresholds(), _category_ids()
+    return _recompute(units, now or timezone.now(), thresholds(), _category_ids())
+
+
+def _recompute(units: set[tuple[str, int]], now: datetime, rules, categories) -> int:
+    """The colours of these grids and communities: one read of the facts per community
+    (it and its grids from the same rows), one of their stored colours, and writes only
+    where a colour or its reasons changed."""
+    rules = rules if rules is not None else thresholds()
+    categories = categories or _category_ids()
+    grids = [unit_id for kind, unit_id in units if kind == UnitKind.GRID]
+    community_of = dict(Grid.objects.filter(pk__in=grids).values_list("pk", "community_id")) if grids else {}
+    by_community: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for kind, unit_id in sorted(units):
-        recompute_colour(kind, unit_id, now, rules, categories)
+        community_id = unit_id if kind == UnitKind.COMMUNITY else community_of.get(unit_id)
+        if community_id is not None:
+            by_community[community_id].append((kind, unit_id))
+    stored = {(c.unit_kind, c.unit_id): c for c in _stored(units)}
+    verdicts = {}
+    for community_id, members in by_community.items():
+        rows = community_rows(community_id, now)
+        for kind, unit_id in members:
+            current = stored.get((kind, unit_id))
+            known = {e["id"]: e["number"] for r in (current.reasons if current else []) for e in r["events"]}
+            verdicts[kind, unit_id] = _verdict(_unit_rows(kind, unit_id, rows), now, rules, categories, known)
+    _number(*verdicts.values())
+    for (kind, unit_id), verdict in verdicts.items():
+        _store(kind, unit_id, verdict, stored.get((kind, unit_id)), now)
     return len(units)
+
+
+def _stored(units: set[tuple[str, int]]) -> list[UnitColour]:
+    q = Q(pk__in=[])
+    for kind in (UnitKind.GRID, UnitKind.COMMUNITY):
+        ids = [unit_id for k, unit_id in units if k == kind]
+        if ids:
+            q |= Q(unit_kind=kind, unit_id__in=ids)
+    return list(UnitColour.objects.filter(q))
 
 
 def recompute_all(now: datetime | None = None) -> int:

@@ -8,7 +8,15 @@ from django.db.models import Q
 from backend.events.models import Category
 from backend.stats.exports import flatten
 from backend.stats.periods import Period, steps_of
-from backend.stats.selectors import category_q, empty_figures, figures_by, figures_of, series_of, unit_q
+from backend.stats.selectors import (
+    category_q,
+    empty_figures,
+    figures_by,
+    figures_of,
+    rollup_q,
+    series_of,
+    unit_q,
+)
 from backend.stats.units import CHILDREN, Unit, children_of
 
 
@@ -21,23 +29,24 @@ def kpi_report(
     breakdown: bool = False,
     breakdown_by: str | None = None,
 ) -> dict:
-    base: Q = unit_q(unit.kind, unit.id) & category_q(category)
+    base: Q = unit_q(unit.kind, unit.id, unit) & category_q(category)
+    rollup = rollup_q(unit.kind, unit.id, category)
     answer = {
         "unit": unit.as_dict(),
         "category": None if category is None else {"code": category.code, "name": category.name},
         "period": period.as_dict(),
-        "figures": figures_of(base, period),
+        "figures": figures_of(base, period, rollup),
         "series": [],
         "breakdown": [],
     }
     points = steps_of(period, series)
     answer["series"] = [
         {"start": point.start.isoformat(), "end": point.end.isoformat(), "figures": figures}
-        for point, figures in zip(points, series_of(base, period, points))
+        for point, figures in zip(points, series_of(base, period, points, rollup))
     ]
     if (breakdown or breakdown_by) and unit.kind in CHILDREN:
         children = children_of(unit, breakdown_by)
-        grouped = figures_by(base, period, f"{children[0].kind}_id") if children else {}
+        grouped = figures_by(base, period, f"{children[0].kind}_id", rollup) if children else {}
         answer["breakdown"] = [
             {"unit": child.as_dict(), "figures": grouped.get(child.id) or empty_figures()} for child in children
         ]

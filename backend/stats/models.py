@@ -9,10 +9,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from backend.events.models import Source
+
 # The states in which an event no longer needs anyone (the colour rules count the others).
 DONE_STATES = ("closed", "evaluated", "merged", "rejected")
 OPEN = ~models.Q(state__in=DONE_STATES)
 CLOSED = models.Q(closed_day__isnull=False)
+DURATION_COLUMNS = ("sign_s", "sign_ws", "handle_s", "handle_ws", "close_s", "close_ws")
 
 
 class EventFact(models.Model):
@@ -59,8 +62,13 @@ class EventFact(models.Model):
         verbose_name = verbose_name_plural = "事件统计事实"
         indexes = [
             models.Index(fields=["reported_day", "street_id"], name="fact_reported"),
+            # With the durations (and the grid and community of a breakdown): the p90s read
+            # only this index (an index-only scan on PostgreSQL), not the wide rows.
             models.Index(
-                fields=["closed_day", "street_id"], name="fact_closed", condition=models.Q(closed_day__isnull=False)
+                fields=["closed_day", "street_id"],
+                name="fact_closed_durations",
+                include=["grid_id", "community_id", *DURATION_COLUMNS],
+                condition=models.Q(closed_day__isnull=False),
             ),
             models.Index(fields=["due_day", "street_id"], name="fact_due", condition=models.Q(due_day__isnull=False)),
             models.Index(fields=["street_id"], name="fact_overdue", condition=models.Q(overdue_now=True)),
@@ -79,6 +87,53 @@ class DirtyEvent(models.Model):
     """An event whose facts are stale: appended by the write path, drained by the worker."""
 
     event_id = models.UUIDField()
+
+
+# The sums a day adds to every figure counted by day (``selectors.FAMILIES``: what the
+# events reported, closed and due that day contribute). Durations are kept as sums and
+# counts, so a period's mean is their quotient; the p90s are read from the facts.
+ROLLUP_COLUMNS = (
+    "new",
+    *(f"src_{source}" for source in Source.values),
+    "merged",
+    "rejected",
+    "closed_of_new",
+    "dispatched",
+    "reworked",
+    "returned",
+    "extended",
+    "parked",
+    "urges",
+    "escalations",
+    "closed",
+    "evaluated",
+    "satisfied",
+    *(f"sum_{column}" for column in DURATION_COLUMNS),
+    *(f"n_{column}" for column in DURATION_COLUMNS),
+    "due",
+    "due_closed",
+    "due_on_time",
+)
+
+
+class DayRollup(models.Model):
+    """A street's figures of one local day, summed from its facts (``backend.stats.rollups``):
+    a district's year is 365 rows a street rather than every fact. The worker recomputes
+    the days a changed fact touches (before and after); ``rebuild_stats`` all of them."""
+
+    day = models.DateField()
+    street_id = models.BigIntegerField()
+    # Set anew, above every earlier one, each time the row is recomputed: the p90s of a
+    # period are cached under its rows' highest stamp and count (``selectors``).
+    stamp = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "街道日汇总"
+        constraints = [models.UniqueConstraint(fields=["day", "street_id"], name="one_rollup_per_street_day")]
+
+
+for _column in ROLLUP_COLUMNS:  # one counter per figure; the names are the selectors' own
+    DayRollup.add_to_class(_column, models.BigIntegerField(default=0))
 
 
 class Colour(models.TextChoices):

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.accounts.scope import Scope, scope_of
 from backend.core.errors import ApiError, register
-from backend.territory.models import Community, Department, District, Grid, Platform, Street
+from backend.territory.models import Community, Department, District, Grid, Platform, StationedUnit, Street
 
-UNIT_KINDS = ("district", "street", "community", "grid", "platform", "department", "grid_worker")
+UNIT_KINDS = ("district", "street", "community", "grid", "platform", "department", "stationed", "grid_worker")
 # The child units of a breakdown, and the fact column that groups them.
 CHILDREN = {
     "district": ("street", "street_id"),
@@ -32,6 +32,8 @@ class Unit:
     name: str
     street_id: int | None = None
     community_id: int | None = None
+    # A stationed unit (下沉单位) is its department at its street: the pair selects its events.
+    department_id: int | None = None
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "id": self.id, "code": self.code, "name": self.name}
@@ -50,6 +52,12 @@ def unit_of(kind: str, unit_id: int | None) -> Unit:
         if user is None:
             raise ApiError("unit_not_found")
         return Unit(kind, user.pk, user.username, str(user))
+    if kind == "stationed":
+        stationed = StationedUnit.objects.filter(pk=unit_id).select_related("department", "street").first()
+        if stationed is None:
+            raise ApiError("unit_not_found")
+        code = f"{stationed.department.code}@{stationed.street.code}"
+        return Unit(kind, stationed.pk, code, str(stationed), stationed.street_id, None, stationed.department_id)
     row = MODELS[kind].objects.filter(pk=unit_id).first()
     if row is None:
         raise ApiError("unit_not_found")
@@ -72,7 +80,7 @@ def may_view(scope: Scope, unit: Unit) -> bool:
     if not scope.is_staff_role:
         return False
     streets = scope.street_ids
-    if unit.kind in ("street", "community", "grid", "platform") and unit.street_id in streets:
+    if unit.kind in ("street", "community", "grid", "platform", "stationed") and unit.street_id in streets:
         return True
     if unit.kind in ("community", "grid") and unit.community_id in scope.community_ids:
         return True
@@ -81,6 +89,8 @@ def may_view(scope: Scope, unit: Unit) -> bool:
     if unit.kind == "platform" and unit.id in scope.platform_ids:
         return True
     if unit.kind == "department" and unit.id in scope.department_ids:
+        return True
+    if unit.kind == "stationed" and (unit.id in scope.unit_ids or unit.department_id in scope.department_ids):
         return True
     if unit.kind == "grid_worker":
         if unit.id == scope.user_id:

@@ -85,3 +85,27 @@ def test_it_shows_colours_only_within_scope(as_persona):
     assert secretary.get(f"/stats/colours/grid/{other.pk}/history").status_code == 403
     assert as_persona("demo_resident").get("/stats/colours").status_code == 403
     assert as_persona("demo_resident").get("/stats/colour-rules").status_code == 403
+
+
+def test_a_grid_and_its_community_are_recomputed_from_one_read_of_the_facts(as_persona):
+    """What a step adds to the worker (``colour_recompute_ms``): the rules, the grid's
+    community, the stored colours and one read of the community's facts serve both units;
+    nothing is written when nothing changed, and the colours equal each unit's own verdict."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backend.stats.colours import recompute_units
+
+    worker = as_persona("demo_grid_worker")
+    grid = Grid.objects.get(code=GRID_A)
+    report(worker, category="02.01", source="grid_patrol")
+    stats_tick()
+    units = {("grid", grid.pk), ("community", grid.community_id)}
+    with CaptureQueriesContext(connection) as queries:
+        recompute_units(units)
+    facts = [q for q in queries.captured_queries if "stats_eventfact" in q["sql"]]
+    assert len(facts) == 1 and len(queries) <= 4, [q["sql"][:80] for q in queries.captured_queries]
+    for kind, unit_id in units:
+        stored = UnitColour.objects.get(unit_kind=kind, unit_id=unit_id)
+        verdict = verdict_of(kind, unit_id)
+        assert (stored.colour, stored.reasons) == (verdict.colour, verdict.reasons)

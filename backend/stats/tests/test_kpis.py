@@ -9,6 +9,7 @@ import io
 import random
 from datetime import date, datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 from openpyxl import load_workbook
 
@@ -16,7 +17,7 @@ from backend.events.deadlines import SHANGHAI
 from backend.events.models import Event
 from backend.stats.facts import compute_facts, judged_deadline, working_seconds
 from backend.stats.models import EventFact
-from backend.stats.periods import period_of
+from backend.stats.periods import period_of, steps_of
 from backend.stats.services import stats_tick
 from backend.territory.models import Grid
 from tests import matrix_registry
@@ -192,6 +193,20 @@ def test_it_keeps_the_facts_equal_to_a_recomputation_after_a_random_history(as_p
     for event_id, fact in fresh.items():
         assert [getattr(kept[event_id], n) for n in fields] == [getattr(fact, n) for n in fields]
 
+    # The daily rollups the worker kept equal a recomputation from the facts, and a
+    # district's or street's figures read from them equal those read from the facts.
+    from backend.stats.models import ROLLUP_COLUMNS, DayRollup
+    from backend.stats.rollups import _sums
+    from backend.stats.selectors import figures_by, series_of
+
+    kept_rollups = {(r.street_id, r.day): {c: getattr(r, c) for c in ROLLUP_COLUMNS} for r in DayRollup.objects.all()}
+    assert kept_rollups and kept_rollups == dict(_sums(None, None))
+    today = timezone.now().astimezone(SHANGHAI).date()
+    period = period_of("range", None, today - timedelta(days=3), today + timedelta(days=40))
+    points = steps_of(period, "week")
+    assert series_of(Q(), period, points, rollup=Q()) == series_of(Q(), period, points)
+    assert figures_by(Q(), period, "street_id", rollup=Q()) == figures_by(Q(), period, "street_id")
+
     # The percentiles (in the database on PostgreSQL) are the nearest-rank ones of the facts.
     from backend.stats.selectors import p90
 
@@ -336,3 +351,108 @@ def test_an_event_moved_to_another_grid_counts_only_there(as_persona):
     changed([Event.objects.get(pk=event_id)])
     stats_tick()
     assert (new_in(old_grid), new_in(target.pk)) == (before_old - 1, before_new + 1)
+
+
+def test_a_stationed_unit_is_its_department_at_its_street(as_persona):
+    """An event held by a stationed unit (下沉单位) counts for the pair (department, street):
+    the unit's KPIs, its department's, and the assessment's stationed target agree."""
+    from backend.territory.models import Department, StationedUnit, Street
+
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    unit_handler, commander = as_persona("demo_unit_handler"), as_persona("demo_commander")
+    unit = StationedUnit.objects.get(street__code=GRID_A[:9], department__code="enforcement")
+    through_unit = report(resident).json()["id"]
+    step(dispatcher, through_unit, "accept")
+    assert step(dispatcher, through_unit, "dispatch", {"unit_id": unit.pk}).status_code == 200
+    direct = report(resident).json()["id"]
+    step(dispatcher, direct, "accept")
+    assert step(dispatcher, direct, "dispatch", {"department_id": unit.department_id}).status_code == 200
+    stats_tick()
+    assert EventFact.objects.get(event_id=through_unit).department_id == unit.department_id
+
+    def figures(client, kind, unit_id):
+        answer = client.get("/stats/kpis", {"unit": kind, "unit_id": unit_id, "period": "day"})
+        assert answer.status_code == 200, answer.content
+        return answer.json()
+
+    answer = figures(unit_handler, "stationed", unit.pk)
+    assert answer["unit"]["kind"] == "stationed" and answer["unit"]["code"] == f"enforcement@{GRID_A[:9]}"
+    # Both: the one its people hold and the one held by the department itself in that street.
+    assert answer["figures"]["new"] == answer["figures"]["dispatched"] == 2
+    assert figures(commander, "department", unit.department_id)["figures"]["new"] == 2
+    assert figures(dispatcher, "stationed", unit.pk)["figures"]["new"] == 2  # the street's dispatcher sees it
+    department_handler = as_persona("demo_department_handler")  # and the department's own handlers
+    assert figures(department_handler, "stationed", unit.pk)["figures"]["new"] == 2
+    # The same department at another street is another stationed unit, without these events.
+    other_street = Street.objects.exclude(code=GRID_A[:9]).first()
+    elsewhere = StationedUnit.objects.create(
+        department=Department.objects.get(code="enforcement"),
+        street=other_street,
+        platform=other_street.platforms.first(),
+        name="别处的中队",
+    )
+    assert figures(commander, "stationed", elsewhere.pk)["figures"]["new"] == 0
+    assert unit_handler.get("/stats/kpis", {"unit": "stationed", "unit_id": elsewhere.pk}).status_code == 403
+    assert dispatcher.get("/stats/kpis", {"unit": "stationed", "unit_id": elsewhere.pk}).status_code == 403
+
+
+def test_the_cached_p90s_are_read_again_once_a_fact_of_their_days_changes(as_persona):
+    """The p90s of a district's points are cached under their rollups' stamps: asked
+    again with nothing changed, no duration is read; once an event of those days closes,
+    they equal a computation without any cache."""
+    from unittest import mock
+
+    from django.core.cache.backends.dummy import DummyCache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backend.stats.kpis import kpi_report
+    from backend.stats.units import unit_of
+
+    resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
+    handler, secretary = as_persona("demo_handler"), as_persona("demo_secretary")
+    first, second = (report(resident).json()["id"] for _ in range(2))
+    for event_id in (first, second):
+        step(dispatcher, event_id, "accept")
+    _close(dispatcher, handler, secretary, first)
+    stats_tick()
+    today = timezone.now().astimezone(SHANGHAI).date()
+    period = period_of("range", None, today - timedelta(days=13), today)
+
+    def answer():
+        return kpi_report(unit=unit_of("district", None), period=period, series="week")
+
+    def uncached():
+        with mock.patch("backend.stats.selectors.cache", DummyCache("none", {})):
+            return answer()
+
+    assert answer() == uncached()
+    with CaptureQueriesContext(connection) as queries:
+        again = answer()
+    assert again == uncached()
+    assert not [q for q in queries.captured_queries if "sign_s" in q["sql"] and "stats_eventfact" in q["sql"]]
+
+    EventFact.objects.filter(event_id=first).update(close_s=1)  # no stamp moves: the cache still answers
+    assert answer() == again
+    _close(dispatcher, handler, secretary, second)
+    stats_tick()  # the second's fact recomputed, its days' rollups restamped: sorted again
+    changed = answer()
+    assert changed == uncached()
+    assert changed["series"][-1]["figures"]["closed"] == again["series"][-1]["figures"]["closed"] + 1
+
+
+def test_the_hand_written_dirty_mark_stores_what_bulk_create_stores(db):
+    """``mark_dirty``'s one statement (``INSERT … SELECT unnest`` on PostgreSQL) holds the
+    ids as the ORM's own ``bulk_create`` would."""
+    import uuid
+
+    from backend.stats.facts import mark_dirty
+    from backend.stats.models import DirtyEvent
+
+    ids = [uuid.uuid4() for _ in range(3)]
+    DirtyEvent.objects.all().delete()
+    mark_dirty([str(i) for i in ids])
+    by_hand = sorted(DirtyEvent.objects.values_list("event_id", flat=True))
+    DirtyEvent.objects.all().delete()
+    DirtyEvent.objects.bulk_create([DirtyEvent(event_id=i) for i in ids])
+    assert by_hand == sorted(DirtyEvent.objects.values_list("event_id", flat=True)) == sorted(ids)
