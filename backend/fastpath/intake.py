@@ -122,20 +122,18 @@ def alerts_insert(rows: Sequence[tuple]) -> dict[str, int]:
         )
         return dict(found)
     adapt = connection.ops.adapt_datetimefield_value
-    ids = {}
+    params: list = []
     for row in rows:
         values = list(row)
         for at in (5, 6, 9):
             values[at] = adapt(values[at])
         if values[8] is not None:
             values[8] = values[8].hex
-        ids.update(
-            _plain(
-                f"INSERT INTO {table} ({columns}, state, review_note) VALUES ({_marks(values)}, 'open', '') RETURNING item_id, id",
-                values,
-            )
-        )
-    return ids
+        params += values
+    marks = ", ".join([f"({_marks(rows[0])}, 'open', '')"] * len(rows))
+    return dict(
+        _plain(f"INSERT INTO {table} ({columns}, state, review_note) VALUES {marks} RETURNING item_id, id", params)
+    )
 
 
 def alerts_join(rows: Sequence[tuple]) -> None:
@@ -289,8 +287,9 @@ def alerts_close(pairs: Sequence[tuple[int, int]]) -> None:
             [households, rules],
         )
         return
-    by_rule: dict[int, list[int]] = {}
-    for household_id, rule_id in pairs:
-        by_rule.setdefault(rule_id, []).append(household_id)
-    for rule_id, ids in sorted(by_rule.items()):
-        PowerAlert.objects.filter(rule_id=rule_id, household_id__in=ids, open=True).update(open=False)
+    pairs = sorted(pairs)
+    _plain(
+        f"UPDATE {PowerAlert._meta.db_table} SET open = false WHERE open AND (household_id, rule_id) IN "
+        f"(VALUES {', '.join(['(%s, %s)'] * len(pairs))})",
+        [value for pair in pairs for value in pair],
+    )

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max
 
 from backend.fastpath import intake as statements
-from backend.intake.models import PowerReading, PowerRule, RuleKind
+from backend.intake.models import MeterState, PowerReading, PowerRule, RuleKind
 
 HOUR = timedelta(hours=1)
 SLACK_HOURS = 24
@@ -181,7 +181,11 @@ def states_rebuild(household_ids: Iterable[int]) -> int:
     saved = 0
     ids = sorted(household_ids)
     for start in range(0, len(ids), 1000):
-        states = rebuilt(ids[start : start + 1000], length)
+        chunk = ids[start : start + 1000]
+        states = rebuilt(chunk, length)
+        MeterState.objects.filter(
+            household_id__in=[pk for pk in chunk if pk not in states]
+        ).delete()  # no readings left
         statements.states_write([(pk, hours.last, hours.pack()) for pk, hours in sorted(states.items())])
         saved += len(states)
     return saved
