@@ -8,7 +8,9 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Count, Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pydantic import TypeAdapter, ValidationError
 
@@ -174,3 +176,10 @@ def test_one_validator_for_the_batch_answers_what_each_item_checked_alone_does()
         else:
             assert dict(good)[index] == checked
     assert sorted(bad) == [1, 2, 3] and [index for index, _ in good] == [0, 4]
+
+
+def test_the_statements_are_seen_like_djangos_own_with_their_values(db):
+    source = SourceSystem.objects.get(key_id="demo-power")
+    with CaptureQueriesContext(connection) as seen:
+        statements.households_locked(source_id=source.pk, meters=["SEEN-METER"])
+    assert len(seen.captured_queries) == 1 and "SEEN-METER" in seen.captured_queries[0]["sql"]
