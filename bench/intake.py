@@ -49,6 +49,7 @@ from datetime import timedelta
 from django.utils import timezone
 from backend.accounts.models import RoleAssignment
 from backend.fastpath.bulk import insert_rows
+from backend.intake.meters import states_rebuild
 from backend.intake.models import Camera, Household, HouseholdKind, PowerReading, SourceSystem
 from backend.patrols.models import KeySubject
 from backend.territory.models import Grid
@@ -93,6 +94,7 @@ for index, h in enumerate(households):
             kwh = 0.25
         rows.append((h.pk, hour, kwh))
 insert_rows(PowerReading, ("household_id", "hour", "kwh"), rows)
+states_rebuild([h.pk for h in households])  # loaded around the intake: its running state built from them
 print(json.dumps({"now": now.isoformat(), "feed_start": feed_start.isoformat(),
                   "meters": [h.meter_no for h in households[__ALERT_ELDERS__:]],
                   "alert_meters": [h.meter_no for h in households[:__ALERT_ELDERS__]],

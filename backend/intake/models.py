@@ -251,3 +251,17 @@ class PowerAlert(models.Model):
                 fields=["household", "rule"], condition=models.Q(open=True), name="power_alert_open_once"
             )
         ]
+
+
+class MeterState(models.Model):
+    """A household's running state for the rules: its latest reading's hour and the
+    hourly kWh of the hours up to it, packed (``backend.intake.meters``). Kept by
+    each batch in bulk with its readings, so the rules read one row per household
+    rather than days of readings (docs/intake.md, "Speed")."""
+
+    household = models.OneToOneField(Household, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    last_hour = models.DateTimeField()
+    kwh = models.BinaryField(help_text="float64 little-endian per hour, newest first; NaN: no reading")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "用电运行状态"

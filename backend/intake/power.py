@@ -10,9 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from pydantic import ValidationError
 
 from backend.accounts.actor import Actor
 from backend.care.services import welfare_due_open
@@ -20,6 +19,8 @@ from backend.core.errors import ApiError
 from backend.core.times import wire_time
 from backend.events.models import Source
 from backend.events.services import event_report
+from backend.fastpath import intake as statements
+from backend.intake.meters import Hours, params_of, span_of, states_update
 from backend.intake.models import (
     Household,
     HouseholdKind,
@@ -29,19 +30,13 @@ from backend.intake.models import (
     RuleKind,
     SourceSystem,
 )
-from backend.intake.schemas import PowerReadingItem
-from backend.intake.video import Outcome, _errors
+from backend.intake.schemas import validate_items
+from backend.intake.video import Outcome
 from backend.patrols.models import KeySubject, SubjectKind
 
 GROUP_RENTAL_CATEGORY = "03.02"  # 群租房 in the catalogue
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-DEFAULT_PARAMS = {
-    RuleKind.NEAR_ZERO: {"hours": 24, "max_kwh": 0.3},
-    RuleKind.PATTERN_BREAK: {"hours": 6, "days": 7, "min_days": 3, "max_ratio": 0.2, "min_usual_kwh": 0.6},
-    RuleKind.ABOVE_BASELINE: {"days": 3, "factor": 3.0},
-}
 
 
 @dataclass
@@ -53,174 +48,194 @@ class Verdict:
     days: list[list] | None = None  # daily figures shown with it
 
 
+@dataclass
+class Meter:
+    """What the rules judge a household by: its hours up to ``last``, the latest hour
+    of the batch's readings for it."""
+
+    household_id: int
+    kind: str
+    baseline_kwh_day: float | None
+    last: datetime
+    hours: Hours
+
+
 def readings_take(*, source: SourceSystem, items: list[dict], now: datetime | None = None) -> list[Outcome]:
     """Each reading checked on its own (``rejected`` with the reason, or ``stored``; a
     reading of the same meter and hour sent again replaces the first), saved in one
-    statement, then the rules evaluated for the households the batch touched."""
+    statement with the households' running state, then the rules evaluated for the
+    households the batch touched."""
     now = now or timezone.now()
     outcomes: list[Outcome] = [None] * len(items)  # type: ignore[list-item]
-    parsed: list[tuple[int, PowerReadingItem]] = []
-    for index, raw in enumerate(items):
-        try:
-            item = PowerReadingItem.model_validate(raw)
-        except ValidationError as error:
-            item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-            outcomes[index] = Outcome(item_id, "rejected", error=_errors(error))
-            continue
-        if item.hour.minute or item.hour.second or item.hour.microsecond:
-            outcomes[index] = Outcome(item.id, "rejected", error={"hour": "the start of an hour"})
-        elif item.hour > now + HOUR:
-            outcomes[index] = Outcome(item.id, "rejected", error={"hour": "in the future"})
+    checked, errors = validate_items("power", items)
+    for index, error in errors.items():
+        raw = items[index]
+        item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        outcomes[index] = Outcome(item_id, "rejected", error=error)
+    latest_allowed = now + HOUR
+    parsed: list[tuple[int, dict]] = []
+    for index, item in checked:
+        hour = item["hour"]
+        if hour.minute or hour.second or hour.microsecond:
+            outcomes[index] = Outcome(item["id"], "rejected", error={"hour": "the start of an hour"})
+        elif hour > latest_allowed:
+            outcomes[index] = Outcome(item["id"], "rejected", error={"hour": "in the future"})
         else:
             parsed.append((index, item))
-    households = dict(
-        Household.objects.filter(
-            source=source, active=True, meter_no__in={item.meter for _, item in parsed}
-        ).values_list("meter_no", "pk")
-    )
-    rows: dict[tuple[int, datetime], PowerReading] = {}
-    for index, item in parsed:
-        household_id = households.get(item.meter)
-        if household_id is None:
-            outcomes[index] = Outcome(item.id, "rejected", error={"meter": f"unknown meter {item.meter!r}"})
-            continue
-        rows[(household_id, item.hour)] = PowerReading(household_id=household_id, hour=item.hour, kwh=item.kwh)
-        outcomes[index] = Outcome(item.id, "stored")
-    with transaction.atomic():
-        PowerReading.objects.bulk_create(
-            list(rows.values()), update_conflicts=True, unique_fields=["household", "hour"], update_fields=["kwh"]
-        )
-        latest: dict[int, datetime] = {}
-        for household_id, hour in rows:
-            latest[household_id] = max(latest.get(household_id, hour), hour)
-        rules_evaluate(latest=latest, now=now)
+    with transaction.atomic(savepoint=False):
+        households = {
+            meter: (pk, kind, baseline)
+            for meter, pk, kind, baseline in statements.households_locked(
+                source_id=source.pk, meters={item["meter"] for _, item in parsed}
+            )
+        }
+        rows: dict[tuple[int, datetime], float] = {}
+        for index, item in parsed:
+            household = households.get(item["meter"])
+            if household is None:
+                outcomes[index] = Outcome(item["id"], "rejected", error={"meter": f"unknown meter {item['meter']!r}"})
+                continue
+            rows[(household[0], item["hour"])] = item["kwh"]
+            outcomes[index] = Outcome(item["id"], "stored")
+        statements.readings_upsert([(pk, hour, kwh) for (pk, hour), kwh in rows.items()])
+        readings: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
+        for (pk, hour), kwh in rows.items():
+            readings[pk].append((hour, kwh))
+        about = {pk: (kind, baseline) for pk, kind, baseline in households.values()}
+        _evaluate(readings, about, now=now)
     return outcomes
 
 
-def _by_latest(latest: dict[int, datetime], ids) -> dict[datetime, list[int]]:
-    groups: dict[datetime, list[int]] = defaultdict(list)
-    for household_id in ids:
-        groups[latest[household_id]].append(household_id)
-    return groups
+def rules_evaluate(*, latest: dict[int, datetime], now: datetime) -> list[PowerAlert]:
+    """The active rules over the households whose latest new reading is ``latest``
+    (readings stored around ``readings_take``, as the demo does): their running state
+    is built from the readings table."""
+    about = {
+        pk: (kind, baseline)
+        for pk, kind, baseline in Household.objects.filter(pk__in=latest).values_list("pk", "kind", "baseline_kwh_day")
+    }
+    readings = {pk: [(hour, None)] for pk, hour in latest.items() if pk in about}
+    return _evaluate(readings, about, now=now, rebuild=True)
 
 
-def _window_sums(ids: list[int], windows: dict[str, tuple[datetime, datetime]]) -> dict[int, dict]:
-    """Per household, the sum and count of readings in each named window (start, end],
-    in one aggregate statement (written out: the ORM took longer to compile its
-    filtered aggregates than the database took to answer them)."""
-    adapt = connection.ops.adapt_datetimefield_value
-    columns, params = [], []
-    for name, (start, end) in windows.items():
-        columns.append(f"SUM(CASE WHEN hour > %s AND hour <= %s THEN kwh END) AS {name}_kwh")
-        columns.append(f"COUNT(CASE WHEN hour > %s AND hour <= %s THEN 1 END) AS {name}_n")
-        params += [adapt(start), adapt(end), adapt(start), adapt(end)]
-    earliest = min(start for start, _ in windows.values())
-    latest = max(end for _, end in windows.values())
-    sql = (
-        f"SELECT household_id, {', '.join(columns)} FROM {PowerReading._meta.db_table} "
-        f"WHERE household_id IN ({', '.join(['%s'] * len(ids))}) AND hour > %s AND hour <= %s "
-        "GROUP BY household_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *ids, adapt(earliest), adapt(latest)])
-        names = [column[0] for column in cursor.description]
-        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+def _evaluate(
+    readings: dict[int, list[tuple[datetime, float]]],
+    about: dict[int, tuple[str, float | None]],
+    *,
+    now: datetime,
+    rebuild: bool = False,
+) -> list[PowerAlert]:
+    """Fold the readings into the households' states, then judge each active rule of
+    their type; a rule that fires opens one alert per household and rule (kept open,
+    not doubled, while it keeps firing; closed when it stops), with the readings
+    behind it."""
+    if not readings:
+        return []
+    rules = list(PowerRule.objects.filter(active=True))
+    kinds = {rule.household_kind for rule in rules}
+    judged = {pk for pk in readings if about[pk][0] in kinds}
+    span = max((span_of(rule) for rule in rules), default=24)
+    anchors = {pk: max(hour for hour, _ in readings[pk]) for pk in judged}
+    states = states_update(readings, anchors=anchors, span=span, rebuild=rebuild)
+    verdicts: list[Verdict] = []
+    cleared: list[tuple[int, int]] = []
+    for rule in rules:
+        meters = [
+            Meter(pk, about[pk][0], about[pk][1], anchors[pk], states[pk])
+            for pk in sorted(judged)
+            if about[pk][0] == rule.household_kind and pk in states
+        ]
+        if not meters:
+            continue
+        fired, quiet = EVALUATORS[rule.kind](rule, meters)
+        verdicts += fired
+        cleared += [(pk, rule.pk) for pk in quiet]
+    statements.alerts_close(cleared)
+    return alerts_raise(verdicts, now=now) if verdicts else []
 
 
-def _near_zero(rule: PowerRule, groups: dict[datetime, list[int]]) -> tuple[list[Verdict], set[int]]:
-    params = {**DEFAULT_PARAMS[RuleKind.NEAR_ZERO], **rule.params}
+def _near_zero(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict], set[int]]:
+    params = params_of(rule)
     hours = int(params["hours"])
     fired, cleared = [], set()
-    for last, ids in groups.items():
-        window = (last - hours * HOUR, last)  # the hours ending with the latest reading's hour
-        sums = _window_sums(ids, {"w": window})
-        for household_id in ids:
-            row = sums.get(household_id, {})
-            if row.get("w_n", 0) < hours:  # missing readings are not zero use: no verdict
-                continue
-            total = row["w_kwh"] or 0.0
-            if total <= params["max_kwh"]:
-                fired.append(
-                    Verdict(
-                        household_id,
-                        rule,
-                        f"{rule.name}：近 {hours} 小时用电 {total:.2f} 千瓦时（阈值 {params['max_kwh']}）",
-                        [window],
-                    )
+    for meter in meters:
+        total, count = meter.hours.window(meter.hours.offset(meter.last), hours)
+        if count < hours:  # missing readings are not zero use: no verdict
+            continue
+        total = total or 0.0
+        if total <= params["max_kwh"]:
+            fired.append(
+                Verdict(
+                    meter.household_id,
+                    rule,
+                    f"{rule.name}：近 {hours} 小时用电 {total:.2f} 千瓦时（阈值 {params['max_kwh']}）",
+                    [(meter.last - hours * HOUR, meter.last)],  # the hours ending with the latest reading's hour
                 )
-            else:
-                cleared.add(household_id)
+            )
+        else:
+            cleared.add(meter.household_id)
     return fired, cleared
 
 
-def _pattern_break(rule: PowerRule, groups: dict[datetime, list[int]]) -> tuple[list[Verdict], set[int]]:
-    params = {**DEFAULT_PARAMS[RuleKind.PATTERN_BREAK], **rule.params}
+def _pattern_break(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict], set[int]]:
+    params = params_of(rule)
     hours, days = int(params["hours"]), int(params["days"])
     fired, cleared = [], set()
-    for last, ids in groups.items():
-        windows = {f"d{k}": (last - k * DAY - hours * HOUR, last - k * DAY) for k in range(days + 1)}
-        sums = _window_sums(ids, windows)
-        for household_id in ids:
-            row = sums.get(household_id, {})
-            if row.get("d0_n", 0) < hours:
-                continue
-            usual = [row[f"d{k}_kwh"] or 0.0 for k in range(1, days + 1) if row.get(f"d{k}_n", 0) >= hours]
-            if len(usual) < params["min_days"]:
-                continue
-            mean = sum(usual) / len(usual)
-            now_kwh = row["d0_kwh"] or 0.0
-            if mean >= params["min_usual_kwh"] and now_kwh <= params["max_ratio"] * mean:
-                fired.append(
-                    Verdict(
-                        household_id,
-                        rule,
-                        f"{rule.name}：近 {hours} 小时用电 {now_kwh:.2f} 千瓦时，"
-                        f"前 {len(usual)} 天同时段平均 {mean:.2f} 千瓦时",
-                        [windows["d0"]],
-                        days=[
-                            [wire_time(windows[f"d{k}"][1]), round(row[f"d{k}_kwh"] or 0.0, 3)] for k in range(days + 1)
-                        ],
-                    )
+    for meter in meters:
+        # The same hours of each of the previous days.
+        start = meter.hours.offset(meter.last)
+        sums = [meter.hours.window(start + 24 * k, hours) for k in range(days + 1)]
+        if sums[0][1] < hours:
+            continue
+        usual = [total or 0.0 for total, count in sums[1:] if count >= hours]
+        if len(usual) < params["min_days"]:
+            continue
+        mean = sum(usual) / len(usual)
+        now_kwh = sums[0][0] or 0.0
+        if mean >= params["min_usual_kwh"] and now_kwh <= params["max_ratio"] * mean:
+            last = meter.last
+            fired.append(
+                Verdict(
+                    meter.household_id,
+                    rule,
+                    f"{rule.name}：近 {hours} 小时用电 {now_kwh:.2f} 千瓦时，"
+                    f"前 {len(usual)} 天同时段平均 {mean:.2f} 千瓦时",
+                    [(last - hours * HOUR, last)],
+                    days=[[wire_time(last - k * DAY), round(sums[k][0] or 0.0, 3)] for k in range(days + 1)],
                 )
-            else:
-                cleared.add(household_id)
+            )
+        else:
+            cleared.add(meter.household_id)
     return fired, cleared
 
 
-def _above_baseline(rule: PowerRule, groups: dict[datetime, list[int]]) -> tuple[list[Verdict], set[int]]:
-    params = {**DEFAULT_PARAMS[RuleKind.ABOVE_BASELINE], **rule.params}
+def _above_baseline(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict], set[int]]:
+    params = params_of(rule)
     days, factor = int(params["days"]), float(params["factor"])
-    baselines = dict(
-        Household.objects.filter(
-            pk__in=[i for ids in groups.values() for i in ids], baseline_kwh_day__gt=0
-        ).values_list("pk", "baseline_kwh_day")
-    )
     fired, cleared = [], set()
-    for last, ids in groups.items():
-        ids = [i for i in ids if i in baselines]
-        if not ids:
+    for meter in meters:
+        baseline = meter.baseline_kwh_day
+        if not baseline or baseline <= 0:
             continue
-        windows = {f"d{k}": (last - (k + 1) * DAY, last - k * DAY) for k in range(days)}
-        sums = _window_sums(ids, windows)
-        for household_id in ids:
-            row = sums.get(household_id, {})
-            if any(row.get(f"d{k}_n", 0) < 24 for k in range(days)):
-                continue
-            daily = [row[f"d{k}_kwh"] or 0.0 for k in range(days)]
-            baseline = baselines[household_id]
-            if all(value > factor * baseline for value in daily):
-                fired.append(
-                    Verdict(
-                        household_id,
-                        rule,
-                        f"{rule.name}：连续 {days} 天日用电 {min(daily):.1f}–{max(daily):.1f} 千瓦时，"
-                        f"基线 {baseline:.1f} 千瓦时的 {factor:g} 倍以上",
-                        [(last - days * DAY, last)],
-                        days=[[wire_time(windows[f"d{k}"][1]), round(daily[k], 3)] for k in range(days)],
-                    )
+        start = meter.hours.offset(meter.last)
+        sums = [meter.hours.window(start + 24 * k, 24) for k in range(days)]
+        if any(count < 24 for _, count in sums):
+            continue
+        daily = [total or 0.0 for total, _ in sums]
+        if all(value > factor * baseline for value in daily):
+            last = meter.last
+            fired.append(
+                Verdict(
+                    meter.household_id,
+                    rule,
+                    f"{rule.name}：连续 {days} 天日用电 {min(daily):.1f}–{max(daily):.1f} 千瓦时，"
+                    f"基线 {baseline:.1f} 千瓦时的 {factor:g} 倍以上",
+                    [(last - days * DAY, last)],
+                    days=[[wire_time(last - k * DAY), round(daily[k], 3)] for k in range(days)],
                 )
-            else:
-                cleared.add(household_id)
+            )
+        else:
+            cleared.add(meter.household_id)
     return fired, cleared
 
 
@@ -229,31 +244,6 @@ EVALUATORS = {
     RuleKind.PATTERN_BREAK: _pattern_break,
     RuleKind.ABOVE_BASELINE: _above_baseline,
 }
-
-
-def rules_evaluate(*, latest: dict[int, datetime], now: datetime) -> list[PowerAlert]:
-    """The active rules over the households whose latest new reading is ``latest``;
-    a rule that fires opens one alert per household and rule (kept open, not doubled,
-    while it keeps firing; closed when it stops), with the readings behind it."""
-    if not latest:
-        return []
-    rules = list(PowerRule.objects.filter(active=True))
-    kinds = {
-        household_id: kind
-        for household_id, kind in Household.objects.filter(
-            pk__in=latest, kind__in={rule.household_kind for rule in rules}
-        ).values_list("pk", "kind")
-    }
-    verdicts: list[Verdict] = []
-    for rule in rules:
-        ids = [i for i, kind in kinds.items() if kind == rule.household_kind]
-        if not ids:
-            continue
-        fired, cleared = EVALUATORS[rule.kind](rule, _by_latest(latest, ids))
-        verdicts += fired
-        if cleared:
-            PowerAlert.objects.filter(rule=rule, household_id__in=cleared, open=True).update(open=False)
-    return alerts_raise(verdicts, now=now) if verdicts else []
 
 
 def alerts_raise(verdicts: list[Verdict], *, now: datetime) -> list[PowerAlert]:

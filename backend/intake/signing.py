@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from backend.core.errors import ApiError, register
@@ -111,11 +111,14 @@ def verify(request, *, kind: str) -> SourceSystem:
     if source.kind != kind:
         raise ApiError("intake_wrong_source", detail={"source_kind": source.kind})
     _rate_limit(source)
-    try:
-        with transaction.atomic():
-            IntakeMessage.objects.create(source=source, message_id=message_id, received_at=timezone.now())
-    except IntegrityError:
-        raise ApiError("intake_replayed", detail={"message_id": message_id}) from None
+    with connection.cursor() as cursor:  # one statement: no savepoint to catch a duplicate in
+        cursor.execute(
+            f"INSERT INTO {IntakeMessage._meta.db_table} (source_id, message_id, received_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id",
+            [source.pk, message_id, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        if cursor.fetchone() is None:
+            raise ApiError("intake_replayed", detail={"message_id": message_id})
     return source
 
 

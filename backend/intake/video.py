@@ -8,19 +8,20 @@ import binascii
 import hashlib
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
-from pydantic import ValidationError
 
 from backend.accounts.actor import Actor
 from backend.core.errors import ApiError, register
 from backend.events.models import Source
 from backend.events.services import event_report
-from backend.intake.models import AlertCounter, AlertState, AlertType, Camera, SourceSystem, VideoAlert
-from backend.intake.schemas import VideoAlertItem
+from backend.fastpath import intake as statements
+from backend.fastpath.bulk import present
+from backend.intake.models import AlertCounter, AlertState, AlertType, SourceSystem, VideoAlert
+from backend.intake.schemas import validate_items
 from media.services import photo_attach, photo_intake
 
 SNAPSHOT_MAX_BYTES = 512 * 1024
@@ -37,36 +38,11 @@ class Outcome:
     status: str
     alert_id: int | None = None
     error: dict | None = None
-    alert: VideoAlert | None = field(default=None, repr=False)
 
 
-def _errors(error: ValidationError) -> dict:
-    return {".".join(str(p) for p in e["loc"]) or "item": e["msg"] for e in error.errors()}
-
-
-def counters_add(deltas: dict[tuple[int, int], dict[str, int]]) -> None:
-    """Add to the per camera-and-type counters in one statement (an upsert that adds)."""
-    if not deltas:
-        return
-    columns = ("received", "dropped", "suppressed", "confirmed", "dismissed")
-    table = AlertCounter._meta.db_table
-    rows = []
-    params: list = []
-    for (camera_id, type_id), delta in sorted(deltas.items()):
-        rows.append("(" + ", ".join(["%s"] * (2 + len(columns))) + ")")
-        params += [camera_id, type_id, *(delta.get(c, 0) for c in columns)]
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
-    sql = (
-        f"INSERT INTO {table} (camera_id, type_id, {', '.join(columns)}) VALUES {', '.join(rows)} "
-        f"ON CONFLICT (camera_id, type_id) DO UPDATE SET {updates}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _snapshot(source: SourceSystem, item: VideoAlertItem):
+def _snapshot(source: SourceSystem, item: dict):
     try:
-        data = base64.b64decode(item.snapshot, validate=True)
+        data = base64.b64decode(item["snapshot"], validate=True)
     except (binascii.Error, ValueError):
         raise ApiError("validation_error", detail={"snapshot": "not base64"}) from None
     if len(data) > SNAPSHOT_MAX_BYTES:
@@ -75,10 +51,23 @@ def _snapshot(source: SourceSystem, item: VideoAlertItem):
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         phase="before",
-        photo_id=uuid.uuid5(SNAPSHOT_NAMESPACE, f"{source.pk}:{item.id}"),
+        photo_id=uuid.uuid5(SNAPSHOT_NAMESPACE, f"{source.pk}:{item['id']}"),
         uploader=source.account,
     )
     return photo
+
+
+@dataclass
+class _Open:
+    """An open alert as the batch sees it: saved before (``pk``) or new in it (``item_id``)."""
+
+    pk: int | None
+    item_id: str | None
+    first_at: datetime
+    last_at: datetime
+    confidence: float
+    repeats: int
+    added: int = 0  # repeats this batch adds to an alert saved before it
 
 
 def video_alerts_take(*, source: SourceSystem, items: list[dict], now: datetime | None = None) -> list[Outcome]:
@@ -86,122 +75,110 @@ def video_alerts_take(*, source: SourceSystem, items: list[dict], now: datetime 
     ``rejected``; an item id already kept is a ``duplicate``; below its type's
     threshold it is ``dropped`` (and counted); a repeat of the same camera and type
     within the type's suppression window joins the open alert (``attached``);
-    otherwise a new alert is ``accepted``. One query per look-up kind, bulk writes."""
+    otherwise a new alert is ``accepted``. One statement per look-up and per write
+    for the whole batch (``backend.fastpath.intake``)."""
     now = now or timezone.now()
     outcomes: list[Outcome] = [None] * len(items)  # type: ignore[list-item]
-    parsed: list[tuple[int, VideoAlertItem]] = []
-    for index, raw in enumerate(items):
-        try:
-            parsed.append((index, VideoAlertItem.model_validate(raw)))
-        except ValidationError as error:
-            item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-            outcomes[index] = Outcome(item_id, "rejected", error=_errors(error))
-    cameras = {
-        c.code: c
-        for c in Camera.objects.filter(source=source, active=True, code__in={item.camera for _, item in parsed})
-    }
-    types = {t.code: t for t in AlertType.objects.filter(code__in={item.type for _, item in parsed})}
-    known = set(
-        VideoAlert.objects.filter(source=source, item_id__in=[item.id for _, item in parsed]).values_list(
-            "item_id", flat=True
+    parsed, errors = validate_items("video", items)
+    for index, error in errors.items():
+        raw = items[index]
+        item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        outcomes[index] = Outcome(item_id, "rejected", error=error)
+    types = {code: (pk, threshold, timedelta(minutes=minutes)) for pk, code, threshold, minutes in _types()}
+    widest = max((window for _, _, window in types.values()), default=timedelta(0))
+    since = min((item["at"] for _, item in parsed), default=now) - widest
+    with transaction.atomic(savepoint=False):
+        cameras, saved_open = statements.cameras_and_open_alerts(
+            source_id=source.pk, codes={item["camera"] for _, item in parsed}, since=since
         )
-    )
-    deltas: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    candidates: list[tuple[int, VideoAlertItem, Camera, AlertType]] = []
-    seen_ids: set[str] = set()
-    for index, item in parsed:
-        camera, kind = cameras.get(item.camera), types.get(item.type)
-        if camera is None or kind is None:
-            name = "camera" if camera is None else "type"
-            outcomes[index] = Outcome(item.id, "rejected", error={name: f"unknown {name} {getattr(item, name)!r}"})
-            continue
-        if item.id in known or item.id in seen_ids:
-            outcomes[index] = Outcome(item.id, "duplicate")
-            continue
-        seen_ids.add(item.id)
-        deltas[(camera.pk, kind.pk)]["received"] += 1
-        if item.confidence < kind.threshold:
-            deltas[(camera.pk, kind.pk)]["dropped"] += 1
-            outcomes[index] = Outcome(item.id, "dropped")
-            continue
-        candidates.append((index, item, camera, kind))
-
-    # The open alert of each camera and type, the latest (one query for the batch).
-    pairs = {(camera.pk, kind.pk) for _, _, camera, kind in candidates}
-    open_alerts: dict[tuple[int, int], VideoAlert] = {}
-    if pairs:
-        earliest = min(item.at - timedelta(minutes=kind.suppress_minutes) for _, item, _, kind in candidates)
-        for alert in VideoAlert.objects.filter(
-            state=AlertState.OPEN,
-            camera_id__in={p[0] for p in pairs},
-            type_id__in={p[1] for p in pairs},
-            last_at__gte=earliest,
-        ).order_by("last_at"):
-            open_alerts[(alert.camera_id, alert.type_id)] = alert
-    new: list[tuple[int, VideoAlert]] = []
-    changed: dict[int, VideoAlert] = {}
-    added: dict[int, int] = {}  # repeats this batch adds to alerts saved before it
-    for index, item, camera, kind in sorted(candidates, key=lambda c: c[1].at):
-        key = (camera.pk, kind.pk)
-        alert = open_alerts.get(key)
-        window = timedelta(minutes=kind.suppress_minutes)
-        if alert is not None and alert.first_at - window <= item.at <= alert.last_at + window:
-            alert.repeats += 1
-            alert.last_at = max(alert.last_at, item.at)
-            alert.confidence = max(alert.confidence, item.confidence)
-            if alert.pk is not None:
-                changed[alert.pk] = alert
-                added[alert.pk] = added.get(alert.pk, 0) + 1
-            deltas[key]["suppressed"] += 1
-            outcomes[index] = Outcome(item.id, "attached", alert=alert)
-            continue
-        alert = VideoAlert(
-            source=source,
-            camera=camera,
-            type=kind,
-            item_id=item.id,
-            confidence=item.confidence,
-            first_at=item.at,
-            last_at=item.at,
-            received_at=now,
-        )
-        if item.snapshot:
-            try:
-                alert.snapshot = _snapshot(source, item)
-            except ApiError as error:
-                outcomes[index] = Outcome(item.id, "rejected", error={"code": error.code, **(error.detail or {})})
-                deltas[key]["received"] -= 1
+        known = present(VideoAlert, "item_id", {item["id"] for _, item in parsed}, source_id=source.pk)
+        deltas: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        candidates: list[tuple[int, dict, int, tuple]] = []
+        seen_ids: set[str] = set()
+        for index, item in parsed:
+            camera_id, kind = cameras.get(item["camera"]), types.get(item["type"])
+            if camera_id is None or kind is None:
+                name = "camera" if camera_id is None else "type"
+                outcomes[index] = Outcome(item["id"], "rejected", error={name: f"unknown {name} {item[name]!r}"})
                 continue
-        open_alerts[key] = alert
-        new.append((index, alert))
-        outcomes[index] = Outcome(item.id, "accepted", alert=alert)
-    with transaction.atomic():
-        VideoAlert.objects.bulk_create([alert for _, alert in new])
-        if changed:
-            # Relative changes, one statement run for many rows (psycopg pipelines it), in
-            # id order: concurrent batches joining the same open alert neither lose each
-            # other's repeats nor deadlock. (bulk_update's CASE over a few hundred rows
-            # also cost more to compile than to run.)
-            table = VideoAlert._meta.db_table
-            adapt = connection.ops.adapt_datetimefield_value
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"UPDATE {table} SET repeats = repeats + %s, "
-                    "last_at = CASE WHEN last_at < %s THEN %s ELSE last_at END, "
-                    "confidence = CASE WHEN confidence < %s THEN %s ELSE confidence END WHERE id = %s",
-                    [
-                        (added[pk], adapt(a.last_at), adapt(a.last_at), a.confidence, a.confidence, pk)
-                        for pk, a in sorted(changed.items())
-                    ],
-                )
-        for alert in {id(a): a for _, a in new}.values():
-            if alert.pk is None:  # backends without RETURNING ids on bulk insert
-                alert.pk = VideoAlert.objects.get(source=source, item_id=alert.item_id).pk
-        counters_add({key: dict(delta) for key, delta in deltas.items()})
-    for outcome in outcomes:
-        if outcome.alert is not None:
-            outcome.alert_id = outcome.alert.pk
+            item_id = item["id"]
+            if item_id in known or item_id in seen_ids:
+                outcomes[index] = Outcome(item_id, "duplicate")
+                continue
+            seen_ids.add(item_id)
+            key = (camera_id, kind[0])
+            deltas[key]["received"] += 1
+            if item["confidence"] < kind[1]:
+                deltas[key]["dropped"] += 1
+                outcomes[index] = Outcome(item_id, "dropped")
+                continue
+            candidates.append((index, item, camera_id, kind))
+
+        # Suppression, in the order the items were seen: a repeat joins the open alert
+        # of its camera and type, saved before or new in this batch.
+        open_alerts = {key: _Open(row[0], None, *row[1:]) for key, row in saved_open.items()}
+        new: list[tuple] = []
+        joined: list[tuple[int, _Open]] = []
+        for index, item, camera_id, (type_id, _, window) in sorted(candidates, key=lambda c: c[1]["at"]):
+            key = (camera_id, type_id)
+            alert = open_alerts.get(key)
+            at = item["at"]
+            if alert is not None and alert.first_at - window <= at <= alert.last_at + window:
+                alert.repeats += 1
+                alert.added += 1
+                if at > alert.last_at:
+                    alert.last_at = at
+                if item["confidence"] > alert.confidence:
+                    alert.confidence = item["confidence"]
+                deltas[key]["suppressed"] += 1
+                joined.append((index, alert))
+                continue
+            snapshot_id = None
+            if item.get("snapshot"):
+                try:
+                    snapshot_id = _snapshot(source, item).pk
+                except ApiError as error:
+                    outcomes[index] = Outcome(
+                        item["id"], "rejected", error={"code": error.code, **(error.detail or {})}
+                    )
+                    deltas[key]["received"] -= 1
+                    continue
+            alert = _Open(None, item["id"], at, at, item["confidence"], 0)
+            open_alerts[key] = alert
+            new.append((index, key, snapshot_id, alert))
+            joined.append((index, alert))
+        ids = statements.alerts_insert(
+            [
+                (source.pk, *key, a.item_id, a.confidence, a.first_at, a.last_at, a.repeats, snapshot_id, now)
+                for _, key, snapshot_id, a in new
+            ]
+        )
+        for _, _, _, alert in new:
+            alert.pk = ids[alert.item_id]
+        statements.alerts_join(
+            [
+                (a.pk, a.added, a.last_at, a.confidence)
+                for a in {id(a): a for _, a in joined}.values()
+                if a.added and a.item_id is None
+            ]
+        )
+        statements.counters_add(deltas)
+    for index, alert in joined:
+        outcomes[index] = Outcome(
+            items[index]["id"], "accepted" if alert.item_id == items[index]["id"] else "attached", alert.pk
+        )
     return outcomes
+
+
+def _types() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, code, threshold, suppress_minutes FROM {AlertType._meta.db_table}")
+        return cursor.fetchall()
+
+
+def counters_add(deltas: dict[tuple[int, int], dict[str, int]]) -> None:
+    """Add to the per camera-and-type counters in one statement (an upsert that adds)."""
+    statements.counters_add(deltas)
 
 
 def video_alert_confirm(*, alert: VideoAlert, actor: Actor, note: str = ""):
