@@ -43,6 +43,7 @@ class FaultRow:
     requests: int
     failed: int
     socket_drops: int
+    failing_s: float = 0.0  # from the kill to the last failed request
     crashed: str = ""  # what else exited on its own and was restarted
 
     @property
@@ -214,7 +215,17 @@ class Drill:
             requests, failed = log.window(killed_at, end)
             drops = sum(1 for state in sockets.states.values() for at in state.drops if killed_at <= at < end)
             crashed = sorted({what for at, what in self.restarts if killed_at <= at < end})
-            self.rows.append(FaultRow(name, recovered_at - killed_at, requests, failed, drops, ", ".join(crashed)))
+            self.rows.append(
+                FaultRow(
+                    name,
+                    recovered_at - killed_at,
+                    requests,
+                    failed,
+                    drops,
+                    log.failing_for(killed_at, end),
+                    ", ".join(crashed),
+                )
+            )
 
         say("load stopping; phones back online for good")
         dispatcher.stopping.set()
@@ -296,12 +307,12 @@ class Drill:
 
 def table(rows: list[FaultRow]) -> str:
     lines = [
-        "| fault | back in (s) | requests | failed | error rate | socket drops | also crashed (restarted) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| fault | back in (s) | requests | failed | error rate | errors for (s) | socket drops | also crashed (restarted) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         lines.append(
-            f"| {row.fault} | {row.recovery_s:.1f} | {row.requests} | {row.failed} | {row.error_rate:.1%} | {row.socket_drops} | {row.crashed or '—'} |"
+            f"| {row.fault} | {row.recovery_s:.1f} | {row.requests} | {row.failed} | {row.error_rate:.1%} | {row.failing_s:.1f} | {row.socket_drops} | {row.crashed or '—'} |"
         )
     return "\n".join(lines)
 

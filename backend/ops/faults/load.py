@@ -40,6 +40,13 @@ class RequestLog:
             inside = [failed for at, failed in self.entries if start <= at < end]
         return len(inside), sum(inside)
 
+    def failing_for(self, start: float, end: float) -> float:
+        """Seconds from ``start`` to the last failed request before ``end`` (0: none failed):
+        how long clients saw errors after a fault, however often they retried."""
+        with self.lock:
+            failures = [at for at, failed in self.entries if failed and start <= at < end]
+        return max(failures) - start if failures else 0.0
+
 
 def failed_status(status: int | None) -> bool:
     """No answer, or an answer saying the server could not do it now."""

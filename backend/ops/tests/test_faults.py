@@ -80,12 +80,13 @@ def test_it_counts_failures_in_a_window_only():
     log = RequestLog(entries=[(1.0, False), (2.0, True), (3.0, True), (4.0, False)])
     assert log.window(2.0, 4.0) == (2, 2)
     assert log.window(0.0, 10.0) == (4, 2)
+    assert log.failing_for(1.5, 10.0) == 1.5 and log.failing_for(3.5, 10.0) == 0.0
     assert [failed_status(s) for s in (None, 200, 409, 429, 500, 503)] == [True, False, False, True, True, True]
 
 
 def test_it_prints_the_table_with_the_error_rate():
-    text = table([FaultRow("Redis", 2.25, 50, 5, 3, "worker")])
-    assert text.splitlines()[-1] == "| Redis | 2.2 | 50 | 5 | 10.0% | 3 | worker |"
+    text = table([FaultRow("Redis", 2.25, 50, 5, 3, 1.5, "worker")])
+    assert text.splitlines()[-1] == "| Redis | 2.2 | 50 | 5 | 10.0% | 1.5 | 3 | worker |"
 
 
 def test_the_readers_find_a_planted_loss_and_duplicate_on_the_server(db, as_persona):
