@@ -44,7 +44,8 @@ class FaultRow:
     failed: int
     socket_drops: int
     failing_s: float = 0.0  # from the kill to the last failed request
-    crashed: str = ""  # what else exited on its own and was restarted
+    crashed: str = ""
+    failures: str = ""  # their kinds: statuses, "no answer"  # what else exited on its own and was restarted
 
     @property
     def error_rate(self) -> float:
@@ -224,6 +225,7 @@ class Drill:
                     drops,
                     log.failing_for(killed_at, end),
                     ", ".join(crashed),
+                    log.failure_kinds(killed_at, end),
                 )
             )
 
@@ -307,12 +309,12 @@ class Drill:
 
 def table(rows: list[FaultRow]) -> str:
     lines = [
-        "| fault | back in (s) | requests | failed | error rate | errors for (s) | socket drops | also crashed (restarted) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| fault | back in (s) | requests | failed | error rate | errors for (s) | failures | socket drops | also crashed (restarted) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     for row in rows:
         lines.append(
-            f"| {row.fault} | {row.recovery_s:.1f} | {row.requests} | {row.failed} | {row.error_rate:.1%} | {row.failing_s:.1f} | {row.socket_drops} | {row.crashed or '—'} |"
+            f"| {row.fault} | {row.recovery_s:.1f} | {row.requests} | {row.failed} | {row.error_rate:.1%} | {row.failing_s:.1f} | {row.failures or '—'} | {row.socket_drops} | {row.crashed or '—'} |"
         )
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,14 +26,25 @@ from sync.client import HttpTransport, Phone, SyncError, TransportError
 
 @dataclass
 class RequestLog:
-    """(monotonic time, failed) of every request the load made; thread-safe."""
+    """(monotonic time, failed) of every request the load made, and each failure's kind
+    (its status, or "no answer"); thread-safe."""
 
     entries: list[tuple[float, bool]] = field(default_factory=list)
+    kinds: list[tuple[float, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, failed: bool) -> None:
+    def add(self, failed: bool, status: int | None = 0) -> None:
         with self.lock:
-            self.entries.append((time.monotonic(), failed))
+            now = time.monotonic()
+            self.entries.append((now, failed))
+            if failed:
+                self.kinds.append((now, "no answer" if status is None else str(status)))
+
+    def failure_kinds(self, start: float, end: float) -> str:
+        """e.g. "500 ×12, no answer ×3": what the failures between two times were."""
+        with self.lock:
+            counts = Counter(kind for at, kind in self.kinds if start <= at < end)
+        return ", ".join(f"{kind} ×{count}" for kind, count in counts.most_common())
 
     def window(self, start: float, end: float) -> tuple[int, int]:
         """(requests, failed) between two monotonic times."""
@@ -62,9 +74,9 @@ class LoggedTransport(HttpTransport):
         try:
             status, raw = super().exchange(path, data, token)
         except TransportError:
-            self.log.add(True)
+            self.log.add(True, None)
             raise
-        self.log.add(failed_status(status))
+        self.log.add(failed_status(status), status)
         return status, raw
 
 
@@ -171,7 +183,7 @@ class PhoneLoad(threading.Thread):
                 body=body,
                 content_type=content_type,
             )
-            self.log.add(failed_status(status))
+            self.log.add(failed_status(status), status)
             if status in (200, 201):
                 self.sent.photos[photo_id] = digest
                 return digest
@@ -270,7 +282,7 @@ class DispatcherLoad(threading.Thread):
             status, answer = api_request(
                 self.base, "POST", "/auth/login", token=None, body=body, content_type="application/json"
             )
-            self.log.add(failed_status(status))
+            self.log.add(failed_status(status), status)
             if status == 200:
                 self.token = answer["access_token"]
                 return
@@ -286,7 +298,7 @@ class DispatcherLoad(threading.Thread):
             body=json.dumps(payload).encode(),
             content_type="application/json",
         )
-        self.log.add(failed_status(status))
+        self.log.add(failed_status(status), status)
         if status == 401:
             self.login()
         return status

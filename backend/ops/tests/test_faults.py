@@ -6,6 +6,7 @@ FAULTS=short`, .ci/run), not here: it starts its own PostgreSQL and Redis."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import timedelta
 
@@ -81,12 +82,15 @@ def test_it_counts_failures_in_a_window_only():
     assert log.window(2.0, 4.0) == (2, 2)
     assert log.window(0.0, 10.0) == (4, 2)
     assert log.failing_for(1.5, 10.0) == 1.5 and log.failing_for(3.5, 10.0) == 0.0
+    for status in (500, None, 500, 200):
+        log.add(failed_status(status), status)
+    assert log.failure_kinds(0.0, time.monotonic() + 1) == "500 ×2, no answer ×1"
     assert [failed_status(s) for s in (None, 200, 409, 429, 500, 503)] == [True, False, False, True, True, True]
 
 
 def test_it_prints_the_table_with_the_error_rate():
-    text = table([FaultRow("Redis", 2.25, 50, 5, 3, 1.5, "worker")])
-    assert text.splitlines()[-1] == "| Redis | 2.2 | 50 | 5 | 10.0% | 1.5 | 3 | worker |"
+    text = table([FaultRow("Redis", 2.25, 50, 5, 3, 1.5, "worker", "500 ×4, no answer ×1")])
+    assert text.splitlines()[-1] == "| Redis | 2.2 | 50 | 5 | 10.0% | 1.5 | 500 ×4, no answer ×1 | 3 | worker |"
 
 
 def test_the_readers_find_a_planted_loss_and_duplicate_on_the_server(db, as_persona):
