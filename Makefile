@@ -9,7 +9,7 @@ BENCH ?= all
 # The suite runs in parallel processes (pytest-xdist), one per core by default.
 TEST_WORKERS ?= auto
 
-.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e screenshots
+.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e screenshots faults
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ backup: $(STAMP)
 restore: $(STAMP)
 	@test -n "$(FROM)" || (echo "usage: make restore FROM=var/backups/<time>  (DATABASE_URL: a fresh, empty database)"; exit 2)
 	$(PY) manage.py restore $(FROM)
+
+# The fault drill (docs/operations.md, "Faults"): its own PostgreSQL cluster and Redis on
+# FAULTS_PORTS (postgres,redis,http,ws; default 5440,6380,8160,8161), removed afterwards; kills
+# and restarts each process under load and checks that nothing was lost. FAULTS=short for CI.
+FAULTS ?= full
+faults: $(STAMP)
+	$(PY) -m backend.ops.faults --mode $(FAULTS)
 
 # The console in a real browser: Debian's chromium (and a CJK font for the Chinese pages and
 # screenshots) from apt, never a browser download; its screenshots in var/e2e/screenshots/.

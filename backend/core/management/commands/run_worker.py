@@ -49,32 +49,44 @@ class Command(BaseCommand):
         next_supervision = next_compaction = next_colour_sweep = 0.0
         scheduled = time.time()
         while True:
-            run_job("sync_stamp", stamp_changes, scheduled=scheduled)  # pulls stamp too; this covers no pulls
-            if time.monotonic() >= next_compaction:
-                run_job("retention", purge_expired)  # tracks, access log, tombstones (backend/ops/retention.py)
-                next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
-            run_job("stats", stats_tick, scheduled=scheduled)  # the KPIs' facts of changed events, their colours
-            if time.monotonic() >= next_colour_sweep:
-                run_job("colour_sweep", colour_sweep)
-                next_colour_sweep = time.monotonic() + SWEEP_SECONDS
-            pushed = run_job("push_outbox", lambda: drain_outbox(sender=sender), scheduled=scheduled)
-            if pushed.sent or pushed.retried or pushed.dropped:
-                self.stdout.write(f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}")
-            if time.monotonic() >= next_supervision:
-                due = time.time() - max(0.0, time.monotonic() - next_supervision) if next_supervision else None
-                result = run_job("supervision", supervision_tick, scheduled=due)
-                if result.marked_overdue or result.escalated or result.evidence_overdue:
+            try:
+                run_job("sync_stamp", stamp_changes, scheduled=scheduled)  # pulls stamp too; this covers no pulls
+                if time.monotonic() >= next_compaction:
+                    run_job("retention", purge_expired)  # tracks, access log, tombstones (backend/ops/retention.py)
+                    next_compaction = time.monotonic() + COMPACT_INTERVAL_SECONDS
+                run_job("stats", stats_tick, scheduled=scheduled)  # the KPIs' facts of changed events, their colours
+                if time.monotonic() >= next_colour_sweep:
+                    run_job("colour_sweep", colour_sweep)
+                    next_colour_sweep = time.monotonic() + SWEEP_SECONDS
+                pushed = run_job("push_outbox", lambda: drain_outbox(sender=sender), scheduled=scheduled)
+                if pushed.sent or pushed.retried or pushed.dropped:
                     self.stdout.write(
-                        f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
-                        f"照片超时转审核 {result.evidence_overdue}"
+                        f"推送 push: sent {pushed.sent}, retried {pushed.retried}, dropped {pushed.dropped}"
                     )
-                run_job("intake_messages_purge", messages_purge)  # the replay ledger keeps twice its window
-                visits = run_job("care", care_tick, scheduled=due)
-                if visits.opened or visits.notified or visits.escalated:
-                    self.stdout.write(
-                        f"走访: 新计划 {visits.opened}, 超期提醒 {visits.notified}, 转书记 {visits.escalated}"
-                    )
-                next_supervision = time.monotonic() + settings.SUPERVISION["INTERVAL_SECONDS"]
+                if time.monotonic() >= next_supervision:
+                    due = time.time() - max(0.0, time.monotonic() - next_supervision) if next_supervision else None
+                    result = run_job("supervision", supervision_tick, scheduled=due)
+                    if result.marked_overdue or result.escalated or result.evidence_overdue:
+                        self.stdout.write(
+                            f"督办: 新超期 {result.marked_overdue}, 自动升级 {result.escalated}, "
+                            f"照片超时转审核 {result.evidence_overdue}"
+                        )
+                    run_job("intake_messages_purge", messages_purge)  # the replay ledger keeps twice its window
+                    visits = run_job("care", care_tick, scheduled=due)
+                    if visits.opened or visits.notified or visits.escalated:
+                        self.stdout.write(
+                            f"走访: 新计划 {visits.opened}, 超期提醒 {visits.notified}, 转书记 {visits.escalated}"
+                        )
+                    next_supervision = time.monotonic() + settings.SUPERVISION["INTERVAL_SECONDS"]
+            except Exception:
+                if once:
+                    raise
+                # run_job has logged and counted the failure. A database or Redis outage must
+                # not end the process: the next pass tries again on a new connection (the fault
+                # drill, docs/operations.md "Faults", found the worker exiting on one).
+                close_old_connections()
+                time.sleep(PUSH_INTERVAL_SECONDS)
+                continue
             if once:
                 return
             time.sleep(PUSH_INTERVAL_SECONDS)

@@ -1,0 +1,5 @@
+import sys
+
+from backend.ops.faults.drill import main
+
+sys.exit(main())
