@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core import signing
-from django.db import connection
 from django.utils import timezone
 
 from backend.accounts.models import Device, User
 from backend.accounts.scope import Scope, scope_of
+from backend.core.db_router import read_connection
 from backend.core.times import wire_time
 from backend.fastpath.canonical import canonical_bytes
 from backend.fastpath.rows import reader
@@ -104,9 +104,10 @@ def _page_rows(
         where.append("(NOT deleted OR stamp > %s)")
         tail.append(tombstones_after)
     table = Change._meta.db_table
-    if connection.vendor == "sqlite":
+    db = read_connection()  # the replica inside reads_may_lag
+    if db.vendor == "sqlite":
         return _merged_in_process(buckets, where, tail, limit)
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         if len(buckets) > PROBE_OVER and until is None and tombstones_after is None:
             # Planning costs about 0.1 ms a branch (5 ms for a street's 45 grids), more than
             # the page when nothing is new: first ask whether anything lies after the cursor.
@@ -139,7 +140,7 @@ def _merged_in_process(buckets: list[str], where: list[str], tail: list, limit: 
     cursors = []
     try:
         for branch, bucket in enumerate(buckets):
-            cursors.append(connection.cursor())
+            cursors.append(read_connection().cursor())
             cursors[-1].execute(sql.replace("{}", str(branch)), [bucket, *tail, limit + 1])
         return list(islice(heapq.merge(*cursors), limit + 1))
     finally:
