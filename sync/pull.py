@@ -24,14 +24,14 @@ from django.utils import timezone
 
 from backend.accounts.models import Device, User
 from backend.accounts.scope import Scope, scope_of
-from backend.core.db_router import read_connection
+from backend.core.db_router import REPLICA, primary_reads, read_alias, read_connection
 from backend.core.times import wire_time
 from backend.fastpath.canonical import canonical_bytes
 from backend.fastpath.rows import reader
 from backend.fastpath.statements import run_prepared
 from sync.changes import stamp_changes
 from sync.entities import KINDS, buckets_for
-from sync.models import Change, SyncDevice
+from sync.models import Change, SyncClock, SyncDevice
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 1000
@@ -57,6 +57,14 @@ class Cursor:
         """What the cursor says, copied (``asdict``'s deep copy cost a millisecond a page)."""
         fill = self.backfill and {**self.backfill, "buckets": tuple(self.backfill["buckets"])}
         return self.epoch, self.user, tuple(self.buckets), self.stamp, self.id, self.full_start, fill
+
+
+def _stamp_of(token: str) -> int:
+    """The stamp a cursor stands at (0 for one that does not read: decode_cursor answers it)."""
+    try:
+        return int(signing.loads(token, salt=CURSOR_SALT)["stamp"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError, AttributeError):
+        return 0
 
 
 def decode_cursor(token: str, *, user: User, epoch: str, last_stamp: int, horizon: int) -> Cursor | str:
@@ -243,6 +251,18 @@ def sync_pull(
 ) -> dict:
     limit = max(1, min(limit, MAX_PAGE))
     state = stamp_changes()
+    if read_alias() == REPLICA:
+        # The replica's log reaches its own clock, not the primary's: a cursor must not
+        # skip ahead past rows the replica has not replayed yet, and a cursor from beyond
+        # it (a pull the primary answered) is answered by the primary again.
+        replayed = SyncClock.objects.get(pk=1)
+        if replayed.stamp < state.stamp:
+            if cursor is not None and _stamp_of(cursor) > replayed.stamp:
+                with primary_reads():
+                    return sync_pull(
+                        user=user, device=device, cursor=cursor, limit=limit, pending_mutation_id=pending_mutation_id
+                    )
+            state = replayed
     last_stamp = state.stamp
     scope = scope_of(user)
     buckets = buckets_for(scope)

@@ -86,6 +86,16 @@ def lagging_reads(user_id: int | None) -> Iterator[bool]:
         _reads_may_lag.reset(token)
 
 
+@contextmanager
+def primary_reads() -> Iterator[None]:
+    """Reads inside go to the primary, even within ``reads_may_lag``."""
+    token = _reads_may_lag.set(False)
+    try:
+        yield
+    finally:
+        _reads_may_lag.reset(token)
+
+
 def _user_id(request: HttpRequest) -> int | None:
     # django-ninja has authenticated the request before the view runs (request.auth);
     # plain Django views (Open311) have request.user from the session, or no one.
