@@ -20,7 +20,7 @@ and sync.json when those exist:
 
 Then ``phones_10000``: 10,000 phones (devices of the district's grid workers, each up
 to date: its cursor at the head of the log) each sync once, as they would in five
-minutes, compressed: 16 at a time, as fast as the server answers. A sync is a pull from
+minutes, compressed: four at a time (one a gunicorn worker), as fast as the server answers. A sync is a pull from
 the phone's cursor, and for one phone in ten first a push of one report (so that the
 other phones of that grid pull it). Meanwhile 2,000 websockets stay open on a daphne
 process. ``phones_10000_p99_ms`` is the 99th percentile of the server's own time per
@@ -51,7 +51,7 @@ YEAR_EVENTS = 175_591
 COPIES = 9
 PHONES = int(os.environ.get("BENCH_PHONES", "10000"))
 SOCKETS = int(os.environ.get("BENCH_SOCKETS", "2000"))
-CONCURRENCY = 16
+CONCURRENCY = 4  # one a gunicorn worker: the server time measured is work, not waiting for a worker
 PUSH_EVERY = 10  # one sync in ten carries a report
 
 # One copy k of the seeded year, k years earlier: ids from the originals' by md5, the
@@ -246,6 +246,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def hold_sockets(base: str, phones: list[dict], opened: list, stop: threading.Event) -> None:
     import websockets
 
@@ -305,6 +312,8 @@ def phones_load(bench: Bench) -> dict[str, Figure]:
         except OSError:
             time.sleep(0.2)
     ws_base = bench.start_daphne()
+    daphne = bench.processes[-1].pid
+    daphne_rss_before = rss_mb(daphne)
 
     opened: list[int] = []
     stop = threading.Event()
@@ -312,6 +321,8 @@ def phones_load(bench: Bench) -> dict[str, Figure]:
     holder.start()
     while not opened and holder.is_alive():
         time.sleep(0.5)
+    daphne_rss = rss_mb(daphne)
+    daphne_cpu_before = cpu_seconds([daphne])
 
     def exchange(path: str, body: dict, token: str) -> dict:
         request = urllib.request.Request(
@@ -357,6 +368,7 @@ def phones_load(bench: Bench) -> dict[str, Figure]:
         pulled = sum(pool.map(sync, order))
     wall = time.perf_counter() - started
     cpu = cpu_seconds([http.pid]) - cpu_before
+    daphne_cpu = cpu_seconds([daphne]) - daphne_cpu_before
     stop.set()
     holder.join(timeout=60)
 
@@ -382,6 +394,8 @@ def phones_load(bench: Bench) -> dict[str, Figure]:
         "phones_cpu_s": Figure(cpu, "s"),
         "phones_syncs_per_cpu_s": Figure(len(phones) / cpu, "syncs/s per core"),
         "phones_cpu_ms_per_request": Figure(cpu * 1000 / len(durations), "ms"),
+        "sockets_daphne_mb_per_1000": Figure((daphne_rss - daphne_rss_before) * 1000 / max(opened[0], 1), "MB"),
+        "sockets_daphne_cpu_share": Figure(daphne_cpu / wall, "cores"),
         "sockets_opened": Figure(opened[0] if opened else 0, "sockets"),
         "sockets_open_at_end": Figure(opened[1] if len(opened) > 1 else 0, "sockets"),
     }
