@@ -232,6 +232,40 @@ def queue_and_sync(bench: Bench, base: str) -> dict[str, Figure]:
     return figures
 
 
+def start_http(
+    bench: Bench, env: dict, log: Path | None = None, *, daphne: bool = False
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn (or daphne) as Bench.start_http starts it, given longer to boot (four
+    workers on a busy machine take more than its 30 s), its log to a file when asked."""
+    port = free_port()
+    command = (
+        ["daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"]
+        if daphne
+        else ["gunicorn", "backend.wsgi:application", "-w", "4", "-b", f"127.0.0.1:{port}"]
+    )
+    with log.open("w") if log else open(os.devnull, "w") as stderr:
+        http = subprocess.Popen(
+            [PYTHON, "-m", *command],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    bench.processes.append(http)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api/v1/health", timeout=5).read()
+            return http, base
+        except OSError:
+            if http.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited") from None
+            time.sleep(0.5)
+    raise RuntimeError(f"{command[0]} did not answer on {base}")
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU seconds of these processes and their children (gunicorn's workers)."""
     total = 0.0
@@ -292,27 +326,9 @@ def phones_load(bench: Bench) -> dict[str, Figure]:
         .splitlines()[-1]
     )
     log = ROOT / "var" / "bench-scale-access.log"
-    env = {**bench.env, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
-    port = free_port()
-    with log.open("w") as stderr:
-        http = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "backend.wsgi:application", "-w", "4", "-b", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-        )
-    bench.processes.append(http)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{base}/api/v1/health", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.2)
-    ws_base = bench.start_daphne()
-    daphne = bench.processes[-1].pid
+    http, base = start_http(bench, {**bench.env, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}, log)
+    ws, ws_base = start_http(bench, bench.env, daphne=True)
+    daphne = ws.pid
     daphne_rss_before = rss_mb(daphne)
 
     opened: list[int] = []
@@ -406,7 +422,7 @@ def run(bench: Bench) -> dict[str, Figure]:
         print("  the scale group runs on PostgreSQL only (BENCH_DB=postgres): nothing measured")
         return {}
     figures = build(bench)
-    base = bench.start_http()
+    _, base = start_http(bench, bench.env)
     figures.update(queue_and_sync(bench, base))
     bench.stop()
     figures.update(phones_load(bench))
