@@ -9,7 +9,7 @@ BENCH ?= all
 # The suite runs in parallel processes (pytest-xdist), one per core by default.
 TEST_WORKERS ?= auto
 
-.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e screenshots faults
+.PHONY: run test setup install openapi workflow-doc bench clean lint backup restore e2e screenshots faults replica
 
 $(STAMP): requirements.txt requirements-test.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ workflow-doc: $(STAMP)
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py $(BENCH)
+
+# The read replica drill (docs/operations.md "Replica"): builds a primary (port 5442) and its
+# streaming replica (5443, pg_basebackup) on this machine's PostgreSQL once, then checks the
+# router's rule against them: lagging reads on the replica, read-your-writes on the primary.
+replica: $(STAMP)
+	$(PY) bench/replica_drill.py
 
 # Backups (docs/operations.md): the database and the photo store, with a manifest to compare.
 BACKUP_DIR ?= var/backups

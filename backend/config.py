@@ -211,6 +211,11 @@ class Config:
     retention_tombstone_days: int = 30
     worker_metrics_address: str = "127.0.0.1"
     stats_facts: bool = True
+    # Beyond one machine (docs/operations.md "Scale"): a streaming replica for reads that
+    # may lag (backend/core/db_router.py), and the channel layer's Redis servers.
+    replica_database: dict | None = None
+    replica_pin_seconds: int = 10
+    channel_redis_urls: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -255,6 +260,28 @@ def read_config(environ: Mapping[str, str]) -> Config:
     redis_url = environ.get("REDIS_URL") or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL={redis_url!r}: expected redis://host:port/db")
+    replica_database = None
+    if environ.get("DATABASE_REPLICA_URL"):
+        if is_sqlite:
+            raise ImproperlyConfigured("DATABASE_REPLICA_URL: a replica needs a PostgreSQL DATABASE_URL")
+        try:
+            replica_database = dj_database_url.parse(
+                environ["DATABASE_REPLICA_URL"], conn_max_age=database.get("CONN_MAX_AGE", 60)
+            )
+        except ValueError as error:
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URL: {error}") from None
+        if replica_database.get("ENGINE") != "django.db.backends.postgresql":
+            raise ImproperlyConfigured("DATABASE_REPLICA_URL: expected postgres://…")
+        # The same options (prepared statements' plan mode, the pool) as the primary's.
+        replica_database["OPTIONS"] = {**database.get("OPTIONS", {}), **replica_database.get("OPTIONS", {})}
+        replica_database["CONN_MAX_AGE"] = database.get("CONN_MAX_AGE", 60)
+        replica_database["TEST"] = {"MIRROR": "default"}  # test runs read their own writes
+    channel_redis_urls = env_list(environ, "CHANNEL_REDIS_URLS", [redis_url] if redis_url else [])
+    for url in channel_redis_urls:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ImproperlyConfigured(f"CHANNEL_REDIS_URLS: {url!r}: expected redis://host:port/db")
+    if channel_redis_urls and not redis_url:
+        raise ImproperlyConfigured("CHANNEL_REDIS_URLS needs REDIS_URL too (the cache and the rate limits)")
     jwt_keys = parse_jwt_keys(environ["JWT_KEYS"]) if environ.get("JWT_KEYS") else {"dev": "jwt:" + secret_key}
     data_dir = Path(environ.get("DATA_DIR", str(BASE_DIR / "var")))
 
@@ -323,6 +350,9 @@ def read_config(environ: Mapping[str, str]) -> Config:
         # The KPIs' facts kept as events change (backend/stats; docs/kpis.md). Off only to
         # measure what keeping them costs (make bench BENCH=kpis).
         stats_facts=env_bool(environ, "STATS_FACTS", True),
+        replica_database=replica_database,
+        replica_pin_seconds=env_int(environ, "DATABASE_REPLICA_PIN_SECONDS", 10, minimum=0, maximum=3600),
+        channel_redis_urls=channel_redis_urls,
     )
     if production:
         refuse_development_defaults(config, environ)

@@ -92,6 +92,12 @@ if CONFIG.database_is_sqlite:
             "transaction_mode": "IMMEDIATE",
         }
     )
+if CONFIG.replica_database:
+    # Reads that may lag go to the streaming replica; the rule is backend/core/db_router.py.
+    DATABASES["replica"] = CONFIG.replica_database
+    DATABASE_ROUTERS = ["backend.core.db_router.PrimaryReplicaRouter"]
+    MIDDLEWARE.append("backend.core.db_router.pin_after_write")
+DATABASE_REPLICA_PIN_SECONDS = CONFIG.replica_pin_seconds
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -100,7 +106,9 @@ if CONFIG.redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CONFIG.redis_url], "group_expiry": 86400},
+            # Several servers (CHANNEL_REDIS_URLS): channels-redis shards channels and groups
+            # over them by a hash of the name; every process must list them in the same order.
+            "CONFIG": {"hosts": CONFIG.channel_redis_urls, "group_expiry": 86400},
         }
     }
 else:

@@ -14,7 +14,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Bench, print_figures, running, write_results  # noqa: E402
 
-GROUPS = ["api", "events", "addresses", "push", "media", "sync", "peers", "residents", "intake", "kpis", "console"]
+GROUPS = [
+    "api",
+    "events",
+    "addresses",
+    "push",
+    "media",
+    "sync",
+    "peers",
+    "residents",
+    "intake",
+    "kpis",
+    "console",
+    "scale",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Path, Query, Router
 
 from backend.accounts.actor import Actor
+from backend.core.db_router import reads_may_lag
 from backend.core.limits import RowId
 from backend.core.pagination import PageParams, paginate
 from backend.core.runtime import gc_paused
@@ -46,6 +47,7 @@ def push(request: HttpRequest, payload: PushIn):
     response={200: PullOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut, 426: ErrorOut},
     summary="拉取本人范围内的变更 Pull the changes of my scope since a cursor",
 )
+@reads_may_lag
 def pull(request: HttpRequest, payload: PullIn):
     check_client(device=request.device, device_id=payload.device_id, protocol_version=payload.protocol_version)
     with gc_paused():

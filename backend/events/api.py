@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from backend.accounts.scope import scope_of
+from backend.core.db_router import reads_may_lag
 from backend.core.limits import Instant, Page, PageSize, RowId
 from backend.core.pagination import MAX_PAGE_SIZE, paginate
 from backend.core.schemas import ErrorOut
@@ -140,6 +141,7 @@ class QueueFilters(Schema):
     response={200: schemas.EventPage, **ERRORS},
     summary="事件队列与查找 Event queues (my_tasks, to_triage, to_approve, overdue, my_reports, all) and search",
 )
+@reads_may_lag
 def event_list(request: HttpRequest, filters: Query[QueueFilters]):
     events = event_queue(
         request.auth,

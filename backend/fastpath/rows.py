@@ -35,6 +35,7 @@ from django.db.models import (
     UUIDField,
 )
 
+from backend.core.db_router import read_connection
 from backend.fastpath.canonical import load_json, load_json_of_strings, safe_float
 from backend.fastpath.statements import streamed
 from sync.entities import EntityKind
@@ -172,7 +173,7 @@ class Reader:
                 found.extend(map(self.as_dict, streamed(self.sql, [",".join(chunk)], binary=True)))
             else:
                 keys = [i.replace("-", "") for i in chunk] if self.uuid_pk else [int(i) for i in chunk]
-                with connection.cursor() as cursor:
+                with read_connection().cursor() as cursor:
                     cursor.execute(self.sql.format(", ".join(["%s"] * len(keys))), keys)
                     found.extend(map(self.as_dict, cursor.fetchall()))
         return found

@@ -21,6 +21,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.utils import CursorDebugWrapper
 from psycopg.types.numeric import Int8
 
+from backend.core.db_router import read_connection
+
 
 class Select:
     """``SELECT <every column of each model> FROM <first> t0 JOIN <second> t1 ON … WHERE …``.
@@ -98,7 +100,7 @@ class Select:
         return tuple(instances)
 
 
-def through_django(raw, sql: str, params, run: Callable, *, shown: str | None = None):
+def through_django(raw, sql: str, params, run: Callable, *, shown: str | None = None, db=None):
     """``run(sql, params)`` on a psycopg cursor of ours, as Django runs its own
     statements: through the connection's ``execute_wrapper``s, with database errors
     translated to ``django.db`` ones, and, when queries are logged (``DEBUG``,
@@ -107,8 +109,10 @@ def through_django(raw, sql: str, params, run: Callable, *, shown: str | None = 
     COPY) would otherwise be invisible wherever the ORM's queries are seen. With no
     logging and no wrappers (production) it adds two attribute reads and the error
     translation's context. ``shown``: the text logged, when it is not the statement
-    with its parameters in place."""
-    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks it up again
+    with its parameters in place. ``db``: the connection ``raw`` belongs to (the
+    primary's unless given)."""
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]  # once: each use of the ``connection`` proxy looks it up again
     db.validate_no_broken_transaction()
     logged = db.queries_logged
     if not logged and not db.execute_wrappers:
@@ -148,15 +152,17 @@ def run_prepared(sql: str, params: Sequence) -> list[tuple]:
     planning costs more than their running, like the pull's merge of one ordered branch
     per bucket (backend/fastpath/README.md). Integers go as bigint, so a statement's
     parameter types, and with them its prepared form, do not change as the numbers
-    grow. Elsewhere (SQLite) it is an ordinary query."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    grow. Elsewhere (SQLite) it is an ordinary query. On the replica inside
+    ``reads_may_lag`` (backend/core/db_router.py)."""
+    db = read_connection()
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    connection.ensure_connection()
-    with _PreparedCursor(connection.connection) as cursor:
+    db.ensure_connection()
+    with _PreparedCursor(db.connection) as cursor:
         params = [Int8(value) if type(value) is int else value for value in params]
-        return through_django(cursor, sql, params, lambda sql, params: cursor.execute(sql, params).fetchall())
+        return through_django(cursor, sql, params, lambda sql, params: cursor.execute(sql, params).fetchall(), db=db)
 
 
 STREAM_CHUNK = 100  # rows
@@ -170,12 +176,13 @@ def streamed(sql: str, params: Sequence, *, binary: bool = False) -> Iterator[tu
     result: backend/fastpath/README.md). With a libpq older than 17 (no chunked rows
     mode), or elsewhere (SQLite), the rows come as one result. ``binary``: numbers
     arrive as machine values, not as text to parse (text columns are the same either
-    way)."""
-    if connection.vendor != "postgresql" or not CHUNKED_ROWS:
+    way). On the replica inside ``reads_may_lag`` (backend/core/db_router.py)."""
+    db = read_connection()
+    if db.vendor != "postgresql" or not CHUNKED_ROWS:
         yield from run_prepared(sql, params)
         return
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    db.ensure_connection()
+    with psycopg.Cursor(db.connection) as cursor:
 
         def start(sql, params):
             # The statement is sent, and its first chunk awaited, inside Django's wrapper:
@@ -183,7 +190,7 @@ def streamed(sql: str, params: Sequence, *, binary: bool = False) -> Iterator[tu
             rows = cursor.stream(sql, params, size=STREAM_CHUNK, binary=binary)
             return next(rows, None), rows
 
-        first, rest = through_django(cursor, sql, list(params), start)
+        first, rest = through_django(cursor, sql, list(params), start, db=db)
         if first is None:
             return
         yield first

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
+from backend.core.db_router import reads_may_lag
 from backend.core.errors import ApiError
 from backend.core.limits import in_local_time, within_range
 from backend.events.labels import category_name
@@ -143,6 +144,7 @@ def _bad(fmt: str, description: str) -> HttpResponse:
     return error(fmt, 400, description)
 
 
+@reads_may_lag
 def _list(request: HttpRequest, fmt: str) -> HttpResponse:
     params = request.GET
     events = Event.objects.filter(source=Source.PUBLIC_TIP)
@@ -240,6 +242,7 @@ def requests_(request: HttpRequest, fmt: str) -> HttpResponse:
     return _list(request, fmt)
 
 
+@reads_may_lag
 def request_one(request: HttpRequest, number: str, fmt: str) -> HttpResponse:
     event = (
         Event.objects.filter(source=Source.PUBLIC_TIP, number=number)

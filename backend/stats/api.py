@@ -11,6 +11,7 @@ from ninja import Field, Path, Query, Router, Schema, Status
 from backend.accounts.models import Role
 from backend.accounts.scope import scope_of
 from backend.core.audit import audit_change
+from backend.core.db_router import reads_may_lag
 from backend.core.errors import ApiError
 from backend.core.limits import BIGINT_MAX, RowId
 from backend.core.schemas import ErrorOut
@@ -42,6 +43,7 @@ class KpiParams(Schema):
 
 
 @router.get("/kpis", response={200: dict[str, Any], **ERRORS}, summary="统计指标 KPIs of a unit over a period")
+@reads_may_lag
 def kpis(request: HttpRequest, params: Query[KpiParams]):
     unit = access_unit(request.auth, params.unit, params.unit_id)
     category = None
@@ -94,6 +96,7 @@ def _colour_rows(user, params: ColourParams):
 @router.get(
     "/colours", response={200: list[dict[str, Any]], **ERRORS}, summary="五色预警 Colours of grids or communities"
 )
+@reads_may_lag
 def colours(request: HttpRequest, params: Query[ColourParams]):
     units = _colour_rows(request.auth, params)
     current = {c.unit_id: c for c in UnitColour.objects.filter(unit_kind=params.unit, unit_id__in=list(units))}
