@@ -16,7 +16,8 @@ and approve, ``step_p50_ms`` the median over accept, sign, handle and approve (g
 loop run by 8 clients at once, steps (reports left out) per second (goal ≥ 800);
 ``statements_<name>``: the SQL statements of each step's whole request, counted in a
 Django process against the bench's database (savepoints included: in production they
-are real), the figures tests/test_statement_counts.py holds."""
+are real; on SQLite its BEGIN and COMMIT show as well), the figures
+tests/test_statement_counts.py holds."""
 
 from __future__ import annotations
 
