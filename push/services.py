@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from backend.core.times import wire_time
@@ -41,10 +44,39 @@ def notification_payload(notification: Notification) -> dict:
     }
 
 
-def _next_seq(user_id: int) -> int:
-    NotificationCounter.objects.get_or_create(user_id=user_id)
-    NotificationCounter.objects.filter(user_id=user_id).update(last=F("last") + 1)
-    return NotificationCounter.objects.select_for_update().values_list("last", flat=True).get(user_id=user_id)
+@dataclass(frozen=True)
+class Message:
+    """One notification to several users (a row each)."""
+
+    users: tuple[int, ...]
+    kind: str
+    title: str
+    body: str
+    event: object
+    data: dict
+
+
+class _Collecting(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[list[Message]] = []
+
+
+_collecting = _Collecting()
+
+
+@contextmanager
+def notifications_collected() -> Iterator[None]:
+    """The notifications asked for in the block (a step's: its holders', its
+    followers', the rating request) are written together when it ends, in a fixed
+    number of statements; nothing is written if the block raises."""
+    _collecting.stack.append([])
+    try:
+        yield
+        messages = _collecting.stack[-1]
+    finally:
+        _collecting.stack.pop()
+    if messages:
+        _write(messages, now=timezone.now())
 
 
 def notify(
@@ -57,90 +89,98 @@ def notify(
     data: dict | None = None,
     now: datetime | None = None,
 ) -> list[Notification]:
-    """One notification per recipient, in the current transaction; FCM sends for
-    assignments and urges go to the outbox; websocket delivery runs on commit."""
-    now = now or timezone.now()
-    made = []
-    with transaction.atomic():
-        for user_id in sorted({u for u in users if u}):
-            notification = Notification.objects.create(
-                user_id=user_id,
-                seq=_next_seq(user_id),
-                kind=kind,
-                title=title[:100],
-                body=body[:300],
-                event=event,
-                data=data or {},
-            )
-            made.append(notification)
-            if kind in PUSHED_KINDS:
-                tokens = PushToken.objects.filter(device__user_id=user_id, device__revoked_at__isnull=True)
-                PushOutbox.objects.bulk_create(
-                    [PushOutbox(notification=notification, push_token=token, next_attempt_at=now) for token in tokens]
-                )
-    if made:
-        payloads = [(n.user_id, notification_payload(n)) for n in made]
-        transaction.on_commit(lambda: deliver_live(payloads))
-    return made
-
-
-def notify_many(
-    *,
-    users: Iterable[int | None],
-    kind: str,
-    title: str,
-    body: str = "",
-    event=None,
-    data: dict | None = None,
-    now: datetime | None = None,
-) -> list[Notification]:
-    """``notify`` for many recipients of one message (an event's followers) in a fixed
-    number of statements, however many they are: the counters made and raised at once,
-    read back locked, the rows and the FCM outbox inserted in bulk."""
-    now = now or timezone.now()
-    user_ids = sorted({u for u in users if u})
-    if not user_ids:
+    """One notification per recipient, in the current transaction; FCM sends for the
+    pushed kinds go to the outbox; websocket delivery runs on commit. Inside
+    ``notifications_collected`` the rows are written when the block ends (and the
+    answer is empty)."""
+    message = Message(tuple(sorted({u for u in users if u})), kind, title[:100], body[:300], event, data or {})
+    if not message.users:
         return []
-    with transaction.atomic():
-        NotificationCounter.objects.bulk_create(
-            [NotificationCounter(user_id=u) for u in user_ids], ignore_conflicts=True
-        )
-        NotificationCounter.objects.filter(user_id__in=user_ids).update(last=F("last") + 1)
-        seqs = dict(
-            NotificationCounter.objects.select_for_update().filter(user_id__in=user_ids).values_list("user_id", "last")
-        )
-        made = Notification.objects.bulk_create(
-            [
-                Notification(
-                    user_id=u,
-                    seq=seqs[u],
-                    kind=kind,
-                    title=title[:100],
-                    body=body[:300],
-                    event=event,
-                    data=data or {},
-                    created_at=now,
+    if _collecting.stack:
+        _collecting.stack[-1].append(message)
+        return []
+    return _write([message], now=now or timezone.now())
+
+
+# Many recipients of one message (an event's followers) are the same write.
+notify_many = notify
+
+
+def _write(messages: list[Message], *, now: datetime) -> list[Notification]:
+    """The rows of several messages in a fixed number of statements, however many
+    recipients: every counter raised at once and read back (the rows stay locked until
+    commit, so each user's ``seq`` has no gap and no repeat), the notifications in one
+    insert, the FCM outbox and the rows' request ids in one each."""
+    wanted = Counter(user for message in messages for user in message.users)
+    with transaction.atomic(savepoint=False):
+        last = _raise_counters(wanted)
+        rows = []
+        for message in messages:
+            for user_id in message.users:
+                last[user_id] += 1
+                rows.append(
+                    Notification(
+                        user_id=user_id,
+                        seq=last[user_id],
+                        kind=message.kind,
+                        title=message.title,
+                        body=message.body,
+                        event=message.event,
+                        data=message.data,
+                        created_at=now,
+                    )
                 )
-                for u in user_ids
-            ]
-        )
-        if kind in PUSHED_KINDS:
-            if any(n.pk is None for n in made):  # a database that returns no ids from a bulk insert
-                made = list(Notification.objects.filter(user_id__in=user_ids, seq__in=set(seqs.values()), kind=kind))
-            by_user = {n.user_id: n for n in made}
-            tokens = PushToken.objects.filter(
-                device__user_id__in=user_ids, device__revoked_at__isnull=True
-            ).values_list("pk", "device__user_id")
-            PushOutbox.objects.bulk_create(
-                [
-                    PushOutbox(notification=by_user[user_id], push_token_id=token_id, next_attempt_at=now)
-                    for token_id, user_id in tokens
-                    if user_id in by_user
-                ]
-            )
+        made = Notification.objects.bulk_create(rows)
+        if any(n.pk is None for n in made):  # a database that returns no ids from a bulk insert
+            keys = {(n.user_id, n.seq) for n in made}
+            found = Notification.objects.filter(user_id__in=list(wanted), seq__in={seq for _, seq in keys})
+            made = [n for n in found if (n.user_id, n.seq) in keys]
+        pushed = [n for n in made if n.kind in PUSHED_KINDS]
+        if pushed:
+            _queue_pushes(pushed, now=now)
     payloads = [(n.user_id, notification_payload(n)) for n in made]
     transaction.on_commit(lambda: deliver_live(payloads))
     return made
+
+
+def _raise_counters(wanted: Counter) -> dict[int, int]:
+    """Each user's counter raised by its count of new notifications (made if missing),
+    in one statement; answers the counters' values before this raise."""
+    table = connection.ops.quote_name(NotificationCounter._meta.db_table)
+    users = sorted(wanted)  # one order for every writer: two steps never wait on each other's rows crosswise
+    values = ", ".join(["(%s, %s)"] * len(users))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (user_id, last) VALUES {values} ON CONFLICT (user_id) "
+            f"DO UPDATE SET last = {table}.last + excluded.last RETURNING user_id, last",
+            [value for user in users for value in (user, wanted[user])],
+        )
+        return {user_id: last - wanted[user_id] for user_id, last in cursor.fetchall()}
+
+
+def _queue_pushes(notifications: list[Notification], *, now: datetime) -> None:
+    """The FCM outbox rows (one per device token) and, under a request, its id for
+    each notification (``backend.ops``: the send is logged under it)."""
+    from backend.ops.models import NotificationOrigin
+
+    by_user: dict[int, list[Notification]] = {}
+    for notification in notifications:
+        by_user.setdefault(notification.user_id, []).append(notification)
+    tokens = PushToken.objects.filter(device__user_id__in=list(by_user), device__revoked_at__isnull=True).values_list(
+        "pk", "device__user_id"
+    )
+    outbox = [
+        PushOutbox(notification=notification, push_token_id=token_id, next_attempt_at=now)
+        for token_id, user_id in tokens
+        for notification in by_user[user_id]
+    ]
+    if outbox:
+        PushOutbox.objects.bulk_create(outbox)
+    request_id = current_request_id()
+    if request_id:
+        NotificationOrigin.objects.bulk_create(
+            [NotificationOrigin(notification=n, request_id=request_id) for n in notifications]
+        )
 
 
 def group_send(group: str, message: dict) -> None:

@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from backend.accounts.actor import Actor
@@ -19,7 +20,7 @@ from backend.core.errors import ApiError
 from backend.events import access
 from backend.events.demo import seed_events
 from backend.events.models import Category, Event, Level, Satisfaction, Source, State
-from backend.events.selectors import access_event, event_queue
+from backend.events.selectors import access_event, event_queue, events_visible_to
 from backend.events.services import (
     DispatchTarget,
     Photos,
@@ -305,18 +306,26 @@ def test_it_agrees_on_who_sees_and_acts_in_detail_queues_buckets_and_steps(histo
     subscribed = set(buckets_for(scope))
     pulled_by_row = sync_event_visible(scope)
     pulled_by_sql = _ids(Event.objects.filter(q_sync_events(scope)))
+    visible_by_sql = _ids(events_visible_to(user))
     assert len(events) > 400
 
     for event_id, event in events.items():
         where = (persona, event.number, event.state, event.level)
-        # The detail look-up, the SQL and the predicate of "visible" agree.
+        # The detail look-up (by key, then the predicate), the SQL and the predicate of
+        # "visible" agree, locked or not.
         try:
             access_event(user, event_id)
             opened = True
         except ApiError:
             opened = False
         visible = access.can_see(scope, event)
-        assert opened == visible, where
+        assert opened == visible == (event_id in visible_by_sql), where
+        try:
+            with transaction.atomic():
+                access_event(user, event_id, lock=True)
+            assert opened, where
+        except ApiError:
+            assert not opened, where
 
         # Each queue's SQL is its predicate; nothing in a queue is out of sight.
         for name, members in queues.items():

@@ -198,13 +198,15 @@ def history(request: HttpRequest, event_id: UUID):
 def _step_route(command: Command) -> None:
     """The route of a step, from the registry: parse the body, then ``command_run``
     (fetch and lock through the user's scope, the service) in a transaction, and
-    answer the event with what the caller may do next."""
+    answer the event with what the caller may do next, in the same transaction."""
 
     def view(request: HttpRequest, event_id: UUID, payload) -> dict:
         actor = _actor(request, payload.device_time)
+        # The answer is read in the step's transaction: its access-log row (a resident
+        # reporter's contact shown) commits with the step, one commit per request.
         with transaction.atomic():
             event = command_run(command, actor=actor, event_id=event_id, body=payload)
-        return event_detail(event, request.auth, f"POST /api/v1/events/{{event_id}}/{command.name}")
+            return event_detail(event, request.auth, f"POST /api/v1/events/{{event_id}}/{command.name}")
 
     view.__name__ = command.operation or command.name.replace("/", "_")  # ninja's operationId is made from it
     view.__annotations__ = {"request": HttpRequest, "event_id": UUID, "payload": command.body, "return": dict}

@@ -6,14 +6,17 @@ import re
 from datetime import datetime
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from backend.accounts.models import User
 from backend.accounts.scope import Scope, scope_of
 from backend.core.errors import ApiError
 from backend.events.access import QUEUES as ACCESS_QUEUES
-from backend.events.access import q_queue, q_visible
+from backend.events.access import can_see, q_queue, q_visible
 from backend.events.models import Category, Event, EventAction
+from backend.fastpath.statements import Select
+from backend.territory.models import Grid
 
 
 def q_events(scope: Scope) -> Q:
@@ -25,17 +28,24 @@ def events_visible_to(user: User) -> QuerySet[Event]:
     return Event.objects.filter(q_events(scope_of(user))).select_related("category", "grid")
 
 
+# The detail look-up by primary key, written once (every step and every detail request
+# makes it); who may see the event is then the Python face of the same rule
+# (``access.can_see``, held equal to ``q_visible`` by tests/test_access.py).
+EVENT_BY_ID = dict(joins=["{1}.id = {0}.category_id", "{2}.id = {0}.grid_id"], where="{0}.id = %s", defer=["polygon"])
+EVENT_WITH_CATEGORY_AND_GRID = Select(Event, Category, Grid, **EVENT_BY_ID)
+EVENT_WITH_CATEGORY_AND_GRID_LOCKED = Select(Event, Category, Grid, lock=True, **EVENT_BY_ID)
+
+
 def access_event(user: User, event_id: UUID | str, *, lock: bool = False) -> Event:
     """The event if the user may see it, else 404 (existence does not leak). With
     ``lock`` the row is locked for the rest of the transaction (PostgreSQL), so two
     dispatchers acting at once are serialised and the second sees the new state."""
-    events = Event.objects.filter(q_events(scope_of(user)))
-    if lock:
-        events = events.select_for_update(of=("self",))
-    event = events.select_related("category", "grid").filter(pk=event_id).first()
-    if event is None:
+    pk = Event._meta.pk
+    statement = EVENT_WITH_CATEGORY_AND_GRID_LOCKED if lock else EVENT_WITH_CATEGORY_AND_GRID
+    found = statement.one([pk.get_db_prep_value(pk.to_python(event_id), connection)])
+    if found is None or not can_see(scope_of(user), found[0]):
         raise ApiError("event_not_found")
-    return event
+    return found[0]
 
 
 def event_history(event: Event) -> QuerySet[EventAction]:

@@ -519,12 +519,13 @@ def check_step(name: str, scope: Scope, event: Event) -> Relation:
     state does not allow it (with the current state and what is allowed)."""
     step = STEPS[name]
     relation = relation_for(step, scope, event)
-    detail = {"state": event.state, "allowed_steps": allowed_steps(scope, event)}
-    if relation is None:
-        raise ApiError("step_forbidden", detail=detail)
-    if not step.applies_to(event):
-        raise ApiError("illegal_transition", detail=detail)
-    return relation
+    if relation is not None and step.applies_to(event):
+        return relation
+    detail = {
+        "state": event.state,
+        "allowed_steps": allowed_steps(scope, event),
+    }  # only for the error: it walks every step
+    raise ApiError("step_forbidden" if relation is None else "illegal_transition", detail=detail)
 
 
 def workflow_markdown() -> str:

@@ -29,15 +29,26 @@ class Select:
 
     ``where`` and each of ``joins`` (one per model after the first) name the tables as
     ``{0}``, ``{1}``… and take parameters as ``%s``; ``defer`` names fields (by attname)
-    left unread, which load on first access as with ``QuerySet.defer``."""
+    left unread, which load on first access as with ``QuerySet.defer``. ``lock``: the
+    first model's row is locked until the transaction ends (``FOR UPDATE OF t0`` on
+    PostgreSQL; SQLite locks the whole database for a write anyway, as the ORM's
+    ``select_for_update`` does nothing there)."""
 
-    def __init__(self, *models_: type[models.Model], where: str, joins: Sequence[str] = (), defer: Sequence[str] = ()):
+    def __init__(
+        self,
+        *models_: type[models.Model],
+        where: str,
+        joins: Sequence[str] = (),
+        defer: Sequence[str] = (),
+        lock: bool = False,
+    ):
         if len(joins) != len(models_) - 1:
             raise ValueError("one join condition per model after the first")
         self.models = models_
         self.where = where
         self.joins = tuple(joins)
         self.defer = frozenset(defer)
+        self.lock = lock
         self._vendor: str | None = None
 
     def _compile(self) -> None:
@@ -67,6 +78,8 @@ class Select:
         for table, condition in zip(tables[1:], self.joins):
             sql += f" JOIN {table} ON {condition.format(*aliases)}"
         self._sql = f"{sql} WHERE {self.where.format(*aliases)} LIMIT 1"
+        if self.lock and connection.features.has_select_for_update_of:
+            self._sql += " FOR UPDATE OF t0"
         self._vendor = connection.vendor
 
     @property
@@ -98,6 +111,32 @@ class Select:
             if relation is not None and getattr(first, relation.attname) == other.pk:
                 relation.set_cached_value(first, other)
         return tuple(instances)
+
+
+class Plain:
+    """A statement of ours written once per process, answering rows as tuples. ``sql``
+    names each table as ``{Model}`` for a model given by keyword (``Plain("SELECT
+    f.user_id FROM {Follow} f WHERE f.event_id = %s", Follow=Follow)``), so the names
+    follow the schema. For a look-up every step makes whose ORM form costs more to
+    compile than to run."""
+
+    def __init__(self, sql: str, **models_: type[models.Model]):
+        self.template = sql
+        self.models = models_
+        self._vendor: str | None = None
+
+    @property
+    def sql(self) -> str:
+        if self._vendor != connection.vendor:
+            quote = connection.ops.quote_name
+            self._sql = self.template.format(**{name: quote(m._meta.db_table) for name, m in self.models.items()})
+            self._vendor = connection.vendor
+        return self._sql
+
+    def rows(self, params: Sequence) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, list(params))
+            return cursor.fetchall()
 
 
 def through_django(raw, sql: str, params, run: Callable, *, shown: str | None = None, db=None):

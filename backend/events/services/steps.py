@@ -115,7 +115,9 @@ def event_dispatch(
     now = timezone.now()
     platform = department = worker = unit = None
     if to.platform_id is not None:
-        platform = Platform.objects.filter(pk=to.platform_id, street_id=event.street_id).first()
+        platform = (
+            Platform.objects.filter(pk=to.platform_id, street_id=event.street_id).select_related("street").first()
+        )
         if platform is None:
             raise ApiError("invalid_target", detail={"platform_id": "not a platform of the event's street"})
     elif to.department_id is not None:

@@ -96,6 +96,16 @@ def test_it_shows_a_select(db):
     assert len(logged) == len(wrapped) == 1 and "accounts_device" in logged[0]
 
 
+def test_it_shows_a_plain_statement(db):
+    from backend.fastpath.statements import Plain
+
+    statement = Plain("SELECT u.id FROM {User} u WHERE u.username = %s", User=User)
+    found = []
+    logged, wrapped = captured(lambda: found.extend(statement.rows(["demo_grid_worker"])))
+    assert found == [(User.objects.get(username="demo_grid_worker").pk,)]
+    assert len(logged) == len(wrapped) == 1 and "accounts_user" in logged[0]
+
+
 def test_it_shows_a_prepared_statement_with_its_values(db):
     rows = []
     logged, wrapped = captured(lambda: rows.extend(run_prepared(ROWS_SQL, [0])))

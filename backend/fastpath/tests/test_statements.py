@@ -109,3 +109,67 @@ def test_without_chunked_rows_the_stream_is_one_result(db, monkeypatch):
     monkeypatch.setattr(statements, "CHUNKED_ROWS", False)  # a libpq older than 17
     expected = plain_rows(ROWS_SQL, [0])
     assert [tuple(row) for row in streamed(ROWS_SQL, [0], binary=True)] == expected
+
+
+@pytest.mark.django_db
+def test_the_event_detail_look_up_reads_what_the_orm_reads(as_persona):
+    """``access_event`` reads by key through ``statements.Select`` (locked or not): the
+    same event, category and grid as the ORM's ``select_related`` look-up."""
+    from django.db import transaction
+
+    from backend.events.models import Event
+    from backend.events.selectors import EVENT_WITH_CATEGORY_AND_GRID_LOCKED, access_event
+    from tests.events_helpers import report
+
+    created = report(as_persona("demo_grid_worker"), source="grid_patrol").json()
+    user = User.objects.get(username="demo_commander")
+    orm = Event.objects.select_related("category", "grid").get(pk=created["id"])
+    for lock in (False, True):
+        with transaction.atomic():
+            read = access_event(user, created["id"], lock=lock)
+        assert {f.attname: getattr(read, f.attname) for f in Event._meta.concrete_fields} == {
+            f.attname: getattr(orm, f.attname) for f in Event._meta.concrete_fields
+        }
+        assert Event.category.is_cached(read) and Event.grid.is_cached(read)
+        assert read.category.__dict__.keys() >= {"code", "name"} and read.category.code == orm.category.code
+        assert read.grid.name == orm.grid.name and read.grid.polygon == orm.grid.polygon  # deferred: loads on access
+    locked = EVENT_WITH_CATEGORY_AND_GRID_LOCKED.sql
+    assert locked.endswith(" FOR UPDATE OF t0") == connection.features.has_select_for_update_of
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("source", ["public_tip", "grid_patrol"])
+def test_the_followers_a_step_tells_are_the_orms_followers_less_the_anonymous_account(as_persona, source):
+    """``tips.services.FOLLOWERS_TO_TELL`` (a ``Plain`` statement) answers what the ORM
+    answers: ``followers_of`` without the anonymous account."""
+    from backend.events.models import Event
+    from backend.tips.models import Follow, FollowReason
+    from backend.tips.services import ANONYMOUS_ACCOUNT, _followers_to_tell, followers_of
+    from tests.events_helpers import report
+
+    persona = "demo_resident" if source == "public_tip" else "demo_grid_worker"
+    event = Event.objects.get(pk=report(as_persona(persona), source=source).json()["id"])
+    anonymous, _ = User.objects.get_or_create(username=ANONYMOUS_ACCOUNT)
+    others = [User.objects.create(username=f"follower_{n}") for n in range(2)]
+    for user in (anonymous, *others):
+        Follow.objects.create(event=event, user=user, reason=FollowReason.ME_TOO)
+    expected = followers_of(event) - {anonymous.pk}
+    assert _followers_to_tell(event) == expected
+    assert {u.pk for u in others} <= expected and (event.reporter_id in expected) == (source == "public_tip")
+
+
+@pytest.mark.django_db
+def test_one_person_reads_what_the_orm_reads_for_many():
+    """``events.reporters._people`` of one user (a ``Plain`` statement) answers what its
+    ORM form answers, for a resident and for staff."""
+    from backend.events.reporters import _people
+
+    users = list(User.objects.filter(username__in=["demo_resident", "demo_dispatcher"]))
+    assert len(users) == 2
+    many = _people(u.pk for u in users)
+    for user in users:
+        (one,) = _people([user.pk]).values()
+        fields = ("pk", "username", "display_name", "phone", "is_resident")
+        assert [getattr(one, f) for f in fields] == [getattr(many[user.pk], f) for f in fields]
+        assert str(one) == str(many[user.pk])
+    assert many[users[0].pk].is_resident != many[users[1].pk].is_resident
