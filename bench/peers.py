@@ -13,6 +13,9 @@ on disk, and stopped at the end.
 - ``push_4_mutations_per_s`` / ``couchdb_4_docs_per_s``: four clients at once.
 - ``push_vs_couchdb_1`` / ``push_vs_couchdb_4``: ours over the peer's, the median of
   the rounds' ratios (each round runs both, one after the other).
+- ``rest_report_p50_ms``: ``POST /api/v1/events`` by the same grid worker, one request
+  at a time (a REST report is a batch of one through the phones' path), the median of
+  ``BENCH_REST_SAMPLES`` (``rest_report`` here is callable on its own).
 
 What each side guarantees is not the same, and ours is the more: a pushed report is
 checked (scope, category, grid from the point), numbered, written with its first
@@ -44,6 +47,7 @@ ROUNDS = int(os.environ.get("BENCH_PEER_ROUNDS", "3"))
 BATCHES = int(os.environ.get("BENCH_PEER_BATCHES", "10"))  # per client per round
 BATCH = 100
 CLIENTS = 4
+REST_SAMPLES = int(os.environ.get("BENCH_REST_SAMPLES", "200"))
 
 
 def ensure_peer() -> Path:
@@ -177,4 +181,40 @@ def measure(bench: Bench, peer: Peer) -> dict[str, Figure]:
         ratios = [a / b for a, b in zip(ours[clients], theirs[clients])]
         figures[f"push_vs_couchdb_{clients}"] = Figure(statistics.median(ratios), "x")
     figures["rounds"] = Figure(ROUNDS, "rounds")
+    figures.update(rest_report(phones[0], base, lat, lng))
     return figures
+
+
+def rest_report(phone, base: str, lat: float, lng: float, samples: int = REST_SAMPLES) -> dict[str, Figure]:
+    """``rest_report_p50_ms``: one REST report at a time (concurrency 1), its median
+    and 90th percentile over ``samples`` requests after a few to warm the workers."""
+    token = phone.meta("access_token")
+    body = {
+        "source": "grid_patrol",
+        "category": "06.01",
+        "description": "基准测试：REST 上报的暴露垃圾",
+        "location": {"lat": lat, "lng": lng, "crs": "wgs84"},
+        "before_photos": ["sha256:" + "c" * 64],
+    }
+
+    def once() -> float:
+        data = json.dumps({**body, "id": str(uuid.uuid4())}).encode()
+        request = urllib.request.Request(
+            f"{base}/api/v1/events",
+            data,
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            method="POST",
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request) as response:
+            response.read()
+            assert response.status == 201, response.status
+        return (time.perf_counter() - started) * 1000
+
+    for _ in range(10):
+        once()
+    timings = sorted(once() for _ in range(samples))
+    return {
+        "rest_report_p50_ms": Figure(statistics.median(timings), "ms"),
+        "rest_report_p90_ms": Figure(timings[int(len(timings) * 0.9)], "ms"),
+    }

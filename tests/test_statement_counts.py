@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 # deliberately, with the reason in the commit message.
 EXPECTED = {"rest_report": 8, "accept": 14, "dispatch": 17, "sign": 8, "handle": 14, "approve": 15}
 
-EXPECTED_PUSH = {"push_1_reports": 15, "push_100_reports": 15}
+EXPECTED_PUSH = {"push_1_reports": 12, "push_100_reports": 12}
 
 
 def data_statements(queries) -> list[str]:

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from backend.accounts.models import Device
@@ -264,3 +265,25 @@ def test_a_run_of_reports_finds_each_points_grid_and_numbers_them_without_gaps(a
     assert events[0].grid_id != events[1].grid_id
     numbers = [int(e.number[-7:]) for e in events]
     assert numbers == list(range(numbers[0], numbers[0] + 3))  # one counter update, no gap
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_of_reports_is_one_durable_commit_and_a_step_among_them_its_own(as_persona, monkeypatch):
+    phone = Phone(as_persona, "demo_grid_worker")
+    phone.push([offline_report(phone)])  # the device's first push makes its row
+    commits = []
+    commit = connection.commit
+    monkeypatch.setattr(connection, "commit", lambda: commits.append(1) or commit())
+    results = phone.push([offline_report(phone) for _ in range(5)]).json()["results"]
+    assert [r["status"] for r in results] == ["applied"] * 5 and len(commits) == 1
+    event_id = results[0]["data"]["event_id"]
+    commits.clear()
+    mixed = [offline_report(phone), phone.mutation("event.sign", event_id=event_id)]  # not dispatched: refused
+    answer = phone.push(mixed + [offline_report(phone)]).json()
+    assert [r["status"] for r in answer["results"]] == ["applied", "rejected", "applied"] and len(commits) == 3
+    assert (
+        answer["last_mutation_id"]
+        == mixed[-1]["id"] + 1
+        == SyncDevice.objects.get(device=phone.device).last_mutation_id
+    )
+    assert LedgerEntry.objects.filter(device=phone.device).count() == 9

@@ -152,3 +152,18 @@ def test_present_answers_what_the_orm_filter_answers(db):
     for equal in ({}, {"merged_into_id": None}, {"merged_into_id": first.pk}, {"reporter_id": first.reporter_id}):
         expected = set(Event.objects.filter(pk__in=asked, **equal).values_list("pk", flat=True))
         assert present(Event, "id", asked, **equal) == expected, equal
+
+
+def test_the_kpis_dirty_marks_by_copy_are_the_rows_bulk_create_made(db, settings):
+    from backend.stats.facts import mark_dirty
+    from backend.stats.models import DirtyEvent
+
+    settings.STATS_FACTS = True
+    ids = [uuid.uuid4() for _ in range(3)]
+    DirtyEvent.objects.all().delete()
+    DirtyEvent.objects.bulk_create([DirtyEvent(event_id=value) for value in ids])  # the plain version
+    plain = sorted(DirtyEvent.objects.values_list("event_id", flat=True))
+    DirtyEvent.objects.all().delete()
+    mark_dirty([str(ids[0]), ids[1], str(ids[2])])  # the write path passes text; a UUID is taken too
+    assert sorted(DirtyEvent.objects.values_list("event_id", flat=True)) == plain == sorted(ids)
+    assert len(set(DirtyEvent.objects.values_list("pk", flat=True))) == 3
