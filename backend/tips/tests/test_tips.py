@@ -472,3 +472,29 @@ def test_staff_pull_the_event_row_whole(as_persona):
     row = pulled_event(handler, event_id)
     assert row["holder_platform_id"] == governance_platform_id() and row["deadline_at"] is not None
     assert row["updated_at"] is not None
+
+
+def test_a_submitted_tip_answers_what_its_schema_answers(as_persona):
+    """``tip_response`` (written directly) against ``PublicTipOut`` through the API's renderer."""
+    from django.test import RequestFactory
+
+    from backend.api import api
+    from backend.tips.api import PublicTipOut, tip_response
+    from backend.tips.public import public_view
+
+    resident = new_resident("tips_schema")
+    user = User.objects.get(username="tips_schema")
+    first = tip(resident, address_text="清波街 12 号", contact_allowed=True).json()["id"]
+    unsure = tip(resident, category=None).json()["id"]
+    step(as_persona("demo_dispatcher"), first, "accept")
+    for event_id, new in ((first, False), (unsure, True), (unsure, False)):
+        event = Event.objects.select_related("category", "grid").get(pk=event_id)
+        view = public_view(event, viewer=user, own=True, new=new)
+        fast = tip_response(view, 201)
+        plain = api.renderer.render(
+            RequestFactory().get("/"), PublicTipOut.model_validate(view).model_dump(), response_status=201
+        )
+        assert (
+            json.loads(fast.content) == json.loads(plain) and fast["Content-Type"] == "application/json; charset=utf-8"
+        )
+        assert json.loads(fast.content)["reported_at"].endswith("+00:00")
