@@ -166,7 +166,7 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
 def _run_send(layer, send) -> None:
     """Run ``send()`` (a coroutine function) to completion. Under WSGI ``async_to_sync``
     would start a new thread and event loop for each call, and channels_redis a new
-    Redis connection for each loop: a third of a tip's CPU time (tip_submit_rps,
+    Redis connection for each loop: a sixth of a tip's CPU time (tip_submit_rps,
     docs/residents.md). Redis layers are safe from any loop, so plain threads share one
     loop that lives as long as the process; inside ASGI (a sync view run by
     ``sync_to_async``) and with the in-memory layer, whose queues belong to the

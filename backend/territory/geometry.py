@@ -70,7 +70,7 @@ _version_client: tuple[int, object, str] | None = None  # (pid, redis client, th
 def _current_version() -> int:
     """The shared index version. Every report asks (a tip, a phone's batch), so with
     Redis the read goes through one client kept per process: Django's cache API made a
-    new client for each read, four times the cost of the read itself (tip_submit_rps,
+    new client for each read, four times what a kept client's read costs (tip_submit_rps,
     docs/residents.md). Django stores an integer as its digits, which this reads back."""
     global _version_client
     from django.core.cache import cache, caches
