@@ -4,7 +4,9 @@
 places of events of the seeded year, sequential requests to the production HTTP
 layout, 95th percentile; beside it ``GET /health`` measured the same way.
 ``tip_submit_rps``: signed-in residents submitting tips with no photo (``POST /tips``),
-several client processes over keep-alive connections, successful tips per second.
+several client processes over keep-alive connections, successful tips per second; beside
+it ``tip_submit_cpu_ms``, the gunicorn workers' CPU time (user and system, from /proc) per
+tip, which a busy machine inflates far less than it does the rate.
 The history is ``seed_demo --events N`` (N = the seed's 175,591 unless BENCH_EVENTS
 says otherwise), with its me-toos and followers. ``open311_requests_p95_ms``: a page of
 50 ``GET /open311/v2/requests.json`` (the last 90 days), sequential, 95th percentile."""
@@ -47,6 +49,22 @@ def timed_get(url: str) -> float:
         if response.status != 200:
             raise RuntimeError(f"{url}: {response.status}")
     return (time.perf_counter() - started) * 1000
+
+
+def server_cpu_seconds(master_pid: int) -> float:
+    """CPU seconds used so far by a gunicorn master's workers (its children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for task in os.listdir(f"/proc/{master_pid}/task"):
+        with open(f"/proc/{master_pid}/task/{task}/children") as listing:
+            for child in listing.read().split():
+                try:
+                    with open(f"/proc/{child}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                except FileNotFoundError:
+                    continue
+                total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def p95(values: list[float]) -> float:
@@ -101,6 +119,8 @@ def run(bench: Bench) -> dict[str, Figure]:
     figures["open311_requests_p95_ms"] = Figure(p95(open311), "ms", baseline="health_p95_ms")
     tokens = [bench.login(base, f"bench_resident_{i}") for i in range(CLIENTS)]
     out: multiprocessing.Queue = multiprocessing.Queue()
+    master = bench.processes[-1].pid
+    cpu_before = server_cpu_seconds(master)
     started = time.monotonic()
     workers = [
         multiprocessing.Process(target=submitter, args=((base, token, points[i % len(points)], SUBMIT_SECONDS, out),))
@@ -112,7 +132,9 @@ def run(bench: Bench) -> dict[str, Figure]:
     for worker in workers:
         worker.join()
     elapsed = time.monotonic() - started
+    cpu = server_cpu_seconds(master) - cpu_before
     made = sum(r[0] for r in results)
     figures["tip_submit_rps"] = Figure(made / elapsed, "tips/s")
+    figures["tip_submit_cpu_ms"] = Figure(cpu / max(made, 1) * 1000, "ms")
     figures["tip_submit_errors"] = Figure(sum(r[1] for r in results), "responses")
     return figures

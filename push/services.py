@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -11,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
@@ -183,10 +185,46 @@ def _queue_pushes(notifications: list[Notification], *, now: datetime) -> None:
         )
 
 
+SEND_TIMEOUT_SECONDS = 10
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """The process's one event loop for channel-layer sends from plain threads (a
+    gunicorn worker, a command), started on first use (again after a fork)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
+def _run_send(layer, send) -> None:
+    """Run ``send()`` (a coroutine function) to completion. Under WSGI ``async_to_sync``
+    would start a new thread and event loop for each call, and channels_redis a new
+    Redis connection for each loop: a sixth of a tip's CPU time (tip_submit_rps,
+    docs/residents.md). Redis layers are safe from any loop, so plain threads share one
+    loop that lives as long as the process; inside ASGI (a sync view run by
+    ``sync_to_async``) and with the in-memory layer, whose queues belong to the
+    consumers' loop, ``async_to_sync`` stays."""
+    in_asgi = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid()
+    if in_asgi or not type(layer).__module__.startswith("channels_redis."):
+        async_to_sync(send)()
+        return
+    asyncio.run_coroutine_threadsafe(send(), _sender_loop()).result(timeout=SEND_TIMEOUT_SECONDS)
+
+
 def group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
+
+    async def send() -> None:
+        await layer.group_send(group, message)
+
     try:
-        async_to_sync(layer.group_send)(group, message)
+        _run_send(layer, send)
     except Exception:  # the notification stays listed and replayable; delivery is best effort
         logger.exception("channel layer delivery to %s failed", group)
 
@@ -239,6 +277,6 @@ def group_send_many(messages: list[tuple[str, dict]]) -> None:
             await layer.group_send(group, message)
 
     try:
-        async_to_sync(send_all)()
+        _run_send(layer, send_all)
     except Exception:
         logger.exception("channel layer delivery of %d messages failed", len(messages))

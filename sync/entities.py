@@ -17,7 +17,7 @@ holds (``platform:<id>``, ``department:<id>``, ``unit:<id>``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import models
@@ -179,6 +179,24 @@ class EntityKind:
     rename: tuple[tuple[str, str], ...] = ()  # values() name -> name sent
     visible_row: Callable[[Scope], Callable[[dict], bool]] | None = None  # ``visible`` tested in Python
     strings_json: tuple[str, ...] = ("photos",)  # JSON fields that hold only strings (photo digests)
+    shown: Callable[[Scope], Callable[[dict], dict] | None] | None = None  # what of a row this scope reads
+
+
+def public_rows(kind: EntityKind, scope: Scope, rows: Iterable[dict]) -> Iterable[dict]:
+    """The rows as this scope may read them (``kind.shown``), for a pull and for the
+    tests' picture of a scope alike."""
+    shown = kind.shown(scope) if kind.shown else None
+    return rows if shown is None else map(shown, rows)
+
+
+def _event_shown(scope: Scope) -> Callable[[dict], dict] | None:
+    """A resident (no staff role) reads an event as the REST public view shows it
+    (``backend.tips.public``): no holder, no deadline, no device time, no photo reference."""
+    if scope.is_staff_role:
+        return None
+    from backend.tips.public import resident_sync_row
+
+    return resident_sync_row(scope.user_id)
 
 
 EVENT_FIELDS = (
@@ -283,6 +301,7 @@ KINDS: dict[str, EntityKind] = {
             q_sync_events,
             rename=(("action_count", "version"), ("category__code", "category_code")),
             visible_row=sync_event_visible,
+            shown=_event_shown,
         ),
         EntityKind(
             "key_subject",

@@ -30,7 +30,7 @@ from backend.fastpath.canonical import canonical_bytes
 from backend.fastpath.rows import reader
 from backend.fastpath.statements import run_prepared
 from sync.changes import stamp_changes
-from sync.entities import KINDS, buckets_for
+from sync.entities import KINDS, buckets_for, public_rows
 from sync.models import Change, SyncClock, SyncDevice
 
 DEFAULT_PAGE = 500
@@ -184,6 +184,7 @@ def read_entities(scope: Scope, touched: list[tuple[str, str]]) -> list[dict]:
         rows = kind_reader.rows(ids)
         if visible is not None:
             rows = filter(visible, rows)
+        rows = public_rows(kind, scope, rows)
         text_ids = kind_reader.uuid_pk  # the log writes a UUID as the row reads it, an integer as text
         upserts = found[kind_name] = {}
         for row in rows:

@@ -6,7 +6,6 @@ where the sync log is rewritten); the worker's ``refresh_dirty`` recomputes them
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta

@@ -165,6 +165,52 @@ def public_view(event: Event, *, viewer=None, own: bool = False, new: bool = Fal
     }
 
 
+# What a resident never reads of an event, whichever way they read it: who holds it (the
+# person, and the unit's ids: the unit is named in ``handled_by`` and the steps), its
+# deadline and internal counters, how it was handled internally, the photo references
+# and any device time. ``resident_event_out`` (the events routes) and
+# ``resident_sync_row`` (a resident's sync pull) both empty these.
+STAFF_ONLY = {
+    "holder_platform_id": None,
+    "holder_department_id": None,
+    "holder_user_id": None,
+    "holder_unit_id": None,
+    "deadline_at": None,
+    "overdue": False,
+    "handled_on_spot": False,
+    "photos": {},
+    "device_reported_at": None,
+}
+# A sync row's times that the public view does not show: the signing is not a public
+# step, and the last change may be an internal one (a comment, an urge).
+SYNC_STAFF_ONLY = {**STAFF_ONLY, "signed_at": None, "handled_at": None, "updated_at": None}
+CLOSED = (State.CLOSED, State.EVALUATED)
+
+
+def resident_sync_row(user_id: int):
+    """A resident's sync pull, row by row: the event row of the phones' protocol
+    (``sync.entities.EVENT_FIELDS``) holding what ``resident_event_out`` shows and
+    nothing more. ``reporter_id`` stays: a resident pulls only the tips they reported,
+    so it is their own id."""
+
+    def public(row: dict) -> dict:
+        own = row["reporter_id"] == user_id
+        shown = {**row, **SYNC_STAFF_ONLY}
+        if not own:
+            shown.update(
+                description="",
+                address_text="",
+                reporter_id=None,
+                lat=building_level(row["lat"]),
+                lng=building_level(row["lng"]),
+            )
+        if row["state"] not in CLOSED:
+            shown["result_note"] = ""
+        return shown
+
+    return public
+
+
 def resident_event_out(event: Event, user) -> dict:
     """The events routes' shape (``EventOut``) for a resident: the same public view, with
     every staff-only field emptied."""
@@ -194,12 +240,7 @@ def resident_event_out(event: Event, user) -> dict:
         "state_label": label,
         "level": event.level,
         "level_label": LEVEL_LABELS[event.level],
-        "holder_platform_id": None,
-        "holder_department_id": None,
-        "holder_user_id": None,
-        "holder_unit_id": None,
-        "deadline_at": None,
-        "overdue": False,
+        **STAFF_ONLY,
         "urge_count": 0,
         "rework_count": 0,
         "return_count": 0,
@@ -211,12 +252,9 @@ def resident_event_out(event: Event, user) -> dict:
         "reporter_kind": None,
         "reporter_name": None,
         "reporter_phone": None,
-        "handled_on_spot": False,
-        "result_note": event.result_note if event.state in (State.CLOSED, State.EVALUATED) else "",
-        "photos": {},
+        "result_note": event.result_note if event.state in CLOSED else "",
         "satisfaction": event.satisfaction,
         "reported_at": event.reported_at,
-        "device_reported_at": None,
         "closed_at": event.closed_at,
         "merged_into_id": event.merged_into_id,
     }

@@ -83,11 +83,11 @@ def server_state(username: str) -> dict[tuple[str, str], dict]:
     from backend.accounts.scope import scope_of
     from backend.fastpath.canonical import canonical_bytes
     from backend.fastpath.rows import read_rows
-    from sync.entities import KINDS
+    from sync.entities import KINDS, public_rows
 
     scope = scope_of(User.objects.get(username=username))
     state = {}
     for kind in KINDS.values():
-        for row in read_rows(kind, kind.model.objects.filter(kind.visible(scope))):
+        for row in public_rows(kind, scope, read_rows(kind, kind.model.objects.filter(kind.visible(scope)))):
             state[(kind.name, str(row["id"]))] = json.loads(canonical_bytes(row))
     return state

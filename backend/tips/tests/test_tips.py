@@ -416,3 +416,85 @@ def test_the_anonymous_limit_comes_from_the_environment():
     assert read_config({"TIPS_ANONYMOUS_PER_HOUR": "3"}).tips_anonymous_per_hour == 3
     with pytest.raises(ImproperlyConfigured, match="TIPS_ANONYMOUS_PER_HOUR"):
         read_config({"TIPS_ANONYMOUS_PER_HOUR": "0"})
+
+
+# The sync row's fields that the events routes name otherwise, and those they do not show.
+SYNC_NAMES = {"category_code": "category"}
+SYNC_ONLY = {"signed_at", "handled_at", "updated_at"}
+
+
+def pulled_event(client: ApiClient, event_id: str) -> dict:
+    answer = client.post("/sync/pull", {"device_id": device_of(client), "protocol_version": PROTOCOL_VERSION})
+    assert answer.status_code == 200, answer.content[:300]
+    rows = [c["data"] for c in answer.json()["changes"] if c["kind"] == "event" and c["id"] == event_id]
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_a_residents_pull_holds_the_public_view_field_by_field(as_persona):
+    reporter = new_resident("tips_puller")
+    dispatcher, handler = as_persona("demo_dispatcher"), as_persona("demo_handler")
+    event_id = tip(reporter).json()["id"]
+    step(dispatcher, event_id, "comment", {"note": "内部：联系物业张经理"})
+    step(dispatcher, event_id, "accept", {"note": "内部：优先处理"})
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    step(handler, event_id, "sign")
+    evidence(handler, event_id, before=1, after=1)
+    step(handler, event_id, "handle", {"result_note": "已清运"})
+    event = Event.objects.get(pk=event_id)
+    assert event.holder_platform_id and event.signed_at and event.handled_at and event.deadline_at  # there to leak
+
+    row = pulled_event(reporter, event_id)
+    public = reporter.get(f"/events/{event_id}").json()
+    reporter_id = User.objects.get(username="tips_puller").pk
+    for name, value in row.items():
+        if name in SYNC_ONLY:
+            assert value is None, name
+        elif name == "reporter_id":  # a resident pulls only their own tips: their own id
+            assert value == reporter_id
+        else:
+            assert value == public[SYNC_NAMES.get(name, name)], (name, value, public[SYNC_NAMES.get(name, name)])
+    assert row["holder_platform_id"] is None and row["deadline_at"] is None and row["result_note"] == ""
+    assert row["description"] == "楼下垃圾堆了三天"  # their own words come back to them
+
+    text = json.dumps(row, ensure_ascii=False)
+    assert "内部：" not in text and "已清运" not in text  # the result is public once closed, not before
+    ids = {name for name in row if name.endswith("_id")} - {"grid_id", "community_id", "street_id", "reporter_id"}
+    assert ids and all(row[name] is None for name in ids), {name: row[name] for name in ids}
+
+
+def test_staff_pull_the_event_row_whole(as_persona):
+    event_id = tip(new_resident("tips_staffpull")).json()["id"]
+    dispatcher = as_persona("demo_dispatcher")
+    step(dispatcher, event_id, "accept")
+    step(dispatcher, event_id, "dispatch", {"platform_id": governance_platform_id()})
+    handler = as_persona("demo_handler")
+    row = pulled_event(handler, event_id)
+    assert row["holder_platform_id"] == governance_platform_id() and row["deadline_at"] is not None
+    assert row["updated_at"] is not None
+
+
+def test_a_submitted_tip_answers_what_its_schema_answers(as_persona):
+    """``tip_response`` (written directly) against ``PublicTipOut`` through the API's renderer."""
+    from django.test import RequestFactory
+
+    from backend.api import api
+    from backend.tips.api import PublicTipOut, tip_response
+    from backend.tips.public import public_view
+
+    resident = new_resident("tips_schema")
+    user = User.objects.get(username="tips_schema")
+    first = tip(resident, address_text="清波街 12 号", contact_allowed=True).json()["id"]
+    unsure = tip(resident, category=None).json()["id"]
+    step(as_persona("demo_dispatcher"), first, "accept")
+    for event_id, new in ((first, False), (unsure, True), (unsure, False)):
+        event = Event.objects.select_related("category", "grid").get(pk=event_id)
+        view = public_view(event, viewer=user, own=True, new=new)
+        fast = tip_response(view, 201)
+        plain = api.renderer.render(
+            RequestFactory().get("/"), PublicTipOut.model_validate(view).model_dump(), response_status=201
+        )
+        assert (
+            json.loads(fast.content) == json.loads(plain) and fast["Content-Type"] == "application/json; charset=utf-8"
+        )
+        assert json.loads(fast.content)["reported_at"].endswith("+00:00")
