@@ -210,7 +210,14 @@ def _run_send(layer, send) -> None:
     loop that lives as long as the process; inside ASGI (a sync view run by
     ``sync_to_async``) and with the in-memory layer, whose queues belong to the
     consumers' loop, ``async_to_sync`` stays."""
-    in_asgi = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid()
+    # The thread-local outlives its loop (a test, a command that once ran one): only a
+    # loop still running means this thread serves ASGI.
+    main_loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    in_asgi = (
+        getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid()
+        and main_loop is not None
+        and main_loop.is_running()
+    )
     if in_asgi or not type(layer).__module__.startswith("channels_redis."):
         async_to_sync(send)()
         return

@@ -45,3 +45,20 @@ def test_it_keeps_async_to_sync_for_the_in_memory_layer(monkeypatch):
     loops = [loop for _, _, loop, _ in layer.sent]
     assert loops[0] is not loops[1]  # a new loop each time, as async_to_sync makes outside ASGI
     assert "channel-layer-sender" not in {thread for *_, thread in layer.sent}
+
+
+def test_a_thread_that_once_ran_an_asgi_loop_sends_on_the_sender_loop(monkeypatch):
+    """asgiref's thread-local outlives the loop that set it (an earlier test, a command):
+    a loop no longer running does not make this thread an ASGI one."""
+    import os
+
+    from asgiref.sync import SyncToAsync
+
+    finished = asyncio.new_event_loop()
+    finished.close()
+    monkeypatch.setattr(SyncToAsync.threadlocal, "main_event_loop", finished, raising=False)
+    monkeypatch.setattr(SyncToAsync.threadlocal, "main_event_loop_pid", os.getpid(), raising=False)
+    layer = RedisLikeLayer()
+    monkeypatch.setattr(services, "get_channel_layer", lambda: layer)
+    services.group_send("user.9", {"type": "notify.message"})
+    assert [thread for *_, thread in layer.sent] == ["channel-layer-sender"]
