@@ -81,7 +81,12 @@ def test_it_computes_each_figure_as_written_in_the_docs(as_persona):
     assert figures["dispatched"] == 2 and figures["reworked"] == 1 and figures["rework_rate"] == 0.5
     assert figures["returned"] == 0 and figures["return_rate"] == 0.0
     assert figures["evaluated"] == 0 and figures["satisfaction_rate"] is None
-    assert figures["due"] == 0 and figures["on_time_rate"] is None  # due days are ahead
+    # Due today: the deadlines falling today. 06.01 has one working day: dispatched before the
+    # working day begins (early on a Shanghai morning) it is due that evening, else a later day.
+    due_today = EventFact.objects.filter(event_id__in=[reopened, reworked], due_day=today)
+    on_time = due_today.filter(on_time=True).count()
+    assert figures["due"] == due_today.count()
+    assert figures["on_time_rate"] == (round(on_time / due_today.count(), 4) if due_today else None)
     fact = EventFact.objects.get(event_id=reworked)
     event = Event.objects.get(pk=reworked)
     assert figures["close_hours"]["mean"] == figures["close_hours"]["p90"] == round(fact.close_s / 3600, 2)
