@@ -57,6 +57,7 @@ SATISFACTION_WINDOW = timedelta(days=30)
 SATISFACTION_MIN_RATED = 3  # ratings in each window before a drop means anything
 OPEN_EXCLUDED = DONE_STATES  # "open": every other state (the partial indexes of EventFact)
 EVENTS_LISTED = 20
+SEVERE = (Severity.HIGH, Severity.CRITICAL)
 
 
 def thresholds() -> dict[str, dict[str, int]]:
@@ -131,13 +132,25 @@ def _windows(now: datetime) -> tuple:
     return local_day(now - REPEAT_WINDOW), recent_from, recent_from - timedelta(days=SATISFACTION_WINDOW.days), today
 
 
-def community_rows(community_id: int, now: datetime) -> list[tuple]:
+def _counted_open(categories) -> Q:
+    """The open events a rule counts (overdue, severe, disputes, welfare checks: ``_counts``);
+    the others, most of a busy community's open events, count for nothing and are not read."""
+    disputes, welfare = categories
+    return (
+        Q(overdue_now=True)
+        | Q(severity__in=SEVERE)
+        | Q(category_id__in=disputes | welfare)
+        | Q(parent_category_id__in=disputes)
+    )
+
+
+def community_rows(community_id: int, now: datetime, categories=None) -> list[tuple]:
     """Every fact any rule reads of a community and its grids, in one statement: its
-    open events, its residents' tips of the last 30 days and its ratings of the last 60
-    (the unit's three indexes: open, reported day, closed day)."""
+    open events that a rule counts, its residents' tips of the last 30 days and its
+    ratings of the last 60 (the unit's three indexes: open, reported day, closed day)."""
     tips_from, _, rated_from, today = _windows(now)
     wanted = (
-        OPEN
+        OPEN & _counted_open(categories or _category_ids())
         | Q(reported_day__gte=tips_from, source=Source.PUBLIC_TIP) & ~Q(tip_address="")
         | Q(closed_day__gte=rated_from, closed_day__lte=today) & ~Q(satisfaction="")
     )
@@ -169,7 +182,7 @@ def _counts(rows: list[tuple], now: datetime, categories=None) -> dict[str, tupl
         if state not in OPEN_EXCLUDED:
             if overdue:
                 found["overdue"].append(event_id)
-            if severity in (Severity.HIGH, Severity.CRITICAL):
+            if severity in SEVERE:
                 found["severe"].append(event_id)
             if category_id in disputes or parent_id in disputes:
                 found["disputes"].append(event_id)
@@ -207,7 +220,7 @@ def _community_of(kind: str, unit_id: int) -> int | None:
 def verdict_of(kind: str, unit_id: int, now: datetime | None = None, rules=None, categories=None) -> Verdict:
     now = now or timezone.now()
     community_id = _community_of(kind, unit_id)
-    rows = [] if community_id is None else community_rows(community_id, now)
+    rows = [] if community_id is None else community_rows(community_id, now, categories)
     verdict = _verdict(_unit_rows(kind, unit_id, rows), now, rules, categories, {})
     _number(verdict)
     return verdict
@@ -343,7 +356,7 @@ def _recompute(units: set[tuple[str, int]], now: datetime, rules, categories) ->
     stored = {(c.unit_kind, c.unit_id): c for c in _stored(units)}
     verdicts = {}
     for community_id, members in by_community.items():
-        rows = community_rows(community_id, now)
+        rows = community_rows(community_id, now, categories)
         for kind, unit_id in members:
             current = stored.get((kind, unit_id))
             known = {e["id"]: e["number"] for r in (current.reasons if current else []) for e in r["events"]}

@@ -109,3 +109,27 @@ def test_a_grid_and_its_community_are_recomputed_from_one_read_of_the_facts(as_p
         stored = UnitColour.objects.get(unit_kind=kind, unit_id=unit_id)
         verdict = verdict_of(kind, unit_id)
         assert (stored.colour, stored.reasons) == (verdict.colour, verdict.reasons)
+
+
+def test_the_colours_read_only_open_events_a_rule_counts_and_judge_as_over_every_row(as_persona):
+    """``community_rows`` leaves out open events no rule counts (most of a busy community's):
+    the verdicts over its rows equal the verdicts over every fact of the community."""
+    from django.utils import timezone
+
+    from backend.stats.colours import ROW_COLUMNS, _category_ids, _unit_rows, _verdict, community_rows, thresholds
+    from backend.stats.models import EventFact
+
+    worker = as_persona("demo_grid_worker")
+    grid = Grid.objects.get(code=GRID_A)
+    plain = report(worker, category="04.01", source="grid_patrol", severity="normal").json()["id"]
+    severe = report(worker, category="04.01", source="grid_patrol", severity="high").json()["id"]
+    stats_tick()
+    now, categories, rules = timezone.now(), _category_ids(), thresholds()
+    read = community_rows(grid.community_id, now, categories)
+    every = list(EventFact.objects.filter(community_id=grid.community_id).values_list(*ROW_COLUMNS))
+    ids = {str(row[0]) for row in read}
+    assert severe in ids and plain not in ids and plain in {str(row[0]) for row in every}
+    for kind, unit_id in (("grid", grid.pk), ("community", grid.community_id)):
+        narrowed = _verdict(_unit_rows(kind, unit_id, read), now, rules, categories, {})
+        whole = _verdict(_unit_rows(kind, unit_id, every), now, rules, categories, {})
+        assert narrowed == whole and narrowed.reasons
