@@ -23,7 +23,6 @@ from backend.stats.facts import local_day
 from backend.stats.models import (
     COLOUR_ORDER,
     DONE_STATES,
-    OPEN,
     Colour,
     ColourChange,
     ColourRule,
@@ -132,25 +131,33 @@ def _windows(now: datetime) -> tuple:
     return local_day(now - REPEAT_WINDOW), recent_from, recent_from - timedelta(days=SATISFACTION_WINDOW.days), today
 
 
-def _counted_open(categories) -> Q:
-    """The open events a rule counts (overdue, severe, disputes, welfare checks: ``_counts``);
-    the others, most of a busy community's open events, count for nothing and are not read."""
-    disputes, welfare = categories
-    return (
-        Q(overdue_now=True)
-        | Q(severity__in=SEVERE)
-        | Q(category_id__in=disputes | welfare)
-        | Q(parent_category_id__in=disputes)
-    )
+def open_rules(state: str, overdue: bool, severity: str, category_id, parent_id, categories=None) -> list[str]:
+    """The rules that count an event (overdue, severe, disputes, welfare checks); none once
+    it is done. ``_counts`` counts by it, and each fact keeps whether any does
+    (``EventFact.colour_counted``, ``backend.stats.facts.fact_of``)."""
+    if state in OPEN_EXCLUDED:
+        return []
+    disputes, welfare = categories or _category_ids()
+    rules = []
+    if overdue:
+        rules.append("overdue")
+    if severity in SEVERE:
+        rules.append("severe")
+    if category_id in disputes or parent_id in disputes:
+        rules.append("disputes")
+    if category_id in welfare:
+        rules.append("welfare")
+    return rules
 
 
-def community_rows(community_id: int, now: datetime, categories=None) -> list[tuple]:
+def community_rows(community_id: int, now: datetime) -> list[tuple]:
     """Every fact any rule reads of a community and its grids, in one statement: its
-    open events that a rule counts, its residents' tips of the last 30 days and its
-    ratings of the last 60 (the unit's three indexes: open, reported day, closed day)."""
+    open events that a rule counts (most of a busy community's open events count for
+    nothing), its residents' tips of the last 30 days and its ratings of the last 60
+    (three partial indexes: counted, tips by reported day, closures)."""
     tips_from, _, rated_from, today = _windows(now)
     wanted = (
-        OPEN & _counted_open(categories or _category_ids())
+        Q(colour_counted=True)
         | Q(reported_day__gte=tips_from, source=Source.PUBLIC_TIP) & ~Q(tip_address="")
         | Q(closed_day__gte=rated_from, closed_day__lte=today) & ~Q(satisfaction="")
     )
@@ -159,7 +166,7 @@ def community_rows(community_id: int, now: datetime, categories=None) -> list[tu
 
 def _counts(rows: list[tuple], now: datetime, categories=None) -> dict[str, tuple[int, list]]:
     """``{rule: (count, event ids behind it)}`` over a unit's rows (``community_rows``)."""
-    disputes, welfare = categories or _category_ids()
+    categories = categories or _category_ids()
     tips_from, recent_from, rated_from, today = _windows(now)
     found: dict[str, list] = defaultdict(list)
     by_address: dict[str, list] = defaultdict(list)
@@ -179,15 +186,8 @@ def _counts(rows: list[tuple], now: datetime, categories=None) -> dict[str, tupl
         closed,
         rating,
     ) in rows:
-        if state not in OPEN_EXCLUDED:
-            if overdue:
-                found["overdue"].append(event_id)
-            if severity in SEVERE:
-                found["severe"].append(event_id)
-            if category_id in disputes or parent_id in disputes:
-                found["disputes"].append(event_id)
-            if category_id in welfare:
-                found["welfare"].append(event_id)
+        for rule in open_rules(state, overdue, severity, category_id, parent_id, categories):
+            found[rule].append(event_id)
         if source == Source.PUBLIC_TIP and address and reported >= tips_from:
             by_address[address].append(event_id)
         if rating and closed is not None and rated_from <= closed <= today:
@@ -220,7 +220,7 @@ def _community_of(kind: str, unit_id: int) -> int | None:
 def verdict_of(kind: str, unit_id: int, now: datetime | None = None, rules=None, categories=None) -> Verdict:
     now = now or timezone.now()
     community_id = _community_of(kind, unit_id)
-    rows = [] if community_id is None else community_rows(community_id, now, categories)
+    rows = [] if community_id is None else community_rows(community_id, now)
     verdict = _verdict(_unit_rows(kind, unit_id, rows), now, rules, categories, {})
     _number(verdict)
     return verdict
@@ -356,7 +356,7 @@ def _recompute(units: set[tuple[str, int]], now: datetime, rules, categories) ->
     stored = {(c.unit_kind, c.unit_id): c for c in _stored(units)}
     verdicts = {}
     for community_id, members in by_community.items():
-        rows = community_rows(community_id, now, categories)
+        rows = community_rows(community_id, now)
         for kind, unit_id in members:
             current = stored.get((kind, unit_id))
             known = {e["id"]: e["number"] for r in (current.reasons if current else []) for e in r["events"]}

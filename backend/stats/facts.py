@@ -84,6 +84,9 @@ def fact_of(
     sign_s, sign_ws = _seconds(event.dispatched_at, event.signed_at) if closed else (None, None)
     handle_s, handle_ws = _seconds(event.signed_at, event.handled_at) if closed else (None, None)
     close_s, close_ws = _seconds(event.reported_at, event.closed_at) if closed else (None, None)
+    overdue_now = event.overdue and event.state not in (*CLOSED_STATES, State.MERGED, State.REJECTED)
+    from backend.stats.colours import open_rules  # the colours read the facts: imported here, not at the top
+
     return make(  # EventFact(...) without Model.__init__: the worker makes one per changed event
         EventFact,
         event_id=event.pk,
@@ -106,7 +109,10 @@ def fact_of(
         # event closed on time was last handled by it; the approval's own delay is not the holder's.
         on_time=closed and (deadline is None or (event.handled_at or event.closed_at) <= deadline),
         dispatched=event.dispatched_at is not None,
-        overdue_now=event.overdue and event.state not in (*CLOSED_STATES, State.MERGED, State.REJECTED),
+        overdue_now=overdue_now,
+        colour_counted=bool(
+            open_rules(event.state, overdue_now, event.severity, event.category_id, parent_category_id)
+        ),
         reworks=event.rework_count,
         returns=event.return_count,
         extensions=event.extension_count,

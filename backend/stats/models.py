@@ -15,6 +15,8 @@ from backend.events.models import Source
 DONE_STATES = ("closed", "evaluated", "merged", "rejected")
 OPEN = ~models.Q(state__in=DONE_STATES)
 CLOSED = models.Q(closed_day__isnull=False)
+COUNTED = models.Q(colour_counted=True)
+TIPS = models.Q(source=Source.PUBLIC_TIP) & ~models.Q(tip_address="")
 DURATION_COLUMNS = ("sign_s", "sign_ws", "handle_s", "handle_ws", "close_s", "close_ws")
 
 
@@ -42,6 +44,9 @@ class EventFact(models.Model):
     on_time = models.BooleanField(default=False)
     dispatched = models.BooleanField(default=False)
     overdue_now = models.BooleanField(default=False)
+    # Open and counted by a colour rule (``backend.stats.colours.open_rules``): the few open
+    # events a unit's colour reads, through their own partial index.
+    colour_counted = models.BooleanField(default=False)
     reworks = models.PositiveSmallIntegerField(default=0)
     returns = models.PositiveSmallIntegerField(default=0)
     extensions = models.PositiveSmallIntegerField(default=0)
@@ -80,6 +85,10 @@ class EventFact(models.Model):
             models.Index(fields=["community_id", "closed_day"], name="fact_community_closed", condition=CLOSED),
             models.Index(fields=["grid_id"], name="fact_grid_open", condition=OPEN),
             models.Index(fields=["community_id"], name="fact_community_open", condition=OPEN),
+            # The colours' reads of a community (``colours.community_rows``): the open events a
+            # rule counts, and the residents' tips with an address by day.
+            models.Index(fields=["community_id"], name="fact_community_counted", condition=COUNTED),
+            models.Index(fields=["community_id", "reported_day"], name="fact_community_tips", condition=TIPS),
         ]
 
 

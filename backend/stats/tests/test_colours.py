@@ -125,7 +125,7 @@ def test_the_colours_read_only_open_events_a_rule_counts_and_judge_as_over_every
     severe = report(worker, category="04.01", source="grid_patrol", severity="high").json()["id"]
     stats_tick()
     now, categories, rules = timezone.now(), _category_ids(), thresholds()
-    read = community_rows(grid.community_id, now, categories)
+    read = community_rows(grid.community_id, now)
     every = list(EventFact.objects.filter(community_id=grid.community_id).values_list(*ROW_COLUMNS))
     ids = {str(row[0]) for row in read}
     assert severe in ids and plain not in ids and plain in {str(row[0]) for row in every}
