@@ -238,8 +238,27 @@ class History:
         return event
 
 
+# The history is built once per process for this module (it took about 19 s, the same for each
+# of its 16 tests), so the module's tests go to one process together.
+pytestmark = pytest.mark.xdist_group("access_history")
+
+
+@pytest.fixture(scope="module")
+def _history_built(django_db_setup, django_db_blocker):
+    """Built in a transaction rolled back after the module's last test; each test runs in
+    a savepoint of it (``history`` asks for ``db``), so what one test writes the next
+    does not see."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield _build_history()
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def history(db):
+def history(_history_built, db):
+    return _history_built
+
+
+def _build_history() -> History:
     """A seeded year (few of its events fall in the personas' units) and the paths above
     on four grids; then supervision marks the open ones overdue and escalates them
     once, and the paths run again on grid A for events that are not overdue."""
