@@ -45,6 +45,11 @@ def postgres_admin() -> psycopg.Connection:
     return psycopg.connect(postgres_url("postgres"), autocommit=True)
 
 
+# Its database is migrated and seeded once per process for the module (about 27 s here), so
+# the module's tests go to one process together (``--dist loadgroup``, docs/testing.md).
+pytestmark = pytest.mark.xdist_group("realtime_e2e")
+
+
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory):
     env = {
