@@ -37,9 +37,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
+    from backend.stats.colours import forget_cached
+
     cache.clear()
+    forget_cached()  # what the colours keep in the process, rolled back with each test's rows
     yield
     cache.clear()
+    forget_cached()
 
 
 class ApiClient:

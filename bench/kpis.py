@@ -52,7 +52,7 @@ for _ in range(30):
     refresh_facts([event.pk])
     facts.append((time.perf_counter() - started) * 1000)
     started = time.perf_counter()
-    recompute_units({("grid", event.grid_id), ("community", event.community_id)})
+    recompute_units({("grid", event.grid_id), ("community", event.community_id)}, community_of={event.grid_id: event.community_id})
     colours.append((time.perf_counter() - started) * 1000)
 print(json.dumps({"colour_recompute_ms": statistics.median(colours[5:]), "facts_refresh_ms": statistics.median(facts[5:])}))
 """

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from backend.accounts.models import Role, RoleAssignment
@@ -71,6 +73,33 @@ def thresholds() -> dict[str, dict[str, int]]:
         if name not in seen:
             configured[name] = dict(default)
     return configured
+
+
+_RULES_CACHE: dict = {}
+RULES_CACHE_SECONDS = 60
+
+
+def _rules_in_force() -> dict[str, dict[str, int]]:
+    """``thresholds()`` for the worker's recomputes, kept a minute in the process: a change
+    made in this process (the API, the admin) clears it at once, one made elsewhere reaches
+    the worker within the minute (units recompute at the next step or the hourly sweep)."""
+    cached = _RULES_CACHE.get("rules")
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    rules = thresholds()
+    _RULES_CACHE["rules"] = (time.monotonic() + RULES_CACHE_SECONDS, rules)
+    return rules
+
+
+@receiver([post_save, post_delete], sender=ColourRule)
+def _rule_changed(**_) -> None:
+    _RULES_CACHE.clear()
+
+
+def forget_cached() -> None:
+    """The rules and category ids kept in this process (a rule saved; tests between them)."""
+    _RULES_CACHE.clear()
+    _CATEGORY_CACHE.clear()
 
 
 def colour_for(count: int, steps: dict[str, int]) -> str | None:
@@ -336,18 +365,22 @@ def _tell_dispatchers(colour: UnitColour, previous: str) -> None:
     )
 
 
-def recompute_units(units: set[tuple[str, int]], now: datetime | None = None) -> int:
-    return _recompute(units, now or timezone.now(), thresholds(), _category_ids())
+def recompute_units(units: set[tuple[str, int]], now: datetime | None = None, community_of=None) -> int:
+    """``community_of``: the grids' communities where the caller knows them (the worker
+    reads them in the facts), so they are not read again."""
+    return _recompute(units, now or timezone.now(), _rules_in_force(), _category_ids(), community_of)
 
 
-def _recompute(units: set[tuple[str, int]], now: datetime, rules, categories) -> int:
+def _recompute(units: set[tuple[str, int]], now: datetime, rules, categories, community_of=None) -> int:
     """The colours of these grids and communities: one read of the facts per community
     (it and its grids from the same rows), one of their stored colours, and writes only
     where a colour or its reasons changed."""
     rules = rules if rules is not None else thresholds()
     categories = categories or _category_ids()
-    grids = [unit_id for kind, unit_id in units if kind == UnitKind.GRID]
-    community_of = dict(Grid.objects.filter(pk__in=grids).values_list("pk", "community_id")) if grids else {}
+    community_of = dict(community_of or {})
+    grids = [unit_id for kind, unit_id in units if kind == UnitKind.GRID and unit_id not in community_of]
+    if grids:
+        community_of.update(Grid.objects.filter(pk__in=grids).values_list("pk", "community_id"))
     by_community: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for kind, unit_id in sorted(units):
         community_id = unit_id if kind == UnitKind.COMMUNITY else community_of.get(unit_id)

@@ -24,12 +24,13 @@ def stats_tick(limit: int = 5000) -> int:
         ids = list(dict.fromkeys(event_id for _, event_id in rows))
         before = list(EventFact.objects.filter(event_id__in=ids).values_list(*UNIT_AND_DAYS))
         after = [tuple(getattr(fact, name) for name in UNIT_AND_DAYS) for fact in refresh_facts(ids)]
-        units = set()
+        units, community_of = set(), {}
         for grid_id, community_id, *_ in (*before, *after):
             units |= {(UnitKind.GRID, grid_id), (UnitKind.COMMUNITY, community_id)}
+            community_of[grid_id] = community_id
         refresh_rollups(touched(row[2:] for row in (*before, *after)))
         DirtyEvent.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-        recompute_units(units)
+        recompute_units(units, community_of=community_of)
     return len(rows)
 
 

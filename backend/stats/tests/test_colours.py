@@ -88,9 +88,11 @@ def test_it_shows_colours_only_within_scope(as_persona):
 
 
 def test_a_grid_and_its_community_are_recomputed_from_one_read_of_the_facts(as_persona):
-    """What a step adds to the worker (``colour_recompute_ms``): the rules, the grid's
-    community, the stored colours and one read of the community's facts serve both units;
-    nothing is written when nothing changed, and the colours equal each unit's own verdict."""
+    """What a step adds to the worker (``colour_recompute_ms``): the stored colours and one
+    read of the community's facts serve both units (the rules are kept in the process, the
+    grid's community comes with the facts); nothing is written when nothing changed, and the
+    colours equal each unit's own verdict. Without the community, or with the rules just
+    changed, a statement more each."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -102,9 +104,14 @@ def test_a_grid_and_its_community_are_recomputed_from_one_read_of_the_facts(as_p
     stats_tick()
     units = {("grid", grid.pk), ("community", grid.community_id)}
     with CaptureQueriesContext(connection) as queries:
-        recompute_units(units)
+        recompute_units(units, community_of={grid.pk: grid.community_id})
     facts = [q for q in queries.captured_queries if "stats_eventfact" in q["sql"]]
-    assert len(facts) == 1 and len(queries) <= 4, [q["sql"][:80] for q in queries.captured_queries]
+    assert len(facts) == 1 and len(queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
+    commander = as_persona("demo_commander")
+    assert commander.post("/stats/colour-rules", {"rule": "severe", "colour": "red", "threshold": 4}).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        recompute_units(units)
+    assert len(queries) == 4 and "stats_colourrule" in queries.captured_queries[0]["sql"]
     for kind, unit_id in units:
         stored = UnitColour.objects.get(unit_kind=kind, unit_id=unit_id)
         verdict = verdict_of(kind, unit_id)
