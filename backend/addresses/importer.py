@@ -290,10 +290,17 @@ def _import_batch(batch: list[tuple[int, dict]], library: Library, report: Impor
 
 def _resolve_building(item: Parsed, library: Library, report: ImportReport) -> Building:
     key = item.natural_key
-    grid_id = locate_grid_id(item.lng, item.lat)
+    building = library.buildings.get(key)
+    if (
+        building is not None
+        and getattr(building, "_counted", False)
+        and (building.lng, building.lat) == (item.lng, item.lat)
+    ):
+        grid_id = building.grid_id  # a flat of a building placed earlier in this import, at its point
+    else:
+        grid_id = locate_grid_id(item.lng, item.lat)
     if grid_id is None:
         raise Rejected(f"outside every grid: ({item.lat:.6f}, {item.lng:.6f})")
-    building = library.buildings.get(key)
     if item.building_code:
         owner = library.codes.get(item.building_code)
         if owner is not None and owner != key:

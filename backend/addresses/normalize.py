@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -40,8 +41,9 @@ def _numerals(text: str) -> str:
     return NUMERAL_RUN.sub(lambda match: str(chinese_to_int(match.group())), text)
 
 
+@lru_cache(maxsize=65536)  # an import asks the same building's key for each of its flats
 def normalize(text: str, *, strip_names: tuple[str, ...] = ()) -> str:
-    """The search key of an address string."""
+    """The search key of an address string (a pure function of its arguments)."""
     value = unicodedata.normalize("NFKC", text or "").lower()
     value = value.replace("—", "-").replace("–", "-").replace("－", "-")
     value = PUNCTUATION.sub("", value)
