@@ -11,9 +11,15 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from backend.accounts.models import User
 from backend.accounts.services import auth_login
+
+# No test asserts a duration (docs/testing.md): Hypothesis's per-example deadline (200 ms) is
+# one, and a loaded machine tripped it in a pure-JSON property. Every property runs without it.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 PERSONAS = (
     "demo_grid_worker",
