@@ -129,3 +129,24 @@ def test_a_phone_dispatching_off_the_list_gets_the_same_rule(as_persona):
     reasoned = phone.mutation("event.dispatch", event_id=event_id, platform_id=governance.pk, reason="现场需要调解")
     assert phone.push([reasoned]).json()["results"][0]["status"] == "applied"
     assert EventAction.objects.get(event_id=event_id, action="dispatch").data["duty_list"]["reason"] == "现场需要调解"
+
+
+def test_a_known_platform_gives_the_duty_a_fresh_read_gives(as_persona):
+    """``duty_for(known=…)`` (a dispatch's target, read already) answers what reading the
+    street's platform again answers, for every platform offered, line or no line."""
+    from backend.administration.duty import duty_for
+    from backend.events.models import Category
+
+    admin = as_persona("demo_admin")
+    line = {"category": "01.03", "street_code": STREET, "handler": "platform", "platform_kind": "service"}
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    put = admin.client.put("/api/v1/admin/duty-list", line, content_type="application/json", headers=headers)
+    assert put.status_code == 200, put.content
+    street = Platform.objects.filter(street__code=STREET).first().street_id
+    other = Platform.objects.exclude(street_id=street).select_related("street").first()
+    platforms = [*Platform.objects.filter(street_id=street).select_related("street"), other, None]
+    for code in ("01.02", "01.03", "06.01"):
+        category = Category.objects.get(code=code)
+        fresh = duty_for(category, street)
+        for known in platforms:
+            assert duty_for(category, street, known=known) == fresh, (code, known)

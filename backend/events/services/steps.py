@@ -145,6 +145,7 @@ def event_dispatch(
         department_id=(department and department.pk) or (unit and unit.department_id),
         grid_worker_id=worker and worker.pk,
         reason=reason,
+        platform=platform,
     )
     if deadline_at is None:
         deadline_at = compute_deadline(now, unit=event.category.deadline_unit, amount=event.category.deadline_amount)
