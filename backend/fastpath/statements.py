@@ -154,7 +154,8 @@ def run_bound(sql: str, params: Sequence) -> list[tuple]:
 
         def run(sql, params):
             cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+            result = cursor.pgresult  # ``description`` would build a column object for each column
+            return cursor.fetchall() if result is not None and result.nfields else []
 
         return through_django(cursor, sql, [Int8(v) if type(v) is int else v for v in params], run, db=db)
 
