@@ -150,3 +150,21 @@ def test_a_known_platform_gives_the_duty_a_fresh_read_gives(as_persona):
         fresh = duty_for(category, street)
         for known in platforms:
             assert duty_for(category, street, known=known) == fresh, (code, known)
+
+
+def test_the_target_platform_read_is_the_orms():
+    """``steps.PLATFORM_OF_STREET`` (a statement written once) reads what the ORM's
+    look-up read: the platform of that street, with its street, or nothing."""
+    from backend.events.services.steps import PLATFORM_OF_STREET
+
+    streets = list(Platform.objects.values_list("street_id", flat=True).distinct())
+    for platform in Platform.objects.select_related("street"):
+        for street_id in {*streets[:2], platform.street_id}:
+            found = PLATFORM_OF_STREET.one([platform.pk, street_id])
+            orm = Platform.objects.filter(pk=platform.pk, street_id=street_id).select_related("street").first()
+            if orm is None:
+                assert found is None
+                continue
+            read = found[0]
+            assert (read.pk, read.kind, read.street_id, str(read)) == (orm.pk, orm.kind, orm.street_id, str(orm))
+            assert Platform.street.is_cached(read)
