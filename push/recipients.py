@@ -4,21 +4,32 @@ from __future__ import annotations
 
 from backend.accounts.models import Role, RoleAssignment
 from backend.events.models import Event, Level
+from backend.fastpath.statements import Plain
+
+# The handlers of a unit (every assignment, approve, rework, urge tells them): statements
+# written once, one per kind of unit (``fastpath.statements.Plain``), held equal to the
+# ORM's filter by push/tests/test_recipients.py.
+HANDLERS_OF = {
+    column: Plain(
+        f"SELECT r.user_id FROM {{RoleAssignment}} r WHERE r.role = %s AND r.{column} = %s",
+        RoleAssignment=RoleAssignment,
+    )
+    for column in ("platform_id", "department_id", "stationed_unit_id")
+}
 
 
 def holders_of(event: Event) -> set[int]:
     if event.holder_user_id:
         return {event.holder_user_id}
-    condition = {}
     if event.holder_platform_id:
-        condition = {"platform_id": event.holder_platform_id}
+        column, unit = "platform_id", event.holder_platform_id
     elif event.holder_department_id:
-        condition = {"department_id": event.holder_department_id}
+        column, unit = "department_id", event.holder_department_id
     elif event.holder_unit_id:
-        condition = {"stationed_unit_id": event.holder_unit_id}
-    if not condition:
+        column, unit = "stationed_unit_id", event.holder_unit_id
+    else:
         return set()
-    return set(RoleAssignment.objects.filter(role=Role.HANDLER, **condition).values_list("user_id", flat=True))
+    return {user_id for (user_id,) in HANDLERS_OF[column].rows([Role.HANDLER.value, unit])}
 
 
 def dispatchers_of(event: Event) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -113,6 +114,13 @@ def _write(messages: list[Message], *, now: datetime) -> list[Notification]:
     recipients: every counter raised at once and read back (the rows stay locked until
     commit, so each user's ``seq`` has no gap and no repeat), the notifications in one
     insert, the FCM outbox and the rows' request ids in one each."""
+    from backend.fastpath import notifications as fast
+
+    if fast.applies():  # PostgreSQL: the same rows in one statement
+        made = fast.write(messages, now=now, request_id=current_request_id())
+        payloads = [(n.user_id, notification_payload(n)) for n in made]
+        transaction.on_commit(lambda: deliver_live(payloads))
+        return made
     wanted = Counter(user for message in messages for user in message.users)
     with transaction.atomic(savepoint=False):
         last = _raise_counters(wanted)
@@ -186,30 +194,45 @@ def _queue_pushes(notifications: list[Notification], *, now: datetime) -> None:
 
 
 SEND_TIMEOUT_SECONDS = 10
-_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender: tuple[int, asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 _sender_lock = threading.Lock()
 
 
-def _sender_loop() -> asyncio.AbstractEventLoop:
+def _sender_loop() -> tuple[asyncio.AbstractEventLoop, asyncio.Lock]:
     """The process's one event loop for channel-layer sends from plain threads (a
-    gunicorn worker, a command), started on first use (again after a fork)."""
+    gunicorn worker, a command), started on first use (again after a fork), with the
+    lock that runs its sends one at a time in the order they were handed over."""
     global _sender
     with _sender_lock:
         if _sender is None or _sender[0] != os.getpid():
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
-            _sender = (os.getpid(), loop)
-        return _sender[1]
+            _sender = (os.getpid(), loop, asyncio.Lock())
+        return _sender[1], _sender[2]
 
 
-def _run_send(layer, send) -> None:
-    """Run ``send()`` (a coroutine function) to completion. Under WSGI ``async_to_sync``
-    would start a new thread and event loop for each call, and channels_redis a new
-    Redis connection for each loop: a sixth of a tip's CPU time (tip_submit_rps,
-    docs/residents.md). Redis layers are safe from any loop, so plain threads share one
-    loop that lives as long as the process; inside ASGI (a sync view run by
-    ``sync_to_async``) and with the in-memory layer, whose queues belong to the
-    consumers' loop, ``async_to_sync`` stays."""
+async def _in_turn(lock: asyncio.Lock, send, what: str) -> None:
+    """One hand-over's sends, after every earlier one (``asyncio.Lock`` wakes its
+    waiters first come, first served); a failure or a hang is logged, never raised:
+    delivery is best effort, the notification stays listed and replayable."""
+    async with lock:
+        try:
+            await asyncio.wait_for(send(), SEND_TIMEOUT_SECONDS)
+        except Exception:
+            logger.exception("channel layer delivery %s failed", what)
+
+
+def _run_send(layer, send, what: str = "") -> None:
+    """Run ``send()`` (a coroutine function). Under WSGI ``async_to_sync`` would start a
+    new thread and event loop for each call, and channels_redis a new Redis connection
+    for each loop: a sixth of a tip's CPU time (tip_submit_rps, docs/residents.md). Redis
+    layers are safe from any loop, so plain threads hand their sends to one loop that
+    lives as long as the process, and do not wait for them: the request's answer does
+    not wait on Redis round trips (a step's street feed and its notifications were
+    several, issue 24), and the loop sends in the order handed over (``sends_settled``
+    waits for them). Inside ASGI (a sync view run by ``sync_to_async``) and with the
+    in-memory layer, whose queues belong to the consumers' loop, ``async_to_sync``
+    stays, and waits."""
     # The thread-local outlives its loop (a test, a command that once ran one): only a
     # loop still running means this thread serves ASGI.
     main_loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
@@ -219,29 +242,50 @@ def _run_send(layer, send) -> None:
         and main_loop.is_running()
     )
     if in_asgi or not type(layer).__module__.startswith("channels_redis."):
-        async_to_sync(send)()
+        try:
+            async_to_sync(send)()
+        except Exception:  # the notification stays listed and replayable; delivery is best effort
+            logger.exception("channel layer delivery %s failed", what)
         return
-    asyncio.run_coroutine_threadsafe(send(), _sender_loop()).result(timeout=SEND_TIMEOUT_SECONDS)
+    loop, lock = _sender_loop()
+    asyncio.run_coroutine_threadsafe(_in_turn(lock, send, what), loop)
+
+
+def sends_settled(timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+    """Wait until every send handed to this process's sender loop so far is done (tests;
+    the process's exit)."""
+    if _sender is None or _sender[0] != os.getpid():
+        return
+
+    async def nothing() -> None:
+        return None
+
+    loop, lock = _sender[1], _sender[2]
+    asyncio.run_coroutine_threadsafe(_in_turn(lock, nothing, ""), loop).result(timeout=timeout)
+
+
+@atexit.register
+def _settle_at_exit() -> None:
+    try:
+        sends_settled(timeout=2)
+    except Exception:  # a process ending: what is left is replayable from the list
+        pass
 
 
 def group_send(group: str, message: dict) -> None:
-    layer = get_channel_layer()
-
-    async def send() -> None:
-        await layer.group_send(group, message)
-
-    try:
-        _run_send(layer, send)
-    except Exception:  # the notification stays listed and replayable; delivery is best effort
-        logger.exception("channel layer delivery to %s failed", group)
+    group_send_many([(group, message)])
 
 
 def deliver_live(payloads: list[tuple[int, dict]]) -> None:
     # The request's id and the commit time travel with the message: the socket's send is
     # logged under that id and its delay measured (backend/ops, /metrics).
     trace = {"request_id": current_request_id(), "committed_at": time.time()}
-    for user_id, payload in payloads:
-        group_send(user_group(user_id), {"type": "notify.message", "notification": payload, **trace})
+    group_send_many(
+        [
+            (user_group(user_id), {"type": "notify.message", "notification": payload, **trace})
+            for user_id, payload in payloads
+        ]
+    )
 
 
 def broadcast_event_change(event) -> None:
@@ -276,14 +320,17 @@ def broadcast_event_changes(events) -> None:
 
 
 def group_send_many(messages: list[tuple[str, dict]]) -> None:
-    """Several messages in one trip into the event loop (a batch of a phone's reports)."""
+    """Several messages in one hand-over to the sender loop (a batch of a phone's
+    reports, a step's notifications)."""
+    if not messages:
+        return
     layer = get_channel_layer()
 
     async def send_all() -> None:
         for group, message in messages:
-            await layer.group_send(group, message)
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # the others still go; this one stays listed and replayable
+                logger.exception("channel layer delivery to %s failed", group)
 
-    try:
-        _run_send(layer, send_all)
-    except Exception:
-        logger.exception("channel layer delivery of %d messages failed", len(messages))
+    _run_send(layer, send_all, f"of {len(messages)} messages")

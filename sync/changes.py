@@ -29,6 +29,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from backend.events.models import Event
+from backend.fastpath import changelog
 from backend.fastpath.bulk import insert_rows
 from backend.territory.models import Community, Grid
 from sync.entities import KIND_OF_MODEL, KINDS, EntityKind, bucket_row
@@ -48,6 +49,9 @@ def track(kind: EntityKind, rows: list[dict], *, created: bool = False, deleted:
     if not rows:
         return
     ids = [str(row["id"]) for row in rows]
+    if not created and not deleted and changelog.applies():  # PostgreSQL: the same rows in one statement
+        changelog.rewrite(kind.name, ids, kind.buckets(rows), dirty=kind.name == "event")
+        return
     if kind.name == "event":  # the KPIs' facts of these events are stale (backend/stats)
         from backend.stats.facts import mark_dirty
 

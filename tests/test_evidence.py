@@ -241,3 +241,26 @@ def uploaded_refs_before(client) -> dict:
     data = photo_bytes()
     upload_photo(client, None, data, phase="before")
     return {"before_photos": [digest(data)]}
+
+
+def test_a_category_that_requires_no_photo_is_met_without_looking_photos_up(as_persona, django_assert_num_queries):
+    """``require_evidence`` answers at once where nothing is required (a step of such a
+    category reads no photo); where photos are required it still counts them."""
+    import pytest
+
+    from backend.core.errors import ApiError
+    from backend.events.models import Category
+    from backend.events.services.photos import evidence_of, require_evidence
+
+    event_id = report(as_persona("demo_grid_worker"), category="01.02", source="grid_patrol").json()["id"]
+    event = Event.objects.select_related("category", "reporter").get(pk=event_id)
+    for category in Category.objects.filter(before_photos_required=0, after_photos_required=0)[:20]:
+        event.category = category
+        assert evidence_of(event).complete
+        with django_assert_num_queries(0):
+            assert require_evidence(event) is True
+            assert require_evidence(event, claimer=event.reporter, wait=True) is True
+    event.category = Category.objects.get(code="07.02")  # one before, one after: none arrived
+    with django_assert_num_queries(1), pytest.raises(ApiError) as refused:
+        require_evidence(event)
+    assert refused.value.code == "photos_missing"

@@ -6,18 +6,18 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from backend.accounts.models import Device, User
-from backend.accounts.tokens import decode_access_token
 from backend.core.errors import ApiError
 from backend.fastpath.statements import Select
+from backend.fastpath.tokens import access_claims
 
 # Every authenticated request asks this: a statement written once, not compiled each time.
 DEVICE_WITH_USER = Select(Device, User, joins=["{1}.id = {0}.user_id"], where="{0}.id = %s AND {0}.user_id = %s")
 
 
 def user_for_access_token(token: str) -> tuple[User, Device]:
-    """Decode, then check the device is live and the token's generation current.
-    One query: the device with its user."""
-    claims = decode_access_token(token)
+    """Decode (once per process: ``fastpath.tokens``), then check the device is live and
+    the token's generation current. One query: the device with its user."""
+    claims = access_claims(token)
     found = DEVICE_WITH_USER.one([claims.device_pk, claims.user_id])
     device = found[0] if found else None
     if device is None or device.revoked_at is not None or device.token_generation != claims.generation:

@@ -62,9 +62,11 @@ class Duty:
         return grid_worker_id is not None
 
 
-def duty_for(category: Category, street_id: int) -> Duty | None:
+def duty_for(category: Category, street_id: int, *, known: Platform | None = None) -> Duty | None:
     """Who handles ``category`` in the street (two queries at most), or None when the
-    named platform or department does not exist."""
+    named platform or department does not exist. ``known``: a platform already read
+    with its street (a dispatch's target), used when it is the one named (a street has
+    one platform of each kind) instead of reading it again."""
     from backend.administration.models import DutyAssignment
 
     lines = {
@@ -78,7 +80,10 @@ def duty_for(category: Category, street_id: int) -> Duty | None:
     else:
         handler, kind, department_id, source = category.default_handler, category.platform_kind, None, "catalogue"
     if handler == HandlerKind.PLATFORM:
-        platform = Platform.objects.filter(street_id=street_id, kind=kind).select_related("street").first()
+        if known is not None and known.street_id == street_id and known.kind == kind:
+            platform = known
+        else:
+            platform = Platform.objects.filter(street_id=street_id, kind=kind).select_related("street").first()
         if platform is None:
             return None
         return Duty(handler, platform.pk, None, str(platform), source)
@@ -96,12 +101,19 @@ def duty_for(category: Category, street_id: int) -> Duty | None:
 
 
 def check_dispatch(
-    event: Event, *, platform_id=None, department_id=None, grid_worker_id=None, reason: str = ""
+    event: Event,
+    *,
+    platform_id=None,
+    department_id=None,
+    grid_worker_id=None,
+    reason: str = "",
+    platform: Platform | None = None,
 ) -> dict:
     """The dispatch step's rule: the duty list's entry for the history (``{}`` when the
     list names nobody), or 422 ``dispatch_reason_required`` with the suggestion when
-    the target is not the one a binding line names and no reason is given."""
-    duty = duty_for(event.category, event.street_id)
+    the target is not the one a binding line names and no reason is given. ``platform``:
+    the target platform, read with its street (``duty_for``'s ``known``)."""
+    duty = duty_for(event.category, event.street_id, known=platform)
     if duty is None:
         return {}
     followed = duty.matches(platform_id=platform_id, department_id=department_id, grid_worker_id=grid_worker_id)

@@ -129,3 +129,42 @@ def test_a_phone_dispatching_off_the_list_gets_the_same_rule(as_persona):
     reasoned = phone.mutation("event.dispatch", event_id=event_id, platform_id=governance.pk, reason="现场需要调解")
     assert phone.push([reasoned]).json()["results"][0]["status"] == "applied"
     assert EventAction.objects.get(event_id=event_id, action="dispatch").data["duty_list"]["reason"] == "现场需要调解"
+
+
+def test_a_known_platform_gives_the_duty_a_fresh_read_gives(as_persona):
+    """``duty_for(known=…)`` (a dispatch's target, read already) answers what reading the
+    street's platform again answers, for every platform offered, line or no line."""
+    from backend.administration.duty import duty_for
+    from backend.events.models import Category
+
+    admin = as_persona("demo_admin")
+    line = {"category": "01.03", "street_code": STREET, "handler": "platform", "platform_kind": "service"}
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    put = admin.client.put("/api/v1/admin/duty-list", line, content_type="application/json", headers=headers)
+    assert put.status_code == 200, put.content
+    street = Platform.objects.filter(street__code=STREET).first().street_id
+    other = Platform.objects.exclude(street_id=street).select_related("street").first()
+    platforms = [*Platform.objects.filter(street_id=street).select_related("street"), other, None]
+    for code in ("01.02", "01.03", "06.01"):
+        category = Category.objects.get(code=code)
+        fresh = duty_for(category, street)
+        for known in platforms:
+            assert duty_for(category, street, known=known) == fresh, (code, known)
+
+
+def test_the_target_platform_read_is_the_orms():
+    """``steps.PLATFORM_OF_STREET`` (a statement written once) reads what the ORM's
+    look-up read: the platform of that street, with its street, or nothing."""
+    from backend.events.services.steps import PLATFORM_OF_STREET
+
+    streets = list(Platform.objects.values_list("street_id", flat=True).distinct())
+    for platform in Platform.objects.select_related("street"):
+        for street_id in {*streets[:2], platform.street_id}:
+            found = PLATFORM_OF_STREET.one([platform.pk, street_id])
+            orm = Platform.objects.filter(pk=platform.pk, street_id=street_id).select_related("street").first()
+            if orm is None:
+                assert found is None
+                continue
+            read = found[0]
+            assert (read.pk, read.kind, read.street_id, str(read)) == (orm.pk, orm.kind, orm.street_id, str(orm))
+            assert Platform.street.is_cached(read)

@@ -150,6 +150,9 @@ def require_evidence(event: Event, *, claimer=None, new: bool = False, wait: boo
     category's counts. False (only with ``wait``): they will once the claimed photos
     arrive, so the step may go to ``awaiting_evidence``. Otherwise ``photos_missing``,
     with what is present (arrived) and what is only expected, per phase."""
+    category = event.category
+    if not (category.before_photos_required or category.after_photos_required):
+        return True  # nothing required: any photos meet it, so none is looked up
     evidence = evidence_of(event, claimer=claimer, new=new)
     if evidence.complete:
         return True

@@ -16,6 +16,7 @@ from backend.events.models import (
     Event,
 )
 from backend.events.workflow import STEPS, Relation, check_step
+from backend.fastpath import record
 
 register("event_not_found", 404, "事件不存在", "Event not found")
 register("unknown_category", 422, "事项分类不存在或已停用", "Unknown or inactive category")
@@ -84,8 +85,12 @@ def _record(
         server_at=now,
         device_at=actor.device_at,
     )
-    event.save(update_fields=[*fields, "state", "action_count", "last_action_hash", "updated_at"])
-    row.save()
+    update_fields = [*fields, "state", "action_count", "last_action_hash", "updated_at"]
+    if record.applies():  # PostgreSQL: both rows in one statement
+        record.save_with_action(event, row, update_fields)
+    else:
+        event.save(update_fields=update_fields)
+        row.save()
     from push.services import broadcast_event_change
     from sync.changes import changed
 

@@ -24,7 +24,8 @@ from backend.events.models import (
 from backend.events.services.photos import Photos, _add_photos, photos_resolve, require_evidence
 from backend.events.services.recording import NOTE_LIMIT, _record, _require_reason, _step, tell_about
 from backend.events.workflow import Relation, check_step
-from backend.territory.models import Department, Platform, StationedUnit
+from backend.fastpath.statements import Select
+from backend.territory.models import Department, Platform, StationedUnit, Street
 from push.models import NotificationKind
 from push.recipients import answerable_at_level, dispatchers_of, holders_of
 
@@ -81,6 +82,13 @@ def event_merge(*, event: Event, actor: Actor, into: Event, note: str = "") -> E
     )
 
 
+# A dispatch's target platform with its street (its name goes into the history), read by a
+# statement written once (``fastpath.statements.Select``; tests/test_duty_dispatch.py).
+PLATFORM_OF_STREET = Select(
+    Platform, Street, joins=["{1}.id = {0}.street_id"], where="{0}.id = %s AND {0}.street_id = %s"
+)
+
+
 @dataclass(frozen=True)
 class DispatchTarget:
     platform_id: int | None = None
@@ -115,9 +123,8 @@ def event_dispatch(
     now = timezone.now()
     platform = department = worker = unit = None
     if to.platform_id is not None:
-        platform = (
-            Platform.objects.filter(pk=to.platform_id, street_id=event.street_id).select_related("street").first()
-        )
+        found = PLATFORM_OF_STREET.one([to.platform_id, event.street_id])
+        platform = found[0] if found else None
         if platform is None:
             raise ApiError("invalid_target", detail={"platform_id": "not a platform of the event's street"})
     elif to.department_id is not None:
@@ -145,6 +152,7 @@ def event_dispatch(
         department_id=(department and department.pk) or (unit and unit.department_id),
         grid_worker_id=worker and worker.pk,
         reason=reason,
+        platform=platform,
     )
     if deadline_at is None:
         deadline_at = compute_deadline(now, unit=event.category.deadline_unit, amount=event.category.deadline_amount)

@@ -1,0 +1,67 @@
+"""An entity's change-log rows rewritten in one statement on PostgreSQL (``step_p50_ms``:
+every step rewrote its event's rows in three, the KPIs' dirty mark, a ``DELETE …
+RETURNING`` and an insert).
+
+``sync.changes.track`` rewrites an entity's rows: an unstamped live row in each bucket
+it is in now, an unstamped tombstone in each bucket it had a row in and is not in now.
+Here the same rows come of one statement: the rows of the buckets it has left become
+unstamped tombstones in place (an ``UPDATE`` in a ``WITH``), and its current buckets
+are upserted unstamped and live (``ON CONFLICT`` on the log's unique ``(kind,
+entity_id, bucket)``); the two touch different rows. A row rewritten in place keeps
+its id where the plain path gave it a new one: the pull orders by (stamp, id), and an
+unstamped row is stamped in a round after every cursor already handed out, so where
+it falls among the other rows of its new round changes nothing a phone can see.
+Held equal to the plain path by tests/test_changelog.py (PostgreSQL)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+
+from backend.fastpath.statements import Plain
+
+REWRITE_BEGINS = "WITH left_buckets AS ("  # how the statement shows in a query log
+_REWRITE = REWRITE_BEGINS + (
+    " UPDATE {Change} c SET stamp = NULL, deleted = TRUE"
+    " WHERE c.kind = %s::text AND c.entity_id = ANY(%s::text[]) AND NOT EXISTS ("
+    "  SELECT 1 FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket)"
+    "  WHERE n.entity_id = c.entity_id AND n.bucket = c.bucket)"
+    "){dirty} "
+    "INSERT INTO {Change} (stamp, bucket, kind, entity_id, deleted) "
+    "SELECT NULL, n.bucket, %s::text, n.entity_id, FALSE FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket) "
+    "ON CONFLICT (kind, entity_id, bucket) DO UPDATE SET stamp = NULL, deleted = FALSE"
+)
+_DIRTY = ", dirty AS (INSERT INTO {DirtyEvent} (event_id) SELECT unnest(%s::uuid[]))"
+
+
+def _statements():
+    from backend.stats.models import DirtyEvent
+    from sync.models import Change
+
+    plain = Plain(_REWRITE.replace("{dirty}", ""), Change=Change)
+    dirty = Plain(_REWRITE.replace("{dirty}", _DIRTY), Change=Change, DirtyEvent=DirtyEvent)
+    return plain, dirty
+
+
+_made: tuple[Plain, Plain] | None = None
+
+
+def applies() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def rewrite(kind: str, ids: list[str], buckets: list[set[str]], *, dirty: bool) -> None:
+    """The rows of entities ``ids`` (of ``kind``) for their current ``buckets`` (one set
+    per id), and with ``dirty`` the KPIs' dirty mark of each (events), in one statement."""
+    global _made
+    if _made is None:
+        _made = _statements()
+    plain, with_dirty = _made
+    entity_ids = [entity_id for entity_id, current in zip(ids, buckets) for _ in current]
+    names = [bucket for current in buckets for bucket in sorted(current)]
+    params: list = [kind, ids, entity_ids, names]
+    marked = dirty and settings.STATS_FACTS
+    if marked:
+        params.append(ids)
+    params += [kind, entity_ids, names]
+    (with_dirty if marked else plain).rows(params)
