@@ -7,7 +7,7 @@ is checked here on every use, with PyJWT's leeway) and the configuration (keys,
 issuer, audience: an entry made under another ``settings.JWT`` is decoded again).
 Revocation and token generations are not part of the token: they are checked against
 the device row on every request as before (``backend.accounts.auth``). Held equal to
-``tokens.decode_access_token`` by tests/test_fastpath_tokens.py."""
+``tokens.decode_access_token`` by backend/fastpath/tests/test_tokens.py."""
 
 from __future__ import annotations
 
