@@ -11,14 +11,16 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from backend.accounts.models import User
 from backend.accounts.services import auth_login
 
-# No test asserts a duration (docs/testing.md): Hypothesis's per-example deadline (200 ms) is
-# one, and a loaded machine tripped it in a pure-JSON property. Every property runs without it.
-hypothesis_settings.register_profile("suite", deadline=None)
+# No test asserts a duration (docs/testing.md): Hypothesis's per-example deadline (200 ms) and
+# its "input generation is slow" check are such assertions, and a loaded machine tripped them in
+# a pure-JSON property. Every property runs without them.
+hypothesis_settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile("suite")
 
 PERSONAS = (
