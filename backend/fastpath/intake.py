@@ -22,6 +22,7 @@ import psycopg
 from django.db import connection
 
 from backend.fastpath import arrays
+from backend.fastpath.bulk import present
 from backend.fastpath.statements import through_django
 from backend.intake.models import AlertCounter, Camera, Household, MeterState, PowerAlert, PowerReading, VideoAlert
 
@@ -106,7 +107,7 @@ def cameras_and_open_alerts(
             f"FROM {camera} c LEFT JOIN LATERAL ("
             f"  SELECT DISTINCT ON (type_id) type_id, id, first_at, last_at, confidence, repeats FROM {alert}"
             f"  WHERE camera_id = c.id AND state = 'open' AND last_at >= %b ORDER BY type_id, last_at DESC, id DESC"
-            f") a ON true WHERE c.source_id = %b AND c.active AND c.code = ANY(%b::text[])",
+            f") a ON true WHERE c.source_id = %b AND c.active AND c.code IN (SELECT unnest(%b::text[]))",
             [since, source_id, list(codes)],
         )
         for code, camera_id, type_id, *open_alert in rows:
@@ -130,6 +131,22 @@ def cameras_and_open_alerts(
         ):
             open_alerts[(camera_id, type_id)] = tuple(open_alert)
     return cameras, open_alerts
+
+
+def items_kept(*, source_id: int, item_ids: Sequence[str]) -> set[str]:
+    """Those of ``item_ids`` that the source's alerts already hold (``bulk.present``
+    elsewhere: on PostgreSQL one text array joined, not a thousand values printed into
+    the statement and planned one by one)."""
+    if not item_ids:
+        return set()
+    if _postgres():
+        rows = _run(
+            f"SELECT a.item_id FROM {VideoAlert._meta.db_table} a "
+            "WHERE a.source_id = %b AND a.item_id IN (SELECT unnest(%b::text[]))",
+            [source_id, list(item_ids)],
+        )
+        return {item_id for (item_id,) in rows}
+    return present(VideoAlert, "item_id", item_ids, source_id=source_id)
 
 
 def alerts_insert(rows: Sequence[tuple]) -> dict[str, int]:
