@@ -8,7 +8,7 @@ aggregates that did were most of a batch's database time: docs/intake.md, "Speed
 The state is kept for the hours the active rules of the household's kind look back
 over plus a day (``SLACK_HOURS``), so a late reading of an earlier hour is still
 judged from it: a rental flat's 4 days (96 values with the default rules), an elder's
-9 days and 6 hours (222); a state too short for the rules, or missing (readings
+8 days and 6 hours (198); a state too short for the rules, or missing (readings
 loaded around the intake, like the demo's), is built again from the readings table."""
 
 from __future__ import annotations
