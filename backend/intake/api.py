@@ -15,6 +15,7 @@ from backend.core.labels import Labels
 from backend.core.limits import RowId
 from backend.core.pagination import PageParams, paginate
 from backend.core.schemas import ErrorOut
+from backend.fastpath.collector import collector_paused
 from backend.intake import schemas
 from backend.intake.access import access_alert, alerts_reviewable
 from backend.intake.models import AlertState, Camera, SourceKind, VideoAlert
@@ -54,7 +55,7 @@ def _answer(request: HttpRequest, outcomes) -> HttpResponse:
     summary="视频告警接入 Video alerts from the camera platform (signed)",
 )
 def intake_video_alerts(request: HttpRequest, body: schemas.VideoBatchIn):
-    with transaction.atomic():  # the message id is kept only if the batch is
+    with collector_paused(), transaction.atomic():  # the message id is kept only if the batch is
         source = verify(request, kind=SourceKind.VIDEO)
         outcomes = video_alerts_take(source=source, items=body.items)
     return _answer(request, outcomes)
@@ -67,7 +68,7 @@ def intake_video_alerts(request: HttpRequest, body: schemas.VideoBatchIn):
     summary="用电读数接入 Hourly meter readings from the power company (signed)",
 )
 def intake_power_readings(request: HttpRequest, body: schemas.PowerBatchIn):
-    with transaction.atomic():
+    with collector_paused(), transaction.atomic():
         source = verify(request, kind=SourceKind.POWER)
         outcomes = readings_take(source=source, items=body.items)
     return _answer(request, outcomes)

@@ -5,10 +5,11 @@ readings in, and writes them back in one; the rules are sums over slices of it. 
 batch no longer re-reads days of readings for every household it touched (the
 aggregates that did were most of a batch's database time: docs/intake.md, "Speed").
 
-The state is kept for the hours the active rules look back over plus a day
-(``SLACK_HOURS``), so a late reading of an earlier hour is still judged from it; a
-state too short for the rules, or missing (readings loaded around the intake, like
-the demo's), is built again from the readings table."""
+The state is kept for the hours the active rules of the household's kind look back
+over plus a day (``SLACK_HOURS``), so a late reading of an earlier hour is still
+judged from it: a rental flat's 4 days (96 values with the default rules), an elder's
+8 days and 6 hours (198); a state too short for the rules, or missing (readings
+loaded around the intake, like the demo's), is built again from the readings table."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from datetime import datetime, timedelta
 from django.db.models import Max
 
 from backend.fastpath import intake as statements
-from backend.intake.models import MeterState, PowerReading, PowerRule, RuleKind
+from backend.intake.models import Household, MeterState, PowerReading, PowerRule, RuleKind
 
 HOUR = timedelta(hours=1)
 SLACK_HOURS = 24
+NO_RULE_SPAN = 24  # a kind no active rule judges: a short state, built again when a rule comes
 NAN = math.nan
 
 DEFAULT_PARAMS = {
@@ -47,6 +49,14 @@ def span_of(rule: PowerRule) -> int:
     return int(params["days"]) * 24
 
 
+def spans_of(rules: Iterable[PowerRule]) -> dict[str, int]:
+    """How many hours each household kind's active rules look back over (the longest)."""
+    spans: dict[str, int] = {}
+    for rule in rules:
+        spans[rule.household_kind] = max(spans.get(rule.household_kind, 0), span_of(rule))
+    return spans
+
+
 class Hours:
     """A meter's hourly kWh ending with the hour ``last`` (index 0), NaN: no reading."""
 
@@ -58,19 +68,18 @@ class Hours:
 
     @classmethod
     def unpack(cls, last: datetime, packed: bytes) -> Hours:
-        values = array("d")
-        values.frombytes(packed)
-        return cls(last, values)
+        return cls(last, array("d", packed))
 
     def pack(self) -> bytes:
         return self.values.tobytes()
 
     def offset(self, end: datetime) -> int:
         """How many hours before the latest one ``end`` is (its index)."""
-        return int((self.last - end) / HOUR)
+        return (self.last - end) // HOUR  # whole hours apart
 
     def covers(self, end: datetime, hours: int) -> bool:
-        return 0 <= self.offset(end) and self.offset(end) + hours <= len(self.values)
+        offset = (self.last - end) // HOUR
+        return 0 <= offset and offset + hours <= len(self.values)
 
     def window(self, start: int, hours: int) -> tuple[float | None, int]:
         """The sum (None when there is no reading, as SQL's SUM) and count of the
@@ -87,15 +96,27 @@ class Hours:
         """Readings (hour, kWh) taken in: the state moves on to the latest hour, older
         hours beyond ``length`` are forgotten."""
         readings = list(readings)
-        newest = max(hour for hour, _ in readings)
+        newest = readings[0][0] if len(readings) == 1 else max(hour for hour, _ in readings)
+        values = self.values
         if newest > self.last:
-            shift = int((newest - self.last) / HOUR)
-            self.values = (array("d", [NAN]) * min(shift, length) + self.values)[:length]
+            shift = (newest - self.last) // HOUR
+            values = (_nans(min(shift, length)) + values)[:length]
             self.last = newest
+        elif len(values) > length:  # its rules look back less far than they did
+            values = values[:length]
+        self.values = values
+        last, kept = self.last, len(values)
         for hour, kwh in readings:
-            index = int((self.last - hour) / HOUR)
-            if index < len(self.values):
-                self.values[index] = kwh
+            index = (last - hour) // HOUR
+            if index < kept:
+                values[index] = kwh
+
+
+_NANS = array("d", [NAN]) * 256
+
+
+def _nans(count: int) -> array:
+    return _NANS[:count] if count <= len(_NANS) else array("d", [NAN]) * count
 
 
 def from_readings(rows: Iterable[tuple[datetime, float]], last: datetime, length: int) -> Hours:
@@ -107,12 +128,13 @@ def from_readings(rows: Iterable[tuple[datetime, float]], last: datetime, length
     return hours
 
 
-def rebuilt(household_ids: list[int], length: int) -> dict[int, Hours]:
-    """States built from the readings table, each ending with its latest reading."""
-    if not household_ids:
+def rebuilt(lengths: dict[int, int]) -> dict[int, Hours]:
+    """States of these households (id → how many hours) built from the readings
+    table, each ending with its latest reading."""
+    if not lengths:
         return {}
     latest = dict(
-        PowerReading.objects.filter(household_id__in=household_ids)
+        PowerReading.objects.filter(household_id__in=list(lengths))
         .values("household_id")
         .annotate(last=Max("hour"))
         .values_list("household_id", "last")
@@ -120,22 +142,23 @@ def rebuilt(household_ids: list[int], length: int) -> dict[int, Hours]:
     if not latest:
         return {}
     rows: dict[int, list] = {pk: [] for pk in latest}
-    earliest = min(latest.values()) - length * HOUR
+    earliest = min(last - lengths[pk] * HOUR for pk, last in latest.items())
     for pk, hour, kwh in PowerReading.objects.filter(household_id__in=list(latest), hour__gt=earliest).values_list(
         "household_id", "hour", "kwh"
     ):
         rows[pk].append((hour, kwh))
-    return {pk: from_readings(rows[pk], latest[pk], length) for pk in latest}
+    return {pk: from_readings(rows[pk], latest[pk], lengths[pk]) for pk in latest}
 
 
-def as_of(anchors: dict[int, datetime], hours: int) -> dict[int, Hours]:
-    """The ``hours`` up to each household's anchor, read from the readings table (an
-    anchor further back than its state reaches: a late reading of an old hour)."""
-    by_anchor: dict[datetime, list[int]] = {}
+def as_of(anchors: dict[int, datetime], spans: dict[int, int]) -> dict[int, Hours]:
+    """The hours (``spans``) up to each household's anchor, read from the readings
+    table (an anchor further back than its state reaches: a late reading of an old
+    hour)."""
+    by_anchor: dict[tuple[datetime, int], list[int]] = {}
     for pk, anchor in anchors.items():
-        by_anchor.setdefault(anchor, []).append(pk)
+        by_anchor.setdefault((anchor, spans[pk]), []).append(pk)
     found = {}
-    for anchor, ids in by_anchor.items():
+    for (anchor, hours), ids in by_anchor.items():
         rows: dict[int, list] = {pk: [] for pk in ids}
         for pk, hour, kwh in PowerReading.objects.filter(
             household_id__in=ids, hour__gt=anchor - hours * HOUR, hour__lte=anchor
@@ -149,40 +172,42 @@ def states_update(
     readings: dict[int, list[tuple[datetime, float]]],
     *,
     anchors: dict[int, datetime],
-    span: int,
+    spans: dict[int, int],
     rebuild: bool = False,
 ) -> dict[int, Hours]:
     """Fold a batch's stored readings (per household) into the households' states and
     save them (``rebuild``: build them again from the readings table instead); what
     the rules read for each household: its hours up to its anchor (the latest hour of
-    the batch's readings for it), at least ``span`` of them."""
-    length = span + SLACK_HOURS
+    the batch's readings for it), at least its ``spans`` of them (every household of
+    ``readings`` and ``anchors`` has one: its kind's rules' span)."""
     ids = sorted(set(readings) | set(anchors))
     states = {pk: Hours.unpack(last, packed) for pk, (last, packed) in statements.states_read(ids).items()}
-    stale = [pk for pk in ids if rebuild or pk not in states or len(states[pk].values) < span]
-    fresh = rebuilt(stale, length)  # after this batch's readings were stored: they are in it
+    stale = {
+        pk: spans[pk] + SLACK_HOURS for pk in ids if rebuild or pk not in states or len(states[pk].values) < spans[pk]
+    }
+    fresh = rebuilt(stale)  # after this batch's readings were stored: they are in it
     for pk in ids:
         if pk in fresh:
             states[pk] = fresh[pk]
         elif pk in states and readings.get(pk):
-            states[pk].fold(readings[pk], len(states[pk].values))
+            states[pk].fold(readings[pk], spans[pk] + SLACK_HOURS)
     statements.states_write([(pk, states[pk].last, states[pk].pack()) for pk in ids if pk in states])
     uncovered = {
-        pk: anchor for pk, anchor in anchors.items() if pk not in states or not states[pk].covers(anchor, span)
+        pk: anchor for pk, anchor in anchors.items() if pk not in states or not states[pk].covers(anchor, spans[pk])
     }
-    return {**states, **as_of(uncovered, span)}
+    return {**states, **as_of(uncovered, spans)}
 
 
 def states_rebuild(household_ids: Iterable[int]) -> int:
     """Build these households' states again from the readings table, for readings
     stored around ``readings_take`` (a bulk load); how many were saved."""
-    rules = PowerRule.objects.filter(active=True)
-    length = max((span_of(rule) for rule in rules), default=24) + SLACK_HOURS
+    spans = spans_of(PowerRule.objects.filter(active=True))
     saved = 0
     ids = sorted(household_ids)
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        states = rebuilt(chunk, length)
+        kinds = dict(Household.objects.filter(pk__in=chunk).values_list("pk", "kind"))
+        states = rebuilt({pk: spans.get(kind, NO_RULE_SPAN) + SLACK_HOURS for pk, kind in kinds.items()})
         MeterState.objects.filter(
             household_id__in=[pk for pk in chunk if pk not in states]
         ).delete()  # no readings left

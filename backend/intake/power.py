@@ -20,7 +20,8 @@ from backend.core.times import wire_time
 from backend.events.models import Source
 from backend.events.services import event_report
 from backend.fastpath import intake as statements
-from backend.intake.meters import Hours, params_of, span_of, states_update
+from backend.fastpath import rules as rules_fast
+from backend.intake.meters import NO_RULE_SPAN, Hours, params_of, spans_of, states_update
 from backend.intake.models import (
     Household,
     HouseholdKind,
@@ -132,26 +133,84 @@ def _evaluate(
     if not readings:
         return []
     rules = list(PowerRule.objects.filter(active=True))
-    kinds = {rule.household_kind for rule in rules}
-    judged = {pk for pk in readings if about[pk][0] in kinds}
-    span = max((span_of(rule) for rule in rules), default=24)
-    anchors = {pk: max(hour for hour, _ in readings[pk]) for pk in judged}
-    states = states_update(readings, anchors=anchors, span=span, rebuild=rebuild)
+    by_kind = spans_of(rules)  # each household's state as long as its kind's rules look back
+    judged = {pk for pk in readings if about[pk][0] in by_kind}
+    spans = {pk: by_kind.get(about[pk][0], NO_RULE_SPAN) for pk in readings}
+    anchors = {pk: max(readings[pk])[0] if len(readings[pk]) > 1 else readings[pk][0][0] for pk in judged}
+    states = states_update(readings, anchors=anchors, spans=spans, rebuild=rebuild)
     verdicts: list[Verdict] = []
     cleared: list[tuple[int, int]] = []
+    by_rule_kind: dict[str, list[tuple]] = {}  # household kind → its meters, in id order
+    for pk in sorted(judged):
+        if pk in states:
+            kind, baseline = about[pk]
+            by_rule_kind.setdefault(kind, []).append((pk, baseline, anchors[pk], states[pk]))
     for rule in rules:
-        meters = [
-            Meter(pk, about[pk][0], about[pk][1], anchors[pk], states[pk])
-            for pk in sorted(judged)
-            if about[pk][0] == rule.household_kind and pk in states
-        ]
+        meters = by_rule_kind.get(rule.household_kind)
         if not meters:
             continue
-        fired, quiet = EVALUATORS[rule.kind](rule, meters)
+        fired, quiet = judge(rule, meters)
         verdicts += fired
-        cleared += [(pk, rule.pk) for pk in quiet]
+        rule_id = rule.pk
+        cleared += [(pk, rule_id) for pk in quiet]
     statements.alerts_close(cleared)
     return alerts_raise(verdicts, now=now) if verdicts else []
+
+
+def judge(rule: PowerRule, meters: list[tuple]) -> tuple[list[Verdict], set[int]]:
+    """The rule over these meters ``(household_id, baseline, last, hours)`` by the
+    tuned evaluators (``backend.fastpath.rules``, held equal to the plain ones below):
+    its verdicts and the households it no longer fires for."""
+    params = params_of(rule)
+    if rule.kind == RuleKind.NEAR_ZERO:
+        fired, cleared = rules_fast.near_zero(params, meters)
+        return [_near_zero_verdict(rule, params, m[0], m[2], total) for m, total in fired], cleared
+    if rule.kind == RuleKind.PATTERN_BREAK:
+        fired, cleared = rules_fast.pattern_break(params, meters)
+        return [_pattern_break_verdict(rule, params, m[0], m[2], *figures) for m, *figures in fired], cleared
+    fired, cleared = rules_fast.above_baseline(params, meters)
+    return [_above_baseline_verdict(rule, params, m[0], m[1], m[2], daily) for m, daily in fired], cleared
+
+
+def _near_zero_verdict(rule: PowerRule, params: dict, household_id: int, last: datetime, total: float) -> Verdict:
+    hours = int(params["hours"])
+    return Verdict(
+        household_id,
+        rule,
+        f"{rule.name}：近 {hours} 小时用电 {total:.2f} 千瓦时（阈值 {params['max_kwh']}）",
+        [(last - hours * HOUR, last)],  # the hours ending with the latest reading's hour
+    )
+
+
+def _pattern_break_verdict(
+    rule: PowerRule, params: dict, household_id: int, last: datetime, now_kwh: float, mean: float, usual: int, sums
+) -> Verdict:
+    hours, days = int(params["hours"]), int(params["days"])
+    return Verdict(
+        household_id,
+        rule,
+        f"{rule.name}：近 {hours} 小时用电 {now_kwh:.2f} 千瓦时，前 {usual} 天同时段平均 {mean:.2f} 千瓦时",
+        [(last - hours * HOUR, last)],
+        days=[[wire_time(last - k * DAY), round(sums[k][0] or 0.0, 3)] for k in range(days + 1)],
+    )
+
+
+def _above_baseline_verdict(
+    rule: PowerRule, params: dict, household_id: int, baseline: float, last: datetime, daily: list[float]
+) -> Verdict:
+    days, factor = int(params["days"]), float(params["factor"])
+    return Verdict(
+        household_id,
+        rule,
+        f"{rule.name}：连续 {days} 天日用电 {min(daily):.1f}–{max(daily):.1f} 千瓦时，"
+        f"基线 {baseline:.1f} 千瓦时的 {factor:g} 倍以上",
+        [(last - days * DAY, last)],
+        days=[[wire_time(last - k * DAY), round(daily[k], 3)] for k in range(days)],
+    )
+
+
+# The plain evaluators: what each rule means, over one ``Meter`` at a time. A batch
+# judges through ``judge`` (the same verdicts: ``backend/fastpath/tests/test_rules.py``).
 
 
 def _near_zero(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict], set[int]]:
@@ -164,14 +223,7 @@ def _near_zero(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict], set
             continue
         total = total or 0.0
         if total <= params["max_kwh"]:
-            fired.append(
-                Verdict(
-                    meter.household_id,
-                    rule,
-                    f"{rule.name}：近 {hours} 小时用电 {total:.2f} 千瓦时（阈值 {params['max_kwh']}）",
-                    [(meter.last - hours * HOUR, meter.last)],  # the hours ending with the latest reading's hour
-                )
-            )
+            fired.append(_near_zero_verdict(rule, params, meter.household_id, meter.last, total))
         else:
             cleared.add(meter.household_id)
     return fired, cleared
@@ -193,16 +245,8 @@ def _pattern_break(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict],
         mean = sum(usual) / len(usual)
         now_kwh = sums[0][0] or 0.0
         if mean >= params["min_usual_kwh"] and now_kwh <= params["max_ratio"] * mean:
-            last = meter.last
             fired.append(
-                Verdict(
-                    meter.household_id,
-                    rule,
-                    f"{rule.name}：近 {hours} 小时用电 {now_kwh:.2f} 千瓦时，"
-                    f"前 {len(usual)} 天同时段平均 {mean:.2f} 千瓦时",
-                    [(last - hours * HOUR, last)],
-                    days=[[wire_time(last - k * DAY), round(sums[k][0] or 0.0, 3)] for k in range(days + 1)],
-                )
+                _pattern_break_verdict(rule, params, meter.household_id, meter.last, now_kwh, mean, len(usual), sums)
             )
         else:
             cleared.add(meter.household_id)
@@ -223,17 +267,7 @@ def _above_baseline(rule: PowerRule, meters: list[Meter]) -> tuple[list[Verdict]
             continue
         daily = [total or 0.0 for total, _ in sums]
         if all(value > factor * baseline for value in daily):
-            last = meter.last
-            fired.append(
-                Verdict(
-                    meter.household_id,
-                    rule,
-                    f"{rule.name}：连续 {days} 天日用电 {min(daily):.1f}–{max(daily):.1f} 千瓦时，"
-                    f"基线 {baseline:.1f} 千瓦时的 {factor:g} 倍以上",
-                    [(last - days * DAY, last)],
-                    days=[[wire_time(last - k * DAY), round(daily[k], 3)] for k in range(days)],
-                )
-            )
+            fired.append(_above_baseline_verdict(rule, params, meter.household_id, baseline, meter.last, daily))
         else:
             cleared.add(meter.household_id)
     return fired, cleared

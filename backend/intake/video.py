@@ -19,7 +19,6 @@ from backend.core.errors import ApiError, register
 from backend.events.models import Source
 from backend.events.services import event_report
 from backend.fastpath import intake as statements
-from backend.fastpath.bulk import present
 from backend.intake.models import AlertCounter, AlertState, AlertType, SourceSystem, VideoAlert
 from backend.intake.schemas import validate_items
 from media.services import photo_attach, photo_intake
@@ -91,7 +90,7 @@ def video_alerts_take(*, source: SourceSystem, items: list[dict], now: datetime 
         cameras, saved_open = statements.cameras_and_open_alerts(
             source_id=source.pk, codes={item["camera"] for _, item in parsed}, since=since
         )
-        known = present(VideoAlert, "item_id", {item["id"] for _, item in parsed}, source_id=source.pk)
+        known = statements.items_kept(source_id=source.pk, item_ids={item["id"] for _, item in parsed})
         deltas: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         candidates: list[tuple[int, dict, int, tuple]] = []
         seen_ids: set[str] = set()

@@ -111,6 +111,15 @@ def test_a_batchs_video_statements_read_and_write_what_the_orm_does(db):
     latest = VideoAlert.objects.get(item_id="eq-1")  # the later of the two open ones of the pair
     assert open_alerts == {(cameras[0].pk, kinds[0].pk): (latest.pk, latest.first_at, latest.last_at, 0.7, 0)}
 
+    asked = ["eq-0", "eq-2", "eq-9", "中文"]
+    assert (
+        statements.items_kept(source_id=source.pk, item_ids=asked)
+        == set(VideoAlert.objects.filter(source=source, item_id__in=asked).values_list("item_id", flat=True))
+        == {"eq-0", "eq-2"}
+    )
+    other = SourceSystem.objects.get(key_id="demo-power")
+    assert statements.items_kept(source_id=other.pk, item_ids=asked) == set()
+
     ids = statements.alerts_insert([(source.pk, cameras[2].pk, kinds[1].pk, "eq-new", 0.8, NOW, NOW, 2, None, NOW)])
     made = VideoAlert.objects.get(pk=ids["eq-new"])
     assert (

@@ -12,9 +12,10 @@ from backend.accounts.models import Role, RoleAssignment, User
 from backend.care.models import DueReason, Priority, VisitDue
 from backend.core.errors import ApiError
 from backend.events.models import Event
+from backend.fastpath import intake as statements
 from backend.intake.households import household_register
-from backend.intake.meters import states_rebuild
-from backend.intake.models import Household, HouseholdKind, PowerAlert, PowerReading, SourceSystem
+from backend.intake.meters import HOUR, SLACK_HOURS, Hours, spans_of, states_rebuild
+from backend.intake.models import Household, HouseholdKind, PowerAlert, PowerReading, PowerRule, SourceSystem
 from backend.intake.power import readings_take
 from backend.intake.tests.helpers import signed_post
 from push.models import PUSHED_KINDS, Notification, NotificationKind
@@ -157,3 +158,24 @@ def test_a_meter_is_linked_through_its_power_alias_or_refused(power):
     with pytest.raises(ApiError) as refused:
         household_register(source=source, meter_no="x", kind=HouseholdKind.OTHER, meter_address="火星路1号")
     assert refused.value.code == "meter_address_unknown"
+
+
+def test_each_households_state_is_as_long_as_its_kinds_rules_look_back(power):
+    source, elder, rental = power
+    feed(source, elder, usual)
+    feed(source, rental, lambda h: 0.25)
+    spans = spans_of(PowerRule.objects.filter(active=True))
+    assert spans[HouseholdKind.ELDER_ALONE] > spans[HouseholdKind.RENTAL]  # 8 days and 6 hours; 3 days
+    lengths = {pk: len(packed) // 8 for pk, (_, packed) in statements.states_read([elder.pk, rental.pk]).items()}
+    assert lengths == {elder.pk: spans["elder_alone"] + SLACK_HOURS, rental.pk: spans["rental"] + SLACK_HOURS}
+    # A rental flat registered again as an elder's home: its state too short, built again.
+    Household.objects.filter(pk=rental.pk).update(kind=HouseholdKind.ELDER_ALONE)
+    readings_take(
+        source=source,
+        items=[{"id": "again", "meter": rental.meter_no, "hour": (NOW + HOUR).isoformat(), "kwh": 0.3}],
+        now=NOW + HOUR,
+    )
+    _, packed = statements.states_read([rental.pk])[rental.pk]
+    hours = Hours.unpack(NOW + HOUR, packed)
+    assert len(hours.values) == spans["elder_alone"] + SLACK_HOURS
+    assert hours.values[0] == 0.3 and hours.values[1] == 0.25 and hours.window(0, 8 * 24)[1] == 8 * 24
