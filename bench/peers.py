@@ -85,6 +85,7 @@ class Peer:
             [str(executable), "--port", str(self.port), "--dir", self.data, "--no-stdout-logs"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=self.data,  # it writes log.txt and config.json into its working folder
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
