@@ -104,6 +104,19 @@ def test_postgresql_connections_keep_prepared_statements_unless_told_not_to():
     assert "OPTIONS" not in read_config({}).database or "prepare_threshold" not in read_config({}).database["OPTIONS"]
 
 
+def test_postgresql_connections_price_random_reads_as_ssds_do_unless_told_otherwise():
+    options = read_config({"DATABASE_URL": "postgres://app@db:5432/grid"}).database["OPTIONS"]["options"]
+    assert "-c random_page_cost=1.1" in options
+    chosen = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_RANDOM_PAGE_COST": "2"}).database
+    assert "-c random_page_cost=2" in chosen["OPTIONS"]["options"]
+    server = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_RANDOM_PAGE_COST": "server"}).database
+    assert "random_page_cost" not in server.get("OPTIONS", {}).get("options", "")
+    assert "random_page_cost" not in str(read_config({}).database.get("OPTIONS", {}))  # SQLite has no planner costs
+    for wrong in ("0", "-1", "fast", "1000"):
+        with pytest.raises(ImproperlyConfigured, match="DB_RANDOM_PAGE_COST"):
+            read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_RANDOM_PAGE_COST": wrong})
+
+
 def test_a_pool_replaces_kept_connections_when_asked_for():
     postgres = read_config({"DATABASE_URL": "postgres://app@db:5432/grid", "DB_POOL_SIZE": "10"}).database
     assert postgres["CONN_MAX_AGE"] == 0  # Django refuses a pool beside kept connections
