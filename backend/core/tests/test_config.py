@@ -151,3 +151,23 @@ def test_it_reads_the_token_issuer_and_audience():
 def test_it_allows_the_console_sms_sender_in_production_only_when_explicit():
     config = read_config({**GOOD_PRODUCTION, "SMS_BACKEND": "console", "ALLOW_CONSOLE_SMS_IN_PRODUCTION": "true"})
     assert config.sms["BACKEND"] == "console"
+
+
+@pytest.mark.django_db
+def test_the_running_connection_prices_random_reads_as_configured():
+    """The option reaches the database session itself (PostgreSQL), not only the settings."""
+    import os
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        assert "random_page_cost" not in str(connection.settings_dict.get("OPTIONS", {}))
+        return
+    wanted = os.environ.get("DB_RANDOM_PAGE_COST", "1.1")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        shown = cursor.fetchone()[0]
+    if wanted == "server":
+        assert "random_page_cost" not in connection.settings_dict["OPTIONS"].get("options", "")
+    else:
+        assert float(shown) == float(wanted)
