@@ -133,9 +133,14 @@ def _take(limits: list[Limit], retry_after: int) -> None:
     counts = [count(limit.key, 1, window) for limit in limits]
     full = [limit for limit, counted in zip(limits, counts, strict=True) if counted > limit.limit]
     if full:
-        for limit in limits:
-            count(limit.key, -1, window)
+        _give_back(limits)
         raise _refuse(full[0].error, retry_after)
+
+
+def _give_back(limits: list[Limit]) -> None:
+    window = settings.SIGNIN_LIMITS["WINDOW_SECONDS"]
+    for limit in limits:
+        count(limit.key, -1, window)
 
 
 def _resend_gate(phone: str) -> None:
@@ -153,7 +158,11 @@ def code_request(*, phone: str, device_id: str, address: str) -> SignInCode:
     phone = phone_normalise(phone)
     limits, retry_after = _limits(phone=phone, address=address, device_id=device_id)
     _take(limits, retry_after)
-    _resend_gate(phone)
+    try:
+        _resend_gate(phone)
+    except ApiError:
+        _give_back(limits)  # refused as too soon: an impatient tap costs none of the hour's codes
+        raise
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
     with transaction.atomic():

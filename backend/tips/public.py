@@ -66,7 +66,10 @@ def handling_unit(event: Event) -> str:
     if event.holder_platform_id:
         return str(event.holder_platform)
     if event.holder_user_id or event.handled_on_spot:
-        return f"{event.grid.name}网格" if not prefers_english() else f"Grid {event.grid.name}"
+        name = event.grid.name
+        if prefers_english():
+            return f"Grid {name}"
+        return name if name.endswith("网格") else f"{name}网格"  # "清波门第1网格", not "…网格网格"
     return ""
 
 

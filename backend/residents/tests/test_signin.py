@@ -133,6 +133,17 @@ def test_it_refuses_a_second_code_to_one_number_too_soon(db):
     assert refused.json()["detail"]["retry_after_s"] == int(refused["Retry-After"])
 
 
+def test_a_code_refused_as_too_soon_counts_against_no_limit(db, monkeypatch):
+    monkeypatch.setattr(settings, "SIGNIN_LIMITS", {**settings.SIGNIN_LIMITS, "CODES_PER_NUMBER": 2})
+    assert request_code().status_code == 200
+    for _ in range(5):  # impatient taps within the resend interval
+        assert request_code().json()["code"] == "code_too_soon"
+    services.cache.delete(f"signin:resend:{services._digest(PHONE)}")  # the interval has passed
+    assert request_code().status_code == 200  # the second of two codes this hour, not refused
+    services.cache.delete(f"signin:resend:{services._digest(PHONE)}")
+    assert request_code().json()["code"] == "code_limit_number"
+
+
 def _limited(monkeypatch, **limits):
     monkeypatch.setattr(services, "_resend_gate", lambda phone: None)
     monkeypatch.setattr(settings, "SIGNIN_LIMITS", {**settings.SIGNIN_LIMITS, **limits})

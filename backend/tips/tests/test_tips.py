@@ -498,3 +498,19 @@ def test_a_submitted_tip_answers_what_its_schema_answers(as_persona):
             json.loads(fast.content) == json.loads(plain) and fast["Content-Type"] == "application/json; charset=utf-8"
         )
         assert json.loads(fast.content)["reported_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize(("grid_name", "shown"), [("清波门第1网格", "清波门第1网格"), ("柳翠井巷", "柳翠井巷网格")])
+def test_a_grid_workers_unit_is_the_grid_named_once(grid_name, shown):
+    from types import SimpleNamespace
+
+    from backend.tips.public import handling_unit
+
+    event = SimpleNamespace(
+        holder_department_id=None,
+        holder_platform_id=None,
+        holder_user_id=7,
+        handled_on_spot=False,
+        grid=SimpleNamespace(name=grid_name),
+    )
+    assert handling_unit(event) == shown
