@@ -9,6 +9,7 @@ class SearchParams(Schema):
 
 
 class AddressHit(Schema):
+    id: int = Field(..., description="地址库条目编号：居民爆料的 address_id The entry's id: a tip's address_id")
     kind: str
     code: str
     text: str

@@ -111,7 +111,11 @@ CATEGORY_ENGLISH = {
 }
 
 
+def category_english_name(category: Category) -> str:
+    return category.name_en or CATEGORY_ENGLISH.get(category.code, category.name)
+
+
 def category_name(category: Category) -> str:
     if prefers_english():
-        return category.name_en or CATEGORY_ENGLISH.get(category.code, category.name)
+        return category_english_name(category)
     return category.name

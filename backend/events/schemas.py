@@ -101,6 +101,8 @@ class CategoryOut(Schema):
     grid_admissible: bool
     before_photos_required: int
     after_photos_required: int
+    anonymous_allowed: bool = Field(..., description="可匿名爆料 Residents may tip it anonymously")
+    duplicate_radius_m: int = Field(..., description="附近同类事件的范围（米）Radius of nearby and me-too, metres")
 
 
 # Plain pydantic for the answers that carry events: ninja's ``Schema`` wraps every item

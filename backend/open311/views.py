@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from backend.core.db_router import reads_may_lag
 from backend.core.errors import ApiError
 from backend.core.limits import in_local_time, within_range
-from backend.events.labels import category_name
+from backend.events.labels import category_english_name, category_name
 from backend.events.models import Category, Event, EventAction, Source, State
 from backend.events.services import Actor
 from backend.open311.models import Open311Client
@@ -64,7 +64,7 @@ def _service(category: Category) -> dict:
     return {
         "service_code": category.code,
         "service_name": category_name(category),
-        "description": category.name_en or category.name,
+        "description": category_english_name(category),
         "metadata": False,
         "type": "realtime",
         "keywords": "",

@@ -23,7 +23,7 @@ register("unknown_category", 422, "事项分类不存在或已停用", "Unknown 
 register(
     "location_outside_district", 422, "位置不在本区任何网格内", "The location is outside every grid of the district"
 )
-register("location_required", 422, "请提供位置或网格", "A location or a grid is required")
+register("location_required", 422, "请提供位置、地址或网格", "A location, an address or a grid is required")
 register("deadline_in_past", 422, "处置时限不能早于当前时间", "The deadline is in the past")
 register(
     "not_on_admission_list",

@@ -35,6 +35,9 @@ def test_it_names_categories_in_the_requests_language(db):
     assert chinese["06.01"]["name"] == "暴露垃圾" and english["06.01"]["name"] == "Exposed rubbish"
     assert chinese["06"]["name"] == "市容环境" and english["06"]["name"] == "City appearance and environment"
     assert {c["severity_label"] for c in english.values()} <= {"Minor", "Serious", "Severe", "Critical"}
+    # what a resident app needs before it offers an anonymous tip or a me-too
+    assert english["06.01"]["duplicate_radius_m"] == Category.objects.get(code="06.01").duplicate_radius_m > 0
+    assert {c["anonymous_allowed"] for c in english.values()} == {True, False}
 
 
 def test_it_has_an_english_name_for_every_category_of_the_catalogue():

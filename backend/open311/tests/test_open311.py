@@ -83,6 +83,7 @@ def test_discovery_and_services_carry_the_required_fields(fmt):
     assert services and all(SERVICE_FIELDS <= set(s) for s in services)
     garbage = next(s for s in services if s["service_code"] == "06.01")
     assert str(garbage["metadata"]).lower() == "false" and garbage["type"] == "realtime"
+    assert garbage["description"] == "Exposed rubbish"  # the English name, beside the Chinese service_name
     definition = get("services/06.01", fmt)
     assert definition.status_code == 200
     if fmt == "json":

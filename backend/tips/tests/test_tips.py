@@ -105,9 +105,10 @@ def test_a_tip_can_be_placed_by_a_library_address(as_persona):
     from backend.addresses.models import AddressEntry
 
     entry = AddressEntry.objects.order_by("pk").first()
-    answer = as_persona("demo_resident").post(
-        "/tips", {"category": "06.01", "description": "楼道堆物", "address_id": entry.pk}
-    )
+    resident = as_persona("demo_resident")
+    hits = resident.get("/addresses/search", {"q": entry.standard}).json()
+    assert entry.pk in [hit["id"] for hit in hits]  # the search gives the id a tip names
+    answer = resident.post("/tips", {"category": "06.01", "description": "楼道堆物", "address_id": entry.pk})
     assert answer.status_code == 201, answer.content
     event = Event.objects.get(pk=answer.json()["id"])
     assert event.grid_id == entry.grid_id and event.address_text == entry.standard
