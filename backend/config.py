@@ -49,8 +49,9 @@ def env_int(
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
     if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and {maximum}"
-        raise ImproperlyConfigured(f"{name}={value}: expected a number between {minimum}{upper}")
+        if maximum is None:
+            raise ImproperlyConfigured(f"{name}={value}: expected a number of at least {minimum}")
+        raise ImproperlyConfigured(f"{name}={value}: expected a number between {minimum} and {maximum}")
     return value
 
 

@@ -209,16 +209,29 @@ def stamp_changes() -> SyncClock:
         return state
 
 
-def purge_tombstones(*, older_than: timedelta) -> int:
-    """Delete tombstones stamped before ``older_than`` ago. Cursors from before the new
-    horizon answer ``expired_cursor`` and resync; an up-to-date phone never does
-    (its cursor moves on even when nothing of its scope changes)."""
-    horizon = (
+def _tombstone_horizon(older_than: timedelta) -> int | None:
+    """The last stamp numbered before ``older_than`` ago: tombstones up to it may go."""
+    return (
         StampRound.objects.filter(at__lt=timezone.now() - older_than)
         .order_by("-stamp")
         .values_list("stamp", flat=True)
         .first()
     )
+
+
+def count_tombstones(*, older_than: timedelta) -> int:
+    """How many tombstones ``purge_tombstones`` would delete now (a dry run)."""
+    horizon = _tombstone_horizon(older_than)
+    if horizon is None:
+        return 0
+    return Change.objects.filter(deleted=True, stamp__lte=horizon).count()
+
+
+def purge_tombstones(*, older_than: timedelta) -> int:
+    """Delete tombstones stamped before ``older_than`` ago. Cursors from before the new
+    horizon answer ``expired_cursor`` and resync; an up-to-date phone never does
+    (its cursor moves on even when nothing of its scope changes)."""
+    horizon = _tombstone_horizon(older_than)
     if horizon is None:
         return 0
     with transaction.atomic():

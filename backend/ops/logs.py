@@ -58,5 +58,11 @@ def logging_config(*, level: str, json_lines: bool) -> dict:
             }
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "INFO"}},
+        "loggers": {
+            # Django's default config gives ``django`` its own console handler (in DEBUG) and
+            # lets it propagate to ours too: every warning of django.request came out twice,
+            # once as a raw line. Only our handler writes it now.
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "django.db.backends": {"level": "INFO"},
+        },
     }

@@ -43,7 +43,12 @@ class RequestIdMetricsMiddleware:
                 request.method,
                 route,
                 response.status_code,
-                extra={"route": route, "status": response.status_code, "duration_ms": round(elapsed * 1000, 2)},
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
         response[REQUEST_ID_HEADER] = request_id
         return response

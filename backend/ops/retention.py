@@ -22,7 +22,7 @@ from django.utils import timezone
 from backend.events.models import Event, State
 from backend.patrols.models import PatrolSession
 from backend.privacy.models import PersonalDataRead, SubjectKind
-from sync.changes import purge_tombstones
+from sync.changes import count_tombstones, purge_tombstones
 
 FINISHED = (State.CLOSED, State.EVALUATED, State.REJECTED, State.MERGED)
 BATCH = 2000
@@ -71,9 +71,11 @@ def purge_expired(*, now: datetime | None = None, dry_run: bool = False) -> Purg
     result = PurgeResult()
     patrols = purgeable_patrols(now)
     reads = purgeable_reads(now)
+    tombstone_age = timedelta(days=settings.RETENTION["TOMBSTONE_DAYS"])
     if dry_run:
         result.patrol_tracks = patrols.count()
         result.access_log_rows = reads.count()
+        result.tombstones = count_tombstones(older_than=tombstone_age)
         return result
     ids = list(patrols.values_list("pk", flat=True))
     for start in range(0, len(ids), BATCH):
@@ -83,5 +85,5 @@ def purge_expired(*, now: datetime | None = None, dry_run: bool = False) -> Purg
     ids = list(reads.values_list("pk", flat=True))
     for start in range(0, len(ids), BATCH):
         result.access_log_rows += PersonalDataRead.objects.filter(pk__in=ids[start : start + BATCH]).delete()[0]
-    result.tombstones = purge_tombstones(older_than=timedelta(days=settings.RETENTION["TOMBSTONE_DAYS"]))
+    result.tombstones = purge_tombstones(older_than=tombstone_age)
     return result

@@ -115,7 +115,11 @@ def test_it_echoes_a_request_id_or_makes_one_and_logs_under_it(as_persona, caplo
     with caplog.at_level(logging.INFO, logger="backend.requests"):
         given = client.get("/me", headers={"X-Request-ID": "edge-7f3a.1"})
     assert given["X-Request-ID"] == "edge-7f3a.1"
-    assert any(getattr(r, "request_id", "") == "edge-7f3a.1" and r.route == "api/v1/me" for r in caplog.records)
+    (line,) = [
+        r for r in caplog.records if r.name == "backend.requests" and getattr(r, "request_id", "") == "edge-7f3a.1"
+    ]
+    assert (line.method, line.route, line.status) == ("GET", "api/v1/me", 200)
+    assert json.loads(JsonFormatter().format(line))["method"] == "GET"
     forged = client.get("/me", headers={"X-Request-ID": "bad id\nwith a newline"})
     made = client.get("/me")
     assert len(forged["X-Request-ID"]) == 32 and "\n" not in forged["X-Request-ID"]
@@ -132,6 +136,24 @@ def test_a_json_log_line_is_one_object_with_the_request_id_and_extras():
     entry = json.loads(line)
     assert entry["message"] == "GET api/v1/me" and entry["request_id"] == "req-42"
     assert entry["duration_ms"] == 3.5 and entry["level"] == "INFO" and entry["ts"].endswith("+00:00")
+
+
+def test_with_json_logs_django_s_own_warnings_are_written_once_as_json_even_in_debug():
+    # Django's default config gives the ``django`` logger a console handler of its own in
+    # DEBUG; our config must leave only ours, or every 4xx warning also comes out raw.
+    script = (
+        "import logging, django\n"
+        "from django.conf import settings\n"
+        "from backend.ops.logs import logging_config\n"
+        "settings.configure(DEBUG=True, LOGGING=logging_config(level='INFO', json_lines=True))\n"
+        "django.setup()\n"
+        "logging.getLogger('django.request').warning('Forbidden: %s', '/metrics')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    lines = (done.stdout + done.stderr).splitlines()
+    assert len(lines) == 1, lines
+    entry = json.loads(lines[0])
+    assert entry["logger"] == "django.request" and entry["message"] == "Forbidden: /metrics"
 
 
 def test_the_fcm_send_of_a_notification_is_logged_under_its_requests_id(db, persona_user, caplog):

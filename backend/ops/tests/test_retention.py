@@ -8,6 +8,7 @@ from datetime import timedelta
 from io import StringIO
 
 from django.core.management import call_command
+from django.db.models import Max
 from django.utils import timezone
 
 from backend.events.models import Event, State
@@ -15,6 +16,7 @@ from backend.ops.retention import purge_expired
 from backend.patrols.models import PatrolSession
 from backend.privacy.log import record_reads
 from backend.privacy.models import PersonalDataRead, SubjectKind
+from sync.models import Change, StampRound
 from tests.events_helpers import GRID_A, report
 
 TRACK = [[30.25, 120.17, "2025-01-01T09:00:00+00:00"], [30.26, 120.17, "2025-01-01T09:10:00+00:00"]]
@@ -75,3 +77,21 @@ def test_it_purges_old_access_log_rows_except_of_a_resident_with_an_open_tip(as_
     left = set(PersonalDataRead.objects.values_list("subject_id", flat=True))
     assert left == {str(resident.pk), str(other.pk)}
     assert PersonalDataRead.objects.filter(subject_id=str(other.pk)).count() == 1
+
+
+def test_a_dry_run_counts_the_sync_tombstones_the_purge_then_deletes(db):
+    now = timezone.now()
+    last = max(
+        Change.objects.aggregate(m=Max("stamp"))["m"] or 0, StampRound.objects.aggregate(m=Max("stamp"))["m"] or 0
+    )
+    StampRound.objects.create(stamp=last + 1, at=now - timedelta(days=400))
+    StampRound.objects.create(stamp=last + 2, at=now)
+    old = Change.objects.create(stamp=last + 1, bucket="grid:test", kind="event", entity_id="old", deleted=True)
+    fresh = Change.objects.create(stamp=last + 2, bucket="grid:test", kind="event", entity_id="fresh", deleted=True)
+    out = StringIO()
+    call_command("purge_expired", "--dry-run", stdout=out)
+    counted = purge_expired(dry_run=True).tombstones
+    assert counted >= 1 and f", {counted} sync tombstones" in out.getvalue()
+    assert Change.objects.filter(pk=old.pk).exists()  # a dry run deletes nothing
+    assert purge_expired().tombstones == counted
+    assert not Change.objects.filter(pk=old.pk).exists() and Change.objects.filter(pk=fresh.pk).exists()

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run: bool, **options) -> None:
         result = purge_expired(dry_run=dry_run)
         verb = "可清理 would purge" if dry_run else "已清理 purged"
-        tombstones = "" if dry_run else f", {result.tombstones} sync tombstones"
         self.stdout.write(
-            f"{verb}: {result.patrol_tracks} patrol tracks, {result.access_log_rows} access-log rows{tombstones}"
+            f"{verb}: {result.patrol_tracks} patrol tracks, {result.access_log_rows} access-log rows, "
+            f"{result.tombstones} sync tombstones"
         )
