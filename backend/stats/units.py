@@ -113,11 +113,13 @@ LEVELS = ("district", "street", "community", "grid")
 
 
 def children_of(unit: Unit, kind: str | None = None) -> list[Unit]:
-    """The units of ``kind`` (default: the level right below) within ``unit``."""
-    if unit.kind not in CHILDREN:
-        return []
-    kind = kind or CHILDREN[unit.kind][0]
-    if kind not in LEVELS or LEVELS.index(kind) <= LEVELS.index(unit.kind):
+    """The units of ``kind`` (default: the level right below, none for a grid or a unit
+    outside the territory's levels) within ``unit``; a ``kind`` not below it is 422."""
+    if kind is None:
+        if unit.kind not in CHILDREN:
+            return []
+        kind = CHILDREN[unit.kind][0]
+    if unit.kind not in LEVELS or kind not in LEVELS or LEVELS.index(kind) <= LEVELS.index(unit.kind):
         raise ApiError("invalid_unit", detail={"breakdown_by": f"a level below {unit.kind}"})
     rows = {"street": Street.objects.all(), "community": Community.objects.all(), "grid": Grid.objects.all()}[kind]
     if unit.kind == "street":

@@ -275,6 +275,26 @@ def test_it_exports_the_figures_as_csv_and_xlsx(as_persona):
     assert list(values[0]) == header and values[1][header.index("new")] == as_json["figures"]["new"]
 
 
+def test_a_breakdown_level_not_below_the_unit_answers_422_for_every_unit(as_persona):
+    commander = as_persona("demo_commander")
+    grid = Grid.objects.get(code=GRID_A)
+    units = {
+        "street": grid.community.street_id,
+        "community": grid.community_id,
+        "grid": grid.pk,
+        "platform": governance_platform_id(),
+    }
+    below = {"street": ("community", "grid"), "community": ("grid",)}
+    for unit, unit_id in units.items():
+        for level in {"street", "community", "grid"} - set(below.get(unit, ())):
+            refused = commander.get("/stats/kpis", {"unit": unit, "unit_id": unit_id, "breakdown_by": level})
+            assert refused.status_code == 422 and refused.json()["code"] == "invalid_unit", (unit, level)
+        # Without a level, a unit with no children has none.
+        alone = commander.get("/stats/kpis", {"unit": unit, "unit_id": unit_id, "breakdown": "true"})
+        assert alone.status_code == 200
+        assert bool(alone.json()["breakdown"]) == (unit in ("street", "community")), unit
+
+
 def test_the_worker_keeps_the_facts_and_stats_facts_off_skips_the_queue(as_persona, settings):
     from django.core.management import call_command
 
