@@ -9,10 +9,12 @@ import io
 import random
 from datetime import date, datetime, timedelta
 
+import pytest
 from django.db.models import Q
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from backend.core.errors import ApiError
 from backend.events.deadlines import SHANGHAI
 from backend.events.models import Event
 from backend.stats.facts import compute_facts, judged_deadline, working_seconds
@@ -159,6 +161,19 @@ def test_it_cuts_periods_in_local_dates():
     assert (period_of("month", day).start, period_of("month", day).end) == (date(2026, 11, 1), date(2026, 11, 30))
     assert (period_of("quarter", day).start, period_of("quarter", day).end) == (date(2026, 10, 1), date(2026, 12, 31))
     assert (period_of("year", day).start, period_of("year", day).end) == (date(2026, 1, 1), date(2026, 12, 31))
+
+
+def test_a_range_and_a_series_stop_where_docs_kpis_md_says():
+    start = date(2026, 1, 1)
+    longest = period_of("range", start=start, end=start + timedelta(days=1097))  # 1,098 days, both counted
+    assert (longest.end - longest.start).days + 1 == 1098
+    with pytest.raises(ApiError):
+        period_of("range", start=start, end=start + timedelta(days=1098))
+    assert len(steps_of(period_of("range", start=start, end=start + timedelta(days=399)), "day")) == 400
+    with pytest.raises(ApiError):
+        steps_of(period_of("range", start=start, end=start + timedelta(days=400)), "day")
+    with pytest.raises(ApiError):
+        period_of("day", date(1999, 12, 31))
 
 
 def test_it_keeps_the_facts_equal_to_a_recomputation_after_a_random_history(as_persona):
