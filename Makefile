@@ -30,7 +30,8 @@ run: setup
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (demo_admin)"
 	@echo "  Accounts (password demo-pass-2026): demo_grid_worker demo_grid_worker_b demo_secretary"
-	@echo "            demo_dispatcher demo_handler demo_commander demo_resident demo_admin"
+	@echo "            demo_dispatcher demo_handler demo_unit_handler demo_department_handler"
+	@echo "            demo_commander demo_resident demo_admin"
 	@echo ""
 	@# The worker (push outbox, sync log numbering, supervision 督办, tombstone purge) runs beside the server and stops with it.
 	$(PY) manage.py run_worker & worker=$$!; \

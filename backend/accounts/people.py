@@ -127,7 +127,8 @@ def account_deactivate(*, by: User, user: User, reason: str) -> User:
 
 
 def account_reactivate(*, by: User, user: User) -> User:
-    """The account may log in again (its devices stay revoked until it does)."""
+    """The account may log in again: from a new device at once; the devices deactivation
+    revoked are admin-revoked and answer ``device_revoked`` until an admin restores each."""
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=True)
         user.is_active = True

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Query, Router
 
-from backend.accounts.scope import scope_of
+from backend.accounts.scope import Scope, scope_of
 from backend.care import schemas
 from backend.care.models import DueReason, VisitDue
 from backend.care.selectors import coverage, escalated_dues, my_dues
@@ -38,10 +38,17 @@ FINDING_LABELS = Labels(
 REASON_LABELS = Labels(DueReason, {DueReason.PLAN: "planned visit", DueReason.WELFARE: "welfare check (elder alone)"})
 
 
-def _visible_subjects(request: HttpRequest) -> QuerySet[KeySubject]:
+def _key_subject_scope(request: HttpRequest) -> Scope:
+    """The caller's scope, if it holds a term of the key-subject rule; else 403 for every
+    route here (subjects, visits, dues, coverage)."""
     scope = scope_of(request.auth)
     if not may_see_key_subjects(scope):
         raise ApiError("key_subjects_forbidden")
+    return scope
+
+
+def _visible_subjects(request: HttpRequest) -> QuerySet[KeySubject]:
+    scope = _key_subject_scope(request)
     last = Visit.objects.filter(subject=OuterRef("pk")).values("subject")
     due = VisitDue.objects.filter(subject=OuterRef("pk"), reason=DueReason.PLAN, fulfilled_at=None)
     return (
@@ -162,7 +169,7 @@ def _dues_page(request: HttpRequest, dues: QuerySet[VisitDue], params: PageParam
 
 @router.get("/care/dues", response={200: schemas.DuePage, **ERRORS}, summary="待走访 The grid worker's due visits")
 def dues_mine(request: HttpRequest, params: Query[PageParams]):
-    return _dues_page(request, my_dues(scope_of(request.auth)), params, "GET /api/v1/care/dues")
+    return _dues_page(request, my_dues(_key_subject_scope(request)), params, "GET /api/v1/care/dues")
 
 
 @router.get(
@@ -171,7 +178,7 @@ def dues_mine(request: HttpRequest, params: Query[PageParams]):
     summary="超期走访 Overdue visits passed to the secretary",
 )
 def dues_escalated(request: HttpRequest, params: Query[PageParams]):
-    return _dues_page(request, escalated_dues(scope_of(request.auth)), params, "GET /api/v1/care/dues/escalated")
+    return _dues_page(request, escalated_dues(_key_subject_scope(request)), params, "GET /api/v1/care/dues/escalated")
 
 
 def _row(key, figures) -> dict:
@@ -187,9 +194,7 @@ def _row(key, figures) -> dict:
 
 @router.get("/care/coverage", response={200: schemas.CoverageOut, **ERRORS}, summary="走访覆盖率 Visit coverage")
 def coverage_report(request: HttpRequest, params: Query[schemas.CoverageParams]):
-    scope = scope_of(request.auth)
-    if not may_see_key_subjects(scope):
-        raise ApiError("key_subjects_forbidden")
+    scope = _key_subject_scope(request)
     if params.end <= params.start or (params.end - params.start).days > COVERAGE_MAX_DAYS:
         raise ApiError("validation_error", detail={"end": f"after start, at most {COVERAGE_MAX_DAYS} days"})
     report = coverage(start=params.start, end=params.end, scope=scope, now=timezone.now())

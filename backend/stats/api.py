@@ -21,7 +21,7 @@ from backend.stats.exports import flatten, table_response
 from backend.stats.kpis import kpi_report, kpi_table
 from backend.stats.models import Colour, ColourChange, ColourRule, Grade, RaterKind, RatingTarget, Scheme, UnitColour
 from backend.stats.periods import period_of
-from backend.stats.units import access_unit
+from backend.stats.units import access_unit, q_viewable
 
 router = Router(tags=["stats"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -79,13 +79,13 @@ def _colour_rows(user, params: ColourParams):
     if not scope.is_staff_role:
         raise ApiError("stats_forbidden")
     if params.unit == "grid":
-        units = Grid.objects.filter(scope.q_territory(grid="pk", community="community", street="community__street"))
+        units = Grid.objects.filter(q_viewable(scope, "grid"))
         if params.street_id:
             units = units.filter(community__street_id=params.street_id)
         if params.community_id:
             units = units.filter(community_id=params.community_id)
     else:
-        units = Community.objects.filter(scope.q_territory(grid="grids", community="pk", street="street")).distinct()
+        units = Community.objects.filter(q_viewable(scope, "community"))
         if params.street_id:
             units = units.filter(street_id=params.street_id)
         if params.community_id:

@@ -17,7 +17,7 @@ from backend.stats.selectors import (
     series_of,
     unit_q,
 )
-from backend.stats.units import CHILDREN, Unit, children_of
+from backend.stats.units import Unit, children_of
 
 
 def kpi_report(
@@ -44,7 +44,7 @@ def kpi_report(
         {"start": point.start.isoformat(), "end": point.end.isoformat(), "figures": figures}
         for point, figures in zip(points, series_of(base, period, points, rollup))
     ]
-    if (breakdown or breakdown_by) and unit.kind in CHILDREN:
+    if breakdown or breakdown_by:
         children = children_of(unit, breakdown_by)
         grouped = figures_by(base, period, f"{children[0].kind}_id", rollup) if children else {}
         answer["breakdown"] = [

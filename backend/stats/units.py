@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from backend.accounts.models import Role, RoleAssignment, User
 from backend.accounts.scope import Scope, scope_of
 from backend.core.errors import ApiError, register
@@ -74,17 +76,32 @@ def unit_of(kind: str, unit_id: int | None) -> Unit:
     )
 
 
+def q_viewable(scope: Scope, kind: str) -> Q:
+    """The streets, communities or grids (``kind``) whose figures the user may see, as a
+    filter on that model: a street's staff the street and all within it, a community's
+    the community and its grids, a grid worker their grid. A handler sees their platform,
+    department or stationed unit, not the street around it (unlike ``Scope.q_territory``).
+    ``may_view`` and the colour list both read this rule."""
+    if scope.district_wide:
+        return Q()
+    if not scope.is_staff_role:
+        return Q(pk__in=[])
+    streets, communities = list(scope.street_ids), list(scope.community_ids)
+    if kind == "street":
+        return Q(pk__in=streets)
+    if kind == "community":
+        return Q(street_id__in=streets) | Q(pk__in=communities)
+    return Q(community__street_id__in=streets) | Q(community_id__in=communities) | Q(pk__in=list(scope.grid_ids))
+
+
 def may_view(scope: Scope, unit: Unit) -> bool:
     if scope.district_wide:
         return True
     if not scope.is_staff_role:
         return False
-    streets = scope.street_ids
-    if unit.kind in ("street", "community", "grid", "platform", "stationed") and unit.street_id in streets:
-        return True
-    if unit.kind in ("community", "grid") and unit.community_id in scope.community_ids:
-        return True
-    if unit.kind == "grid" and unit.id in scope.grid_ids:
+    if unit.kind in ("street", "community", "grid"):
+        return MODELS[unit.kind].objects.filter(q_viewable(scope, unit.kind), pk=unit.id).exists()
+    if unit.kind in ("platform", "stationed") and unit.street_id in scope.street_ids:
         return True
     if unit.kind == "platform" and unit.id in scope.platform_ids:
         return True
@@ -98,7 +115,7 @@ def may_view(scope: Scope, unit: Unit) -> bool:
         grids = Grid.objects.filter(
             pk__in=RoleAssignment.objects.filter(user_id=unit.id, role=Role.GRID_WORKER).values("grid_id")
         )
-        return grids.filter(scope.q_territory(grid="pk", community="community", street="community__street")).exists()
+        return grids.filter(q_viewable(scope, "grid")).exists()
     return False
 
 
@@ -113,11 +130,13 @@ LEVELS = ("district", "street", "community", "grid")
 
 
 def children_of(unit: Unit, kind: str | None = None) -> list[Unit]:
-    """The units of ``kind`` (default: the level right below) within ``unit``."""
-    if unit.kind not in CHILDREN:
-        return []
-    kind = kind or CHILDREN[unit.kind][0]
-    if kind not in LEVELS or LEVELS.index(kind) <= LEVELS.index(unit.kind):
+    """The units of ``kind`` (default: the level right below, none for a grid or a unit
+    outside the territory's levels) within ``unit``; a ``kind`` not below it is 422."""
+    if kind is None:
+        if unit.kind not in CHILDREN:
+            return []
+        kind = CHILDREN[unit.kind][0]
+    if unit.kind not in LEVELS or kind not in LEVELS or LEVELS.index(kind) <= LEVELS.index(unit.kind):
         raise ApiError("invalid_unit", detail={"breakdown_by": f"a level below {unit.kind}"})
     rows = {"street": Street.objects.all(), "community": Community.objects.all(), "grid": Grid.objects.all()}[kind]
     if unit.kind == "street":

@@ -211,3 +211,20 @@ def test_each_persona_sees_exactly_the_key_subjects_of_their_scope(as_persona, p
             assert status == (403 if expected == 403 else 200 if expected[key] else 404), (persona, key, path)
         logged = PersonalDataRead.objects.filter(reader__username=persona, subject_id=str(subject.pk)).exists()
         assert logged == (expected != 403 and expected[key])
+
+
+@pytest.mark.parametrize("persona", (*PERSONAS, "demo_unit_handler", "demo_department_handler"))
+def test_every_care_route_refuses_alike_whoever_may_not_see_key_subjects(as_persona, persona):
+    """Subjects, dues, escalated dues and coverage read one rule: a handler (platform,
+    department, stationed unit) or a resident gets 403 on each, anyone else 200."""
+    client = as_persona(persona)
+    week = {"start": T0.isoformat(), "end": (T0 + timedelta(days=7)).isoformat()}
+    answers = {
+        path: client.get(path, week if path == "/care/coverage" else None)
+        for path in ("/care/subjects", "/care/dues", "/care/dues/escalated", "/care/coverage")
+    }
+    refused = persona in ("demo_handler", "demo_unit_handler", "demo_department_handler", "demo_resident")
+    for path, answer in answers.items():
+        assert answer.status_code == (403 if refused else 200), (persona, path)
+        if refused:
+            assert answer.json()["code"] == "key_subjects_forbidden", (persona, path)

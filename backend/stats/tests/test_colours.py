@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from django.contrib.admin.models import LogEntry
 
+from backend.accounts.models import Role, RoleAssignment
 from backend.stats.colours import colour_for, verdict_of
 from backend.stats.models import ColourChange, UnitColour
 from backend.stats.services import stats_tick
-from backend.territory.models import Grid
+from backend.territory.models import Community, Grid
+from conftest import PERSONAS
 from push.models import Notification
 from tests import matrix_registry
 from tests.events_helpers import GRID_A, report
@@ -85,6 +87,46 @@ def test_it_shows_colours_only_within_scope(as_persona):
     assert secretary.get(f"/stats/colours/grid/{other.pk}/history").status_code == 403
     assert as_persona("demo_resident").get("/stats/colours").status_code == 403
     assert as_persona("demo_resident").get("/stats/colour-rules").status_code == 403
+
+
+def test_the_colour_list_the_history_and_the_kpis_agree_on_who_sees_a_unit(as_persona, persona_user):
+    """One rule (``q_viewable``): a unit is listed exactly when its history and its figures
+    may be read, for every persona (a handler sees their platform, not its street's grids)."""
+    street_id = Grid.objects.get(code=GRID_A).community.street_id
+    candidates = {
+        "grid": [
+            *Grid.objects.filter(community__street_id=street_id).values_list("pk", flat=True),
+            *Grid.objects.exclude(community__street_id=street_id).values_list("pk", flat=True)[:3],
+        ],
+        "community": [
+            *Community.objects.filter(street_id=street_id).values_list("pk", flat=True),
+            *Community.objects.exclude(street_id=street_id).values_list("pk", flat=True)[:3],
+        ],
+    }
+    worker = persona_user("demo_grid_worker")
+    worker_grids = set(RoleAssignment.objects.filter(user=worker, role=Role.GRID_WORKER).values_list("grid", flat=True))
+    seen = {}
+    for persona in (*PERSONAS, "demo_unit_handler", "demo_department_handler"):
+        client = as_persona(persona)
+        for unit, ids in candidates.items():
+            answer = client.get("/stats/colours", {"unit": unit})
+            listed = {row["unit"]["id"] for row in answer.json()} if answer.status_code == 200 else set()
+            assert answer.status_code == (403 if persona == "demo_resident" else 200), persona
+            seen[persona, unit] = listed
+            for unit_id in ids:
+                expected = 200 if unit_id in listed else 403
+                history = client.get(f"/stats/colours/{unit}/{unit_id}/history")
+                assert history.status_code == expected, (persona, unit, unit_id)
+                figures = client.get("/stats/kpis", {"unit": unit, "unit_id": unit_id, "period": "day"})
+                assert figures.status_code == expected, (persona, unit, unit_id)
+        sees_worker = bool(worker_grids & seen[persona, "grid"]) or persona == "demo_grid_worker"
+        figures = client.get("/stats/kpis", {"unit": "grid_worker", "unit_id": worker.pk, "period": "day"})
+        assert figures.status_code == (200 if sees_worker else 403), persona
+    # As docs/kpis.md's table says: a handler sees no grid or community, a grid worker their grid only.
+    for persona in ("demo_handler", "demo_unit_handler", "demo_department_handler"):
+        assert not seen[persona, "grid"] and not seen[persona, "community"], persona
+    assert seen["demo_grid_worker", "grid"] == worker_grids and not seen["demo_grid_worker", "community"]
+    assert len(seen["demo_dispatcher", "grid"]) == len(candidates["grid"]) - 3
 
 
 def test_a_grid_and_its_community_are_recomputed_from_one_read_of_the_facts(as_persona):

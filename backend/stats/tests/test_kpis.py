@@ -9,10 +9,12 @@ import io
 import random
 from datetime import date, datetime, timedelta
 
+import pytest
 from django.db.models import Q
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from backend.core.errors import ApiError
 from backend.events.deadlines import SHANGHAI
 from backend.events.models import Event
 from backend.stats.facts import compute_facts, judged_deadline, working_seconds
@@ -161,6 +163,19 @@ def test_it_cuts_periods_in_local_dates():
     assert (period_of("year", day).start, period_of("year", day).end) == (date(2026, 1, 1), date(2026, 12, 31))
 
 
+def test_a_range_and_a_series_stop_where_docs_kpis_md_says():
+    start = date(2026, 1, 1)
+    longest = period_of("range", start=start, end=start + timedelta(days=1097))  # 1,098 days, both counted
+    assert (longest.end - longest.start).days + 1 == 1098
+    with pytest.raises(ApiError):
+        period_of("range", start=start, end=start + timedelta(days=1098))
+    assert len(steps_of(period_of("range", start=start, end=start + timedelta(days=399)), "day")) == 400
+    with pytest.raises(ApiError):
+        steps_of(period_of("range", start=start, end=start + timedelta(days=400)), "day")
+    with pytest.raises(ApiError):
+        period_of("day", date(1999, 12, 31))
+
+
 def test_it_keeps_the_facts_equal_to_a_recomputation_after_a_random_history(as_persona):
     rng = random.Random(20)
     resident, dispatcher = as_persona("demo_resident"), as_persona("demo_dispatcher")
@@ -273,6 +288,26 @@ def test_it_exports_the_figures_as_csv_and_xlsx(as_persona):
     sheet = book.active
     values = list(sheet.iter_rows(values_only=True))
     assert list(values[0]) == header and values[1][header.index("new")] == as_json["figures"]["new"]
+
+
+def test_a_breakdown_level_not_below_the_unit_answers_422_for_every_unit(as_persona):
+    commander = as_persona("demo_commander")
+    grid = Grid.objects.get(code=GRID_A)
+    units = {
+        "street": grid.community.street_id,
+        "community": grid.community_id,
+        "grid": grid.pk,
+        "platform": governance_platform_id(),
+    }
+    below = {"street": ("community", "grid"), "community": ("grid",)}
+    for unit, unit_id in units.items():
+        for level in {"street", "community", "grid"} - set(below.get(unit, ())):
+            refused = commander.get("/stats/kpis", {"unit": unit, "unit_id": unit_id, "breakdown_by": level})
+            assert refused.status_code == 422 and refused.json()["code"] == "invalid_unit", (unit, level)
+        # Without a level, a unit with no children has none.
+        alone = commander.get("/stats/kpis", {"unit": unit, "unit_id": unit_id, "breakdown": "true"})
+        assert alone.status_code == 200
+        assert bool(alone.json()["breakdown"]) == (unit in ("street", "community")), unit
 
 
 def test_the_worker_keeps_the_facts_and_stats_facts_off_skips_the_queue(as_persona, settings):
