@@ -225,7 +225,8 @@ def parse(name: str, raw: dict) -> tuple[Command, Args]:
     try:
         return command, command.args.model_validate(raw)
     except ValidationError as error:
-        raise ApiError("invalid_arguments", detail=error.errors(include_url=False, include_input=False)) from None
+        fields = [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in error.errors(include_url=False)]
+        raise ApiError("invalid_arguments", detail=fields) from None
 
 
 def keep_unapplied(command: Command, args: Args, actor: Actor, error: ApiError) -> dict | None:

@@ -61,6 +61,9 @@ class MutationResult(Schema):
         "ledger (only in this device's ledger: the user may not comment on the event)",
     )
     data: dict[str, Any] | None = None
+    detail: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        None, description="a rejection's detail: the fields of invalid_arguments ({loc, type, msg}), …"
+    )
 
 
 class PushOut(Schema):

@@ -49,6 +49,8 @@ def _rejected(mutation_id: int, error: ApiError, extra: dict | None = None) -> d
     result = {"id": mutation_id, "status": "rejected", "code": error.code, "message": error.message_en}
     if isinstance(error.detail, dict) and "state" in error.detail:
         result.update(state=error.detail["state"], allowed_steps=error.detail.get("allowed_steps"))
+    elif isinstance(error.detail, dict | list) and error.detail:
+        result["detail"] = error.detail  # which fields were wrong, the known mutations…, as REST says
     if extra:
         result.update(extra)
     return result

@@ -110,9 +110,9 @@ def auth_refresh(*, refresh_token: str, device_id: str) -> TokenPair:
         if row.revoked_at is not None or row.device.revoked_at is not None:
             raise ApiError("token_revoked")
         if row.rotated_at is not None:
-            RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
-            Device.objects.filter(pk=row.device_id).update(token_generation=F("token_generation") + 1)
-            close_device_sockets_on_commit(row.device_id)
+            # Copied: the device is revoked as by its owner's logout (every refresh token of
+            # it dies, not only this family's: a second sign-in on the device had its own).
+            device_revoke(device=row.device, by=row.user)
             reused = True
         elif row.expires_at <= now:
             raise ApiError("token_expired")

@@ -79,8 +79,13 @@ def verify_archive(path: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    usage = "usage: python -m backend.ops.archive_verify EVENT-ARCHIVE.zip"
+    if argv in (["-h"], ["--help"]):
+        print(usage)
+        print("Checks an event archive offline: every file, history row, link and photo digest.")
+        return 0
     if len(argv) != 1:
-        print("usage: python -m backend.ops.archive_verify EVENT-ARCHIVE.zip", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     problems = verify_archive(argv[0])
     for problem in problems:

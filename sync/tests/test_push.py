@@ -100,6 +100,9 @@ def test_one_bad_mutation_never_blocks_the_rest(as_persona):
         ("rejected", "event_not_found"),
         ("applied", None),
     ]
+    # The phone learns what was wrong, as a REST client would from the error's detail.
+    assert "event.report" in results[1]["detail"]["known"] and results[1]["detail"]["name"] == "event.teleport"
+    assert [field["loc"] for field in results[2]["detail"]] == [["event_id"]]
 
 
 def test_a_step_that_became_invalid_offline_is_rejected_with_the_state_and_its_notes_are_kept(as_persona, persona_user):

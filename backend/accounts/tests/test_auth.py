@@ -5,6 +5,7 @@ import jwt
 import pytest
 from django.conf import settings
 
+from backend.accounts.models import Device
 from conftest import PASSWORD, ApiClient
 
 
@@ -95,6 +96,17 @@ def test_it_revokes_the_whole_family_when_a_rotated_token_is_reused(anonymous):
     after = anonymous.post("/auth/refresh", {"refresh_token": second["refresh_token"], "device_id": "phone-stolen"})
     assert after.status_code == 401 and after.json()["code"] == "token_revoked"
     assert ApiClient(second["access_token"]).get("/me").json()["code"] == "token_revoked"
+
+
+def test_a_reused_refresh_token_revokes_the_device_with_every_sign_in_on_it(anonymous):
+    chain_a = login(anonymous, device_id="phone-twice").json()
+    chain_b = login(anonymous, device_id="phone-twice").json()  # a second sign-in: a family of its own
+    anonymous.post("/auth/refresh", {"refresh_token": chain_a["refresh_token"], "device_id": "phone-twice"})
+    replay = anonymous.post("/auth/refresh", {"refresh_token": chain_a["refresh_token"], "device_id": "phone-twice"})
+    assert replay.json()["code"] == "refresh_reused"
+    other = anonymous.post("/auth/refresh", {"refresh_token": chain_b["refresh_token"], "device_id": "phone-twice"})
+    assert other.status_code == 401 and other.json()["code"] == "token_revoked"
+    assert Device.objects.get(device_id="phone-twice").revoked_at is not None
 
 
 def test_it_binds_refresh_tokens_to_their_device(anonymous):

@@ -22,6 +22,9 @@ def test_an_untouched_chain_verifies(event_with_history):
     out = io.StringIO()
     call_command("verify_event_chain", event_with_history.number, stdout=out)
     assert "1 events" in out.getvalue()
+    # A mistyped number is not "intact": the command names it and fails.
+    with pytest.raises(CommandError, match="SC29990000001"):
+        call_command("verify_event_chain", event_with_history.number, "SC29990000001", stdout=io.StringIO())
 
 
 def test_an_edited_note_breaks_the_chain_at_that_row(event_with_history):

@@ -61,6 +61,12 @@ def test_an_exported_event_verifies_offline_with_python_alone(exported):
         text=True,
     )
     assert done.returncode == 0 and "intact" in done.stdout
+    helped = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "backend" / "ops" / "archive_verify.py"), "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert helped.returncode == 0 and helped.stdout.startswith("usage:") and not helped.stderr
 
 
 def test_a_changed_history_row_or_photo_is_found(exported, tmp_path):

@@ -24,6 +24,11 @@ class Command(BaseCommand):
             if ids:
                 condition |= Q(pk__in=ids)
             queryset = queryset.filter(condition)
+        if events:
+            found = {str(v) for pair in queryset.values_list("number", "pk") for v in pair}
+            unknown = [value for value in events if value not in found]
+            if unknown:
+                raise CommandError(f"no event numbered {', '.join(unknown)} (找不到事件)")
         broken = 0
         total = queryset.count()
         for event in tqdm(queryset.iterator(chunk_size=1000), total=total, disable=total < 1000, desc="verify"):
