@@ -106,9 +106,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if authorization.lower().startswith("bearer "):
             return authorization[7:].strip(), None
         subprotocols = self.scope.get("subprotocols") or []
-        if len(subprotocols) >= 2 and subprotocols[0].lower() == "bearer":
-            return subprotocols[1], "bearer"
-        return None, ("bearer" if subprotocols[:1] == ["bearer"] else None)
+        # The subprotocol is answered as the client offered it ("Bearer" or "bearer"): a
+        # browser drops a handshake whose answer it did not offer.
+        offered = subprotocols[0] if subprotocols and subprotocols[0].lower() == "bearer" else None
+        if offered and len(subprotocols) >= 2:
+            return subprotocols[1], offered
+        return None, offered
 
     async def connect(self) -> None:
         token, subprotocol = self._credentials()
@@ -138,6 +141,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.accept(subprotocol)
             await self._send_error("invalid_after", "after 须为非负整数 after must be a whole number ≥ 0")
             await self.close(code=CLOSE_CODES["invalid_after"])
+            return
+        if claims.expires_at <= timezone.now().timestamp():
+            # Within the clock leeway HTTP allows: a socket is not opened on it (no hello).
+            await self.accept(subprotocol)
+            await self.close(code=CLOSE_CODES["token_expired"])
             return
         self.user_id = user.pk
         self.device_pk = device.pk

@@ -153,6 +153,7 @@ def test_the_supervision_job_sends_a_report_whose_photos_never_came_to_the_secre
         "after": [digest(after)],
     }
     assert "6 小时" in row.note
+    assert row.data["wait_limit_hours"] == 6 and row.data["waited_hours"] == 6.0  # the tick at 6 h 1 min
     view = secretary.get(f"/events/{event_id}/photos").json()["evidence"]
     assert [p["status"] for p in view["before"]["photos"]] == ["arrived"]
     assert [(p["status"], p["sha256"]) for p in view["after"]["photos"]] == [("expected", digest(after))]

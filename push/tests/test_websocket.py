@@ -36,11 +36,13 @@ def _keep_the_test_connection(monkeypatch):
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
 
 
-def connect(token: str | None = None, *, subprotocol: bool = False, after: int | None = None) -> WebsocketCommunicator:
+def connect(
+    token: str | None = None, *, subprotocol: bool | str = False, after: int | None = None
+) -> WebsocketCommunicator:
     path = "/ws/v1/" + (f"?after={after}" if after is not None else "")
     headers, subprotocols = [], None
     if token and subprotocol:
-        subprotocols = ["bearer", token]
+        subprotocols = [subprotocol if isinstance(subprotocol, str) else "bearer", token]
     elif token:
         headers = [(b"authorization", f"Bearer {token}".encode())]
     return WebsocketCommunicator(application, path, headers=headers, subprotocols=subprotocols)
@@ -96,6 +98,12 @@ def test_it_accepts_a_browsers_token_as_a_subprotocol(db):
         assert connected and chosen == "bearer"
         assert (await communicator.receive_json_from())["type"] == "hello"
         await communicator.disconnect()
+        # Offered capitalised, it is answered as offered (a browser drops any other answer).
+        capital = connect(token, subprotocol="Bearer")
+        connected, chosen = await capital.connect()
+        assert connected and chosen == "Bearer"
+        assert (await capital.receive_json_from())["type"] == "hello"
+        await capital.disconnect()
 
     run(body)
 
@@ -125,6 +133,16 @@ def test_it_refuses_an_expired_token(db):
     now = int(time.time())
     expired = jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, key, algorithm="HS256", headers={"kid": kid})
     _closes_with(expired, 4003)
+
+
+def test_it_opens_no_socket_on_a_token_within_the_http_leeway(db):
+    """HTTP accepts a token for 30 s past its expiry (clock leeway); a socket closes 4003
+    at once instead of saying hello and closing."""
+    claims = jwt.decode(token_of("demo_grid_worker"), options={"verify_signature": False})
+    kid, key = next(iter(settings.JWT["KEYS"].items()))
+    now = int(time.time())
+    just_expired = jwt.encode({**claims, "exp": now - 5}, key, algorithm="HS256", headers={"kid": kid})
+    _closes_with(just_expired, 4003)
 
 
 def test_it_refuses_a_revoked_token(db):
@@ -418,14 +436,17 @@ def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkey
     monkeypatch.setattr("push.consumers.NotificationConsumer._close_when_expired", no_timer)
     claims = jwt.decode(token_of("demo_grid_worker"), options={"verify_signature": False})
     kid, key = next(iter(settings.JWT["KEYS"].items()))
-    # Expired five seconds ago: still inside the decoder's 30 s leeway, so it connects.
-    expired = jwt.encode({**claims, "exp": int(time.time()) - 5}, key, algorithm="HS256", headers={"kid": kid})
+    # Expires in a second: it connects, then expires with no timer to close it.
+    expiring = jwt.encode({**claims, "exp": int(time.time()) + 1}, key, algorithm="HS256", headers={"kid": kid})
     user_id = persona_user("demo_grid_worker").pk
 
     async def body():
-        communicator = connect(expired)
+        import asyncio
+
+        communicator = connect(expiring)
         assert (await communicator.connect())[0]
         assert (await communicator.receive_json_from())["type"] == "hello"
+        await asyncio.sleep(1.6)
         await get_channel_layer().group_send(
             f"user.{user_id}",
             {"type": "notify.message", "notification": {"seq": 1, "kind": NotificationKind.URGE, "title": "催办"}},

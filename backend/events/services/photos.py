@@ -188,6 +188,7 @@ def evidence_overdue(*, event: Event, now: datetime) -> Event:
     evidence = evidence_of(event)
     event.state = State.HANDLED
     hours = settings.SUPERVISION["EVIDENCE_WAIT_HOURS"]
+    waited = round((now - event.handled_at).total_seconds() / 3600, 1) if event.handled_at else hours
     return system_record(
         event,
         action="evidence_overdue",
@@ -196,7 +197,8 @@ def evidence_overdue(*, event: Event, now: datetime) -> Event:
         from_state=State.AWAITING_EVIDENCE,
         data={
             "reason": "photos_not_arrived",
-            "waited_hours": hours,
+            "waited_hours": waited,  # since it was handled (the job may run late)
+            "wait_limit_hours": hours,
             "expected": evidence.expected(),
             "evidence": evidence.detail(),
         },

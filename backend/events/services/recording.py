@@ -28,8 +28,8 @@ register("deadline_in_past", 422, "处置时限不能早于当前时间", "The d
 register(
     "not_on_admission_list",
     422,
-    "该事项不在网格事务准入清单内，不能派给网格员",
-    "This category is not on the grid admission list",
+    "该事项不在网格事务准入清单内，网格员不能承办",
+    "This category is not on the grid admission list: grid workers may not take it",
 )
 register("source_not_allowed", 422, "您的角色不能上报此来源的事件", "Your role cannot report events of this source")
 register("photos_missing", 422, "照片数量不足", "Not enough photos for this category")
