@@ -21,6 +21,10 @@ ADMIN_PREFIXES = ("浙江省", "浙江", "杭州市", "杭州", "上城区")
 BUILDING_WORDS = re.compile(r"(\d+|[a-z])(?:号楼|号幢|栋|座|幢)")
 DASHED = re.compile(r"(\d+)-(\d+)-(\d+)")
 ROOM_WORDS = re.compile(r"(\d+)(?:室|房|号房)")
+# Every dash people type between building, unit and room (NFKC has already made the
+# full-width and small ones ASCII): hyphen, figure dash, en and em dashes, horizontal
+# bar, minus sign.
+DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
 
 
 def chinese_to_int(text: str) -> int:
@@ -45,7 +49,7 @@ def _numerals(text: str) -> str:
 def normalize(text: str, *, strip_names: tuple[str, ...] = ()) -> str:
     """The search key of an address string (a pure function of its arguments)."""
     value = unicodedata.normalize("NFKC", text or "").lower()
-    value = value.replace("—", "-").replace("–", "-").replace("－", "-")
+    value = value.translate(DASHES)
     value = PUNCTUATION.sub("", value)
     for prefix in ADMIN_PREFIXES:
         if value.startswith(prefix):
