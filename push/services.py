@@ -68,18 +68,38 @@ _collecting = _Collecting()
 
 
 @contextmanager
-def notifications_collected() -> Iterator[None]:
+def notifications_collected(*, write: bool = True) -> Iterator[list[Message]]:
     """The notifications asked for in the block (a step's: its holders', its
     followers', the rating request) are written together when it ends, in a fixed
-    number of statements; nothing is written if the block raises."""
-    _collecting.stack.append([])
+    number of statements; nothing is written if the block raises. A nested block hands
+    its messages to the outer one. ``write=False``: the outermost block leaves them in
+    the list it yields, for the caller to write (``write_messages``, or with other rows
+    in one statement: ``backend.events.writes``)."""
+    messages: list[Message] = []
+    _collecting.stack.append(messages)
     try:
-        yield
-        messages = _collecting.stack[-1]
+        yield messages
     finally:
         _collecting.stack.pop()
-    if messages:
+    if _collecting.stack:
+        _collecting.stack[-1].extend(messages)
+        messages.clear()
+        return
+    if messages and write:
         _write(messages, now=timezone.now())
+
+
+def write_messages(messages: list[Message], *, now: datetime) -> None:
+    """The notifications of a ``notifications_collected`` block."""
+    if messages:
+        _write(messages, now=now)
+
+
+def made_notifications(made: list[Notification]) -> None:
+    """Notifications written elsewhere in one statement with other rows
+    (``backend.events.writes``): delivered live once the transaction commits."""
+    payloads = [(n.user_id, notification_payload(n)) for n in made]
+    transaction.on_commit(lambda: deliver_live(payloads))
 
 
 def notify(
@@ -118,8 +138,7 @@ def _write(messages: list[Message], *, now: datetime) -> list[Notification]:
 
     if fast.applies():  # PostgreSQL: the same rows in one statement
         made = fast.write(messages, now=now, request_id=current_request_id())
-        payloads = [(n.user_id, notification_payload(n)) for n in made]
-        transaction.on_commit(lambda: deliver_live(payloads))
+        made_notifications(made)
         return made
     wanted = Counter(user for message in messages for user in message.users)
     with transaction.atomic(savepoint=False):

@@ -129,15 +129,17 @@ def changed(instances: Iterable[models.Model], *, created: bool = False) -> None
 
 
 @contextmanager
-def changes_collected() -> Iterator[None]:
+def changes_collected(*, write: bool = True) -> Iterator[dict[tuple, list]]:
     """Collect ``changed`` entities and write their log rows once when the block ends
     without an error, inside the caller's transaction. On an error nothing is written:
     the block's transaction or savepoint is being rolled back. A nested block hands
-    what it collected to the outer one, whose end writes."""
+    what it collected to the outer one, whose end writes. ``write=False``: the outermost
+    block leaves what it collected in the dict it yields, for the caller to write
+    (``write_collected``, or with other rows in one statement: ``backend.events.writes``)."""
     pending: dict[tuple, list] = {}
     _pending.stack.append(pending)
     try:
-        yield
+        yield pending
     finally:
         _pending.stack.pop()
     if _pending.stack:
@@ -147,11 +149,35 @@ def changes_collected() -> Iterator[None]:
                 outer[key][0] = instance
             else:
                 outer[key] = [instance, created]
+        pending.clear()
         return
+    if write:
+        write_collected(pending)
+
+
+def write_collected(pending: dict[tuple, list]) -> None:
+    """The log rows of what a ``changes_collected`` block collected."""
     for created in (True, False):
         instances = [instance for instance, new in pending.values() if new is created]
         if instances:
             track_instances(instances, created=created)
+
+
+def rewrites_collected(pending: dict[tuple, list]) -> list[tuple[str, list[str], list[set[str]], bool]] | None:
+    """What a ``changes_collected`` block collected as ``changelog.rewrite``'s arguments,
+    one ``(kind, ids, buckets, dirty)`` per kind, as ``track`` gives them, when every
+    entity is an existing one and the rewrite applies (PostgreSQL); else None
+    (``write_collected`` writes them)."""
+    if not changelog.applies() or any(created for _, created in pending.values()):
+        return None
+    by_kind: dict[EntityKind, list[dict]] = defaultdict(list)
+    for instance, _ in pending.values():
+        kind = KIND_OF_MODEL[type(instance)]
+        by_kind[kind].append(bucket_row(kind, instance))
+    return [
+        (kind.name, [str(row["id"]) for row in rows], kind.buckets(rows), kind.name == "event")
+        for kind, rows in by_kind.items()
+    ]
 
 
 def _on_save(sender, instance, created: bool = False, raw: bool = False, **kwargs) -> None:

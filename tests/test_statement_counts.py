@@ -18,12 +18,14 @@ from tests.events_helpers import GRID_A, centre_of, evidence, governance_platfor
 pytestmark = pytest.mark.django_db
 
 # path -> statements. Change a count deliberately, with the reason in the commit message.
-EXPECTED = {"rest_report": 8, "accept": 14, "dispatch": 17, "sign": 8, "handle": 14, "approve": 15}
+EXPECTED = {"rest_report": 8, "accept": 12, "dispatch": 15, "sign": 7, "handle": 12, "approve": 13}
 # On PostgreSQL a step writes its event and history row in one statement
 # (``fastpath.record``), its change-log rows with the KPIs' dirty mark in one
 # (``fastpath.changelog``, three before) and its notifications in one
 # (``fastpath.notifications``, four before): docs/architecture.md, "Writes: a step".
-EXPECTED_POSTGRES = {"rest_report": 8, "accept": 8, "dispatch": 11, "sign": 5, "handle": 8, "approve": 9}
+# On both, the locked read of the event brings its reporter and the followers a step
+# tells (``events.selectors.access_event``, two statements before).
+EXPECTED_POSTGRES = {"rest_report": 8, "accept": 4, "dispatch": 7, "sign": 4, "handle": 5, "approve": 6}
 
 EXPECTED_PUSH = {"push_1_reports": 12, "push_100_reports": 12}
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from backend.administration.models import DutyAssignment
 from backend.core.errors import ApiError, register
 from backend.events.labels import category_name
 from backend.events.models import Category, Event, HandlerKind
+from backend.fastpath.statements import Plain
 from backend.territory.models import Department, Platform
 
 register(
@@ -62,21 +64,37 @@ class Duty:
         return grid_worker_id is not None
 
 
+# The lines that may bind a category in a street, in a statement written once (every
+# dispatch reads them: their ORM form, an ``OR`` of two conditions, cost more to compile
+# than to run). Held equal to ``duty_lines_orm`` by test_duty_dispatch.py.
+DUTY_LINES = Plain(
+    "SELECT d.street_id, d.handler, d.platform_kind, d.department_id FROM {DutyAssignment} d "
+    "WHERE d.category_id = %s AND (d.street_id = %s OR d.street_id IS NULL)",
+    DutyAssignment=DutyAssignment,
+)
+
+
+def duty_lines(category_id: int, street_id: int) -> dict[int | None, tuple[str, str, int | None]]:
+    """``{street id or None (district-wide): (handler, platform kind, department id)}``."""
+    return {street: tuple(rest) for street, *rest in DUTY_LINES.rows([category_id, street_id])}
+
+
+def duty_lines_orm(category_id: int, street_id: int) -> dict[int | None, tuple[str, str, int | None]]:
+    """``duty_lines`` through the ORM (the plain version the statement is held to)."""
+    rows = DutyAssignment.objects.filter(Q(street_id=street_id) | Q(street__isnull=True), category_id=category_id)
+    return {row.street_id: (row.handler, row.platform_kind, row.department_id) for row in rows}
+
+
 def duty_for(category: Category, street_id: int, *, known: Platform | None = None) -> Duty | None:
     """Who handles ``category`` in the street (two queries at most), or None when the
     named platform or department does not exist. ``known``: a platform already read
     with its street (a dispatch's target), used when it is the one named (a street has
     one platform of each kind) instead of reading it again."""
-    from backend.administration.models import DutyAssignment
-
-    lines = {
-        row.street_id: row
-        for row in DutyAssignment.objects.filter(Q(street_id=street_id) | Q(street__isnull=True), category=category)
-    }
+    lines = duty_lines(category.pk, street_id)
     chosen = lines.get(street_id) or lines.get(None)
     if chosen is not None:
-        handler, kind, department_id = chosen.handler, chosen.platform_kind, chosen.department_id
-        source = "street" if chosen.street_id else "district"
+        handler, kind, department_id = chosen
+        source = "street" if street_id in lines else "district"
     else:
         handler, kind, department_id, source = category.default_handler, category.platform_kind, None, "catalogue"
     if handler == HandlerKind.PLATFORM:

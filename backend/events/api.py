@@ -26,6 +26,7 @@ from backend.events.reporters import actor_names, reporters_shown
 from backend.events.selectors import QUEUES, access_event, categories, event_history, event_queue
 from backend.events.services import Actor, Photos
 from backend.events.workflow import allowed_steps
+from backend.events.writes import writes_collected
 
 router = Router(tags=["events"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -203,8 +204,9 @@ def _step_route(command: Command) -> None:
     def view(request: HttpRequest, event_id: UUID, payload) -> dict:
         actor = _actor(request, payload.device_time)
         # The answer is read in the step's transaction: its access-log row (a resident
-        # reporter's contact shown) commits with the step, one commit per request.
-        with transaction.atomic():
+        # reporter's contact shown) commits with the step, one commit per request, and
+        # is written with the step's other rows in one go (``backend.events.writes``).
+        with transaction.atomic(), writes_collected():
             event = command_run(command, actor=actor, event_id=event_id, body=payload)
             return event_detail(event, request.auth, f"POST /api/v1/events/{{event_id}}/{command.name}")
 

@@ -223,9 +223,9 @@ def command_run(command: Command, *, actor: Actor, event_id: uuid.UUID, body) ->
     in the caller's transaction: the event fetched and locked through the actor's
     scope, the step's service (which attaches the photos the body references if they
     have arrived, or expects them: ``backend.events.services.photos``), and the event's
-    change-log rows and the step's notifications written once each."""
-    from push.services import notifications_collected
-    from sync.changes import changes_collected
+    change-log rows and the step's notifications written once, together
+    (``backend.events.writes``)."""
+    from backend.events.writes import writes_collected
 
-    with changes_collected(), notifications_collected():
+    with writes_collected():
         return command.service(access_event(actor.user, event_id, lock=True), actor, body)

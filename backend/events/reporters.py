@@ -24,14 +24,33 @@ FIELDS = "phone,display_name"
 NOBODY = {"reporter_kind": None, "reporter_name": None, "reporter_phone": None}
 
 
-# One person (an event's reporter, in every step's answer and every detail), by a
-# statement written once: the ORM's form of it cost more to compile than to run.
-ONE_PERSON = Plain(
-    "SELECT u.id, u.username, u.display_name, u.phone, EXISTS (SELECT 1 FROM {RoleAssignment} r "
-    "WHERE r.user_id = u.id AND r.role = %s) FROM {User} u WHERE u.id = %s",
-    User=User,
-    RoleAssignment=RoleAssignment,
-)
+PERSON_FIELDS = ["id", "username", "display_name", "phone"]
+
+
+def person_sql(user_id: str, row: str = "") -> str:
+    """One person as an event's answer shows them: ``PERSON_FIELDS`` and whether they are
+    a resident, written once. ``user_id`` is SQL (a parameter or a column); ``row``, a
+    function making the values one value (the locked read of the event brings its
+    reporter along as JSON: ``events.selectors``). Tables as ``{User}`` and
+    ``{RoleAssignment}``."""
+    values = (
+        f"u.id, u.username, u.display_name, u.phone, EXISTS (SELECT 1 FROM {{RoleAssignment}} r "
+        f"WHERE r.user_id = u.id AND r.role = '{Role.RESIDENT.value}')"
+    )
+    return f"SELECT {f'{row}({values})' if row else values} FROM {{User}} u WHERE u.id = {user_id}"
+
+
+def person_of(values) -> User:
+    """The person of ``person_sql``'s values."""
+    *fields, is_resident = values
+    person = User.from_db(connection.alias, PERSON_FIELDS, fields)
+    person.is_resident = bool(is_resident)
+    return person
+
+
+# One person (an event's reporter, in every detail without the event's locked read), by
+# a statement written once: the ORM's form of it cost more to compile than to run.
+ONE_PERSON = Plain(person_sql("%s"), User=User, RoleAssignment=RoleAssignment)
 
 
 def _people(user_ids: Iterable[int | None]) -> dict[int, User]:
@@ -39,12 +58,7 @@ def _people(user_ids: Iterable[int | None]) -> dict[int, User]:
     if not ids:
         return {}
     if len(ids) == 1:
-        people = {}
-        for *values, is_resident in ONE_PERSON.rows([Role.RESIDENT, *ids]):
-            person = User.from_db(connection.alias, ["id", "username", "display_name", "phone"], values)
-            person.is_resident = bool(is_resident)
-            people[person.pk] = person
-        return people
+        return {person.pk: person for person in map(person_of, ONE_PERSON.rows([*ids]))}
     residents = RoleAssignment.objects.filter(user=OuterRef("pk"), role=Role.RESIDENT)
     rows = User.objects.filter(pk__in=ids).annotate(is_resident=Exists(residents))
     return {person.pk: person for person in rows.only("pk", "username", "display_name", "phone")}
@@ -57,7 +71,11 @@ def resident_label() -> str:
 def reporters_shown(viewer: User, events: list[Event], endpoint: str) -> dict:
     """``{event id: {reporter_kind, reporter_name, reporter_phone}}`` for ``viewer``;
     records the residents whose data it shows."""
-    people = _people(event.reporter_id for event in events)
+    known = [getattr(event, "_reporter", False) for event in events]  # read with the event
+    if all(person is not False for person in known):
+        people = {person.pk: person for person in known if person is not None}
+    else:
+        people = _people(event.reporter_id for event in events)
     scope = scope_of(viewer)
     shown: set[int] = set()
     answer = {}

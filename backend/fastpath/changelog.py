@@ -21,47 +21,59 @@ from django.db import connection
 from backend.fastpath.statements import Plain
 
 REWRITE_BEGINS = "WITH left_buckets AS ("  # how the statement shows in a query log
-_REWRITE = REWRITE_BEGINS + (
-    " UPDATE {Change} c SET stamp = NULL, deleted = TRUE"
-    " WHERE c.kind = %s::text AND c.entity_id = ANY(%s::text[]) AND NOT EXISTS ("
-    "  SELECT 1 FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket)"
-    "  WHERE n.entity_id = c.entity_id AND n.bucket = c.bucket)"
-    "){dirty} "
-    "INSERT INTO {Change} (stamp, bucket, kind, entity_id, deleted) "
-    "SELECT NULL, n.bucket, %s::text, n.entity_id, FALSE FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket) "
-    "ON CONFLICT (kind, entity_id, bucket) DO UPDATE SET stamp = NULL, deleted = FALSE"
-)
-_DIRTY = ", dirty AS (INSERT INTO {DirtyEvent} (event_id) SELECT unnest(%s::uuid[]))"
 
 
-def _statements():
+def ctes(suffix: str = "", *, dirty: bool = False) -> str:
+    """The rewrite as named parts of a ``WITH`` (``left_buckets``, ``dirty``,
+    ``changes``, each name followed by ``suffix``), its parameters ``params``'."""
+    left = (
+        f"left_buckets{suffix} AS ("
+        " UPDATE {Change} c SET stamp = NULL, deleted = TRUE"
+        " WHERE c.kind = %s::text AND c.entity_id = ANY(%s::text[]) AND NOT EXISTS ("
+        "  SELECT 1 FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket)"
+        "  WHERE n.entity_id = c.entity_id AND n.bucket = c.bucket))"
+    )
+    marks = f", dirty{suffix} AS (INSERT INTO {{DirtyEvent}} (event_id) SELECT unnest(%s::uuid[]))" if dirty else ""
+    upsert = (
+        f", changes{suffix} AS (INSERT INTO {{Change}} (stamp, bucket, kind, entity_id, deleted) "
+        "SELECT NULL, n.bucket, %s::text, n.entity_id, FALSE FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket) "
+        "ON CONFLICT (kind, entity_id, bucket) DO UPDATE SET stamp = NULL, deleted = FALSE)"
+    )
+    return left + marks + upsert
+
+
+def tables() -> dict:
+    """The models ``ctes`` names."""
     from backend.stats.models import DirtyEvent
     from sync.models import Change
 
-    plain = Plain(_REWRITE.replace("{dirty}", ""), Change=Change)
-    dirty = Plain(_REWRITE.replace("{dirty}", _DIRTY), Change=Change, DirtyEvent=DirtyEvent)
-    return plain, dirty
+    return {"Change": Change, "DirtyEvent": DirtyEvent}
 
 
-_made: tuple[Plain, Plain] | None = None
+_made: dict[bool, Plain] = {}
 
 
 def applies() -> bool:
     return connection.vendor == "postgresql"
 
 
+def marked(dirty: bool) -> bool:
+    """Whether a rewrite asked to mark its entities' KPI facts stale does (the facts kept)."""
+    return dirty and settings.STATS_FACTS
+
+
+def params(kind: str, ids: list[str], buckets: list[set[str]], *, marked: bool) -> list:
+    """``ctes``' parameters: the rows of entities ``ids`` (of ``kind``) for their current
+    ``buckets`` (one set per id), and with ``marked`` the dirty mark of each."""
+    entity_ids = [entity_id for entity_id, current in zip(ids, buckets) for _ in current]
+    names = [bucket for current in buckets for bucket in sorted(current)]
+    return [kind, ids, entity_ids, names, *([ids] if marked else []), kind, entity_ids, names]
+
+
 def rewrite(kind: str, ids: list[str], buckets: list[set[str]], *, dirty: bool) -> None:
     """The rows of entities ``ids`` (of ``kind``) for their current ``buckets`` (one set
     per id), and with ``dirty`` the KPIs' dirty mark of each (events), in one statement."""
-    global _made
-    if _made is None:
-        _made = _statements()
-    plain, with_dirty = _made
-    entity_ids = [entity_id for entity_id, current in zip(ids, buckets) for _ in current]
-    names = [bucket for current in buckets for bucket in sorted(current)]
-    params: list = [kind, ids, entity_ids, names]
-    marked = dirty and settings.STATS_FACTS
-    if marked:
-        params.append(ids)
-    params += [kind, entity_ids, names]
-    (with_dirty if marked else plain).rows(params)
+    mark = marked(dirty)
+    if mark not in _made:
+        _made[mark] = Plain(f"WITH {ctes(dirty=mark)} SELECT 1", **tables())
+    _made[mark].rows(params(kind, ids, buckets, marked=mark))

@@ -19,8 +19,7 @@ from django.db import connection
 from backend.fastpath.bulk import make
 from backend.fastpath.statements import Plain
 
-_WRITE = """
-WITH counters AS (
+CTES = """counters AS (
     INSERT INTO {NotificationCounter} (user_id, last)
     SELECT * FROM unnest(%s::bigint[], %s::bigint[])
     ON CONFLICT (user_id) DO UPDATE SET last = {NotificationCounter}.last + excluded.last
@@ -41,9 +40,26 @@ WITH counters AS (
 ), origins AS (
     INSERT INTO {NotificationOrigin} (notification_id, request_id)
     SELECT m.id, %s::text FROM made m WHERE m.kind = ANY(%s::text[]) AND %s::text <> ''
-)
-SELECT id, user_id, seq FROM made
-"""
+)"""
+RESULT = "SELECT id, user_id, seq FROM made"  # the rows made, for ``made``
+_WRITE = f"WITH {CTES}\n{RESULT}\n"
+
+
+def tables() -> dict:
+    """The models ``CTES`` names."""
+    from backend.accounts.models import Device
+    from backend.ops.models import NotificationOrigin
+    from push.models import Notification, NotificationCounter, PushOutbox, PushToken
+
+    return dict(
+        NotificationCounter=NotificationCounter,
+        Notification=Notification,
+        PushOutbox=PushOutbox,
+        Device=Device,
+        PushToken=PushToken,
+        NotificationOrigin=NotificationOrigin,
+    )
+
 
 _statement: Plain | None = None
 
@@ -62,20 +78,16 @@ def write(messages, *, now: datetime, request_id: str) -> list:
     outbox rows and request ids, in one statement; answers them with their ids, in the
     order of ``messages`` and their users."""
     global _statement
-    from backend.accounts.models import Device
-    from backend.ops.models import NotificationOrigin
-    from push.models import PUSHED_KINDS, Notification, NotificationCounter, OutboxState, PushOutbox, PushToken
-
     if _statement is None:
-        _statement = Plain(
-            _WRITE,
-            NotificationCounter=NotificationCounter,
-            Notification=Notification,
-            PushOutbox=PushOutbox,
-            Device=Device,
-            PushToken=PushToken,
-            NotificationOrigin=NotificationOrigin,
-        )
+        _statement = Plain(_WRITE, **tables())
+    params, rows = prepare(messages, now=now, request_id=request_id)
+    return made(rows, _statement.rows(params), now=now)
+
+
+def prepare(messages, *, now: datetime, request_id: str) -> tuple[list, list]:
+    """``CTES``' parameters for ``messages``, and the rows they make (for ``made``)."""
+    from push.models import PUSHED_KINDS, OutboxState
+
     wanted = Counter(user for message in messages for user in message.users)
     users = sorted(wanted)  # one order for every writer: two steps never wait on each other's rows crosswise
     place: Counter = Counter()
@@ -100,14 +112,21 @@ def write(messages, *, now: datetime, request_id: str) -> list:
         pushed,
         request_id,
     ]
-    ids = {(user_id, seq): pk for pk, user_id, seq in _statement.rows(params)}
+    return params, rows
+
+
+def made(rows: list, result: list[tuple], *, now: datetime) -> list:
+    """The ``Notification`` instances of ``prepare``'s rows, from ``RESULT``'s rows."""
+    from push.models import Notification
+
+    ids = {(user_id, seq): pk for pk, user_id, seq in result}
     first = {}  # the seq before this write, per user
     for (user_id, seq), _ in ids.items():
         first[user_id] = min(first.get(user_id, seq), seq)
-    made = []
+    notifications = []
     for user_id, at, message, event_id, _ in rows:
         seq = first[user_id] + at - 1
-        made.append(
+        notifications.append(
             make(
                 Notification,
                 id=ids[(user_id, seq)],
@@ -121,7 +140,7 @@ def write(messages, *, now: datetime, request_id: str) -> list:
                 created_at=now,
             )
         )
-    for notification in made:
+    for notification in notifications:
         notification._state.adding = False
         notification._state.db = connection.alias
-    return made
+    return notifications

@@ -14,6 +14,7 @@ it shows wherever the ORM's queries do.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
@@ -22,6 +23,12 @@ from django.db.backends.utils import CursorDebugWrapper
 from psycopg.types.numeric import Int8
 
 from backend.core.db_router import read_connection
+
+# The JSON functions an ``extra`` column of a ``Select`` names, on each database.
+JSON_FUNCTIONS = {
+    "postgresql": {"json_array": "json_build_array", "json_agg": "json_agg"},
+    "sqlite": {"json_array": "json_array", "json_agg": "json_group_array"},
+}
 
 
 class Select:
@@ -32,7 +39,11 @@ class Select:
     left unread, which load on first access as with ``QuerySet.defer``. ``lock``: the
     first model's row is locked until the transaction ends (``FOR UPDATE OF t0`` on
     PostgreSQL; SQLite locks the whole database for a write anyway, as the ORM's
-    ``select_for_update`` does nothing there)."""
+    ``select_for_update`` does nothing there). ``extra``: more columns, each a JSON value
+    made by a subquery (read with the row instead of by a statement of its own), answered
+    after the instances, decoded; they name the tables as ``{0}``… and ``{Model}`` for the
+    models of ``extra_models``, and the JSON functions of the database as ``{json_array}``
+    and ``{json_agg}``."""
 
     def __init__(
         self,
@@ -41,6 +52,8 @@ class Select:
         joins: Sequence[str] = (),
         defer: Sequence[str] = (),
         lock: bool = False,
+        extra: Sequence[str] = (),
+        extra_models: dict[str, type[models.Model]] | None = None,
     ):
         if len(joins) != len(models_) - 1:
             raise ValueError("one join condition per model after the first")
@@ -49,6 +62,8 @@ class Select:
         self.joins = tuple(joins)
         self.defer = frozenset(defer)
         self.lock = lock
+        self.extra = tuple(extra)
+        self.extra_models = extra_models or {}
         self._vendor: str | None = None
 
     def _compile(self) -> None:
@@ -73,6 +88,11 @@ class Select:
                 (model, [f.attname for f in fields], len(columns), len(columns) + len(fields), converters)
             )
             columns.extend(f"{alias}.{quote(f.column)}" for f in fields)
+        self._extra_start = len(columns)
+        names = {name: quote(m._meta.db_table) for name, m in self.extra_models.items()}
+        columns.extend(
+            expression.format(*aliases, **names, **JSON_FUNCTIONS[connection.vendor]) for expression in self.extra
+        )
         tables = [f"{quote(model._meta.db_table)} {alias}" for model, alias in zip(self.models, aliases)]
         sql = f"SELECT {', '.join(columns)} FROM {tables[0]}"
         for table, condition in zip(tables[1:], self.joins):
@@ -88,9 +108,9 @@ class Select:
             self._compile()
         return self._sql
 
-    def one(self, params: Sequence) -> tuple[models.Model, ...] | None:
+    def one(self, params: Sequence) -> tuple | None:
         """The first row's instances, one per model (joined ones cached on the first
-        through its relation when it has one), or None."""
+        through its relation when it has one), then the ``extra`` values, or None."""
         rows = run_bound(self.sql, params)
         if not rows:
             return None
@@ -107,7 +127,8 @@ class Select:
         for relation, other in zip(self._relations, instances[1:]):
             if relation is not None and getattr(first, relation.attname) == other.pk:
                 relation.set_cached_value(first, other)
-        return tuple(instances)
+        extras = [json.loads(v) if isinstance(v, str) else v for v in row[self._extra_start :]]
+        return (*instances, *extras)
 
 
 class Plain:

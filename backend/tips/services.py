@@ -206,20 +206,28 @@ def followers_of(event: Event) -> set[int]:
     return users
 
 
-# ``followers_of`` less the anonymous account (its tips are followed by their tracking
-# codes, not notifications), in one statement written once: every step asks it.
-FOLLOWERS_TO_TELL = Plain(
-    "SELECT u.id FROM {User} u WHERE u.username <> %s AND (u.id = %s OR u.id IN "
-    "(SELECT f.user_id FROM {Follow} f WHERE f.event_id = %s))",
-    User=User,
-    Follow=Follow,
-)
+def followers_to_tell_sql(event_id: str, told_reporter: str) -> str:
+    """``followers_of`` less the anonymous account (its tips are followed by their tracking
+    codes, not notifications), as SQL, written once: ``event_id`` and ``told_reporter``
+    (the reporter when the event is a public tip, else NULL) are SQL, a parameter or a
+    column; tables as ``{User}`` and ``{Follow}``. Every step asks it: this statement, or
+    the locked read of the event that brings it along (``events.selectors``)."""
+    return (
+        f"SELECT u.id FROM {{User}} u WHERE u.username <> '{ANONYMOUS_ACCOUNT}' AND (u.id = {told_reporter} "
+        f"OR u.id IN (SELECT f.user_id FROM {{Follow}} f WHERE f.event_id = {event_id}))"
+    )
+
+
+FOLLOWERS_TO_TELL = Plain(followers_to_tell_sql("%s", "%s"), User=User, Follow=Follow)
 
 
 def _followers_to_tell(event: Event) -> set[int]:
+    known = getattr(event, "_followers_to_tell", None)  # read with the locked event
+    if known is not None:
+        return known
     reporter = event.reporter_id if event.source == Source.PUBLIC_TIP else None
     event_id = Event._meta.pk.get_db_prep_value(event.pk, connection)
-    return {user_id for (user_id,) in FOLLOWERS_TO_TELL.rows([ANONYMOUS_ACCOUNT, reporter, event_id])}
+    return {user_id for (user_id,) in FOLLOWERS_TO_TELL.rows([reporter, event_id])}
 
 
 def carry_followers(merged: Event, survivor: Event) -> set[int]:

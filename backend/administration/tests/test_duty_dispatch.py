@@ -168,3 +168,30 @@ def test_the_target_platform_read_is_the_orms():
             read = found[0]
             assert (read.pk, read.kind, read.street_id, str(read)) == (orm.pk, orm.kind, orm.street_id, str(orm))
             assert Platform.street.is_cached(read)
+
+
+def test_the_duty_lines_statement_reads_what_the_orm_reads(as_persona):
+    """``duty.DUTY_LINES`` (a statement written once) reads the lines the ORM's filter
+    reads: the street's own, the district-wide one, both or none, for every street."""
+    from backend.administration.duty import duty_lines, duty_lines_orm
+    from backend.events.models import Category
+
+    admin = as_persona("demo_admin")
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    lines = [
+        {"category": "01.03", "street_code": STREET, "handler": "platform", "platform_kind": "service"},
+        {"category": "01.03", "handler": "platform", "platform_kind": "governance"},
+        {"category": "06.01", "handler": "platform", "platform_kind": "enforcement"},
+    ]
+    for line in lines:
+        put = admin.client.put("/api/v1/admin/duty-list", line, content_type="application/json", headers=headers)
+        assert put.status_code == 200, put.content
+    streets = list(Platform.objects.values_list("street_id", flat=True).distinct())
+    seen = set()
+    for code in ("01.02", "01.03", "06.01"):
+        category = Category.objects.get(code=code)
+        for street in streets:
+            read = duty_lines(category.pk, street)
+            assert read == duty_lines_orm(category.pk, street), (code, street)
+            seen.add(frozenset(read))
+    assert len(seen) >= 3  # none, the district's alone, the street's beside the district's

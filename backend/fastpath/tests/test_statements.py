@@ -3,7 +3,7 @@ instances the ORM reads (converted values, the joined row cached on its relation
 deferred fields loading on access), on either database."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -156,6 +156,39 @@ def test_the_followers_a_step_tells_are_the_orms_followers_less_the_anonymous_ac
     expected = followers_of(event) - {anonymous.pk}
     assert _followers_to_tell(event) == expected
     assert {u.pk for u in others} <= expected and (event.reporter_id in expected) == (source == "public_tip")
+    # The same followers read along with the locked event (one statement less a step).
+    from backend.events.selectors import access_event
+
+    with transaction.atomic():
+        locked = access_event(User.objects.get(username="demo_dispatcher"), event.pk, lock=True)
+    assert locked._followers_to_tell == expected
+    assert _followers_to_tell(locked) == expected
+    assert not hasattr(access_event(User.objects.get(username="demo_dispatcher"), event.pk), "_followers_to_tell")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["demo_resident", "demo_grid_worker"])
+def test_the_reporter_read_with_the_event_is_the_one_person_read_alone(as_persona, persona):
+    """``access_event`` brings the event's reporter (``_reporter``) as ``_people`` reads
+    them alone, for a resident and for staff, locked or not; an event without a reporter
+    comes with None."""
+    from backend.events.models import Event
+    from backend.events.reporters import _people
+    from backend.events.selectors import access_event
+    from tests.events_helpers import report
+
+    source = "public_tip" if persona == "demo_resident" else "grid_patrol"
+    event = Event.objects.get(pk=report(as_persona(persona), source=source).json()["id"])
+    (alone,) = _people([event.reporter_id]).values()
+    viewer = User.objects.get(username="demo_dispatcher")
+    fields = ("pk", "username", "display_name", "phone", "is_resident")
+    for lock in (False, True):
+        with transaction.atomic():
+            read = access_event(viewer, event.pk, lock=lock)._reporter
+        assert [getattr(read, f) for f in fields] == [getattr(alone, f) for f in fields]
+        assert str(read) == str(alone) and read.is_resident == (persona == "demo_resident")
+    Event.objects.filter(pk=event.pk).update(reporter=None)
+    assert access_event(viewer, event.pk)._reporter is None
 
 
 @pytest.mark.django_db

@@ -35,3 +35,25 @@ def test_audit_change_lands_in_the_admin_history_with_who_and_details():
     assert trail[0] == entry
     assert entry.user == admin and entry.action_flag == CHANGE
     assert '"deadline_amount": 2' in entry.change_message
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_the_written_once_insert_stores_what_the_orms_bulk_create_stores(count):
+    """``record_reads`` (a statement written once per count of rows) stores the rows
+    ``record_reads_orm`` stores: the same columns, the time within the call."""
+    from django.utils import timezone
+
+    from backend.privacy.log import record_reads_orm
+    from backend.privacy.models import PersonalDataRead
+
+    reader = User.objects.get(username="demo_dispatcher")
+    subjects = [f"s-{n}" for n in range(count)]
+    columns = ("reader_id", "subject_kind", "subject_id", "endpoint", "fields")
+    written = {}
+    for way, record in (("plain", record_reads), ("orm", record_reads_orm)):
+        before = timezone.now()
+        assert record(reader, SubjectKind.RESIDENT, [*subjects, subjects[0]], f"GET /{way}", fields="phone") == count
+        rows = PersonalDataRead.objects.filter(endpoint=f"GET /{way}").order_by("subject_id")
+        assert all(before <= row.at <= timezone.now() for row in rows)
+        written[way] = [tuple(getattr(row, c) for c in columns if c != "endpoint") for row in rows]
+    assert written["plain"] == written["orm"] and len(written["plain"]) == count
