@@ -211,10 +211,12 @@ def followers_to_tell_sql(event_id: str, told_reporter: str) -> str:
     codes, not notifications), as SQL, written once: ``event_id`` and ``told_reporter``
     (the reporter when the event is a public tip, else NULL) are SQL, a parameter or a
     column; tables as ``{User}`` and ``{Follow}``. Every step asks it: this statement, or
-    the locked read of the event that brings it along (``events.selectors``)."""
+    the locked read of the event that brings it along (``events.selectors``). The people
+    are looked up by key from the reporter and the event's follow rows (an ``OR`` of the
+    two made the database read every user, as many as the district's residents)."""
     return (
-        f"SELECT u.id FROM {{User}} u WHERE u.username <> '{ANONYMOUS_ACCOUNT}' AND (u.id = {told_reporter} "
-        f"OR u.id IN (SELECT f.user_id FROM {{Follow}} f WHERE f.event_id = {event_id}))"
+        f"SELECT u.id FROM {{User}} u WHERE u.username <> '{ANONYMOUS_ACCOUNT}' AND u.id IN "
+        f"(SELECT {told_reporter} UNION ALL SELECT f.user_id FROM {{Follow}} f WHERE f.event_id = {event_id})"
     )
 
 
