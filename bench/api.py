@@ -1,7 +1,7 @@
 """Group ``api``: the floor every other figure is compared with.
 
 ``GET /api/v1/health`` and ``GET /api/v1/me`` (valid token) under wrk, against the
-production HTTP layout (gunicorn, sync workers)."""
+production HTTP layout (gunicorn, gthread workers, connections kept alive)."""
 
 from __future__ import annotations
 

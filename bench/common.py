@@ -25,6 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "4"))
+# The production layout's worker class (docker/compose.yaml, docs/architecture.md "Serving
+# layout"): gthread, two threads a worker, connections kept alive between requests.
+# BENCH_GUNICORN_THREADS=0 starts sync workers instead (the layout before 2026-12-02), which
+# close the connection after every answer.
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "2"))
+GUNICORN_KEEP_ALIVE_S = 75  # longer than nginx keeps an idle upstream connection (60 s)
 PASSWORD = "bench-pass-2026"
 
 
@@ -53,6 +59,14 @@ def free_port() -> int:
                 continue
             return sock.getsockname()[1]
     raise RuntimeError(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
+
+
+def gunicorn_command(port: int, workers: int = GUNICORN_WORKERS, threads: int = GUNICORN_THREADS) -> list[str]:
+    """gunicorn as docker/compose.yaml runs it (``threads`` 0: sync workers, for comparison)."""
+    command = ["gunicorn", "backend.wsgi:application", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    if threads:
+        command += ["--worker-class", "gthread", "--threads", str(threads), "--keep-alive", str(GUNICORN_KEEP_ALIVE_S)]
+    return command
 
 
 @dataclass
@@ -132,24 +146,10 @@ class Bench:
                 time.sleep(0.2)
         raise RuntimeError(f"{command} did not answer on {base}")
 
-    def start_http(self, workers: int = GUNICORN_WORKERS) -> str:
-        """The production HTTP layout: gunicorn, sync workers (see docs/architecture.md)."""
+    def start_http(self, workers: int = GUNICORN_WORKERS, threads: int = GUNICORN_THREADS) -> str:
+        """The production HTTP layout: gunicorn, gthread workers (see docs/architecture.md)."""
         port = free_port()
-        return self.start(
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "backend.wsgi:application",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-            ],
-            port,
-        )
+        return self.start([PYTHON, "-m", *gunicorn_command(port, workers, threads), "--log-level", "warning"], port)
 
     def start_daphne(self) -> str:
         port = free_port()

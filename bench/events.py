@@ -3,7 +3,8 @@ first page of every role's queue over it.
 
 ``seed_events_per_s``: ``seed_demo --events N`` (N = the seed's 175,591 unless
 BENCH_EVENTS says otherwise). ``queue_first_page_ms``: the slowest role queue's
-median first-page latency (sequential requests to the production HTTP layout),
+median first-page latency (sequential requests to the production HTTP layout over one
+kept-alive connection, as a phone sends them; until 2026-12-02 each on a new connection),
 compared with ``GET /me`` measured the same way. ``search_p95_ms``: finding events
 by text (description, address) and by number over the district-year, as the
 district's commander and a street's dispatcher: the 95th percentile of every
@@ -66,15 +67,24 @@ SEARCH_SAMPLES = 6
 
 
 def timings_ms(url: str, token: str, samples: int = SAMPLES) -> list[float]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    """Sequential GETs over one kept-alive connection, as a phone's HTTP client sends them
+    (the server may close it: then the next request opens another, and its time counts)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    headers = {"Authorization": f"Bearer {token}"}
     timings = []
-    for _ in range(samples + 2):
-        started = time.perf_counter()
-        with urllib.request.urlopen(request) as response:
+    try:
+        for _ in range(samples + 2):
+            started = time.perf_counter()
+            connection.request("GET", target, headers=headers)
+            response = connection.getresponse()
             body = response.read()
             if response.status != 200:
                 raise RuntimeError(f"{url}: {response.status} {body[:200]!r}")
-        timings.append((time.perf_counter() - started) * 1000)
+            timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        connection.close()
     return timings[2:]  # the first two warm caches
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from bench import events as events_group
 from bench import sync as sync_group
-from bench.common import PASSWORD, PYTHON, RESULTS, ROOT, Bench, Figure, free_port
+from bench.common import PASSWORD, PYTHON, RESULTS, ROOT, Bench, Figure, free_port, gunicorn_command
 
 SCALE_DB = os.environ.get("BENCH_SCALE_DB", "grid_scale_big")
 YEAR_EVENTS = 175_591
@@ -241,7 +241,7 @@ def start_http(
     command = (
         ["daphne", "-b", "127.0.0.1", "-p", str(port), "backend.asgi:application"]
         if daphne
-        else ["gunicorn", "backend.wsgi:application", "-w", "4", "-b", f"127.0.0.1:{port}"]
+        else gunicorn_command(port, workers=4)
     )
     with log.open("w") if log else open(os.devnull, "w") as stderr:
         http = subprocess.Popen(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 
 CHECK_TIMEOUT_SECONDS = 2.0
+# One round trip at a time per process: each ``async_to_sync`` call from a plain thread runs
+# on an event loop of its own, and channels_redis refuses two loops receiving on one layer
+# at once ("Two event loops are trying to receive() on one channel layer at once!"), which
+# gunicorn's threaded workers (``--threads`` above 1) would otherwise do.
+_round_trip_lock = threading.Lock()
 
 
 def check_database() -> None:
@@ -32,7 +38,8 @@ def check_channel_layer() -> None:
     async def bounded() -> None:
         await asyncio.wait_for(_channel_layer_round_trip(), CHECK_TIMEOUT_SECONDS)
 
-    async_to_sync(bounded)()
+    with _round_trip_lock:
+        async_to_sync(bounded)()
 
 
 CHECKS = {"database": check_database, "channel_layer": check_channel_layer}

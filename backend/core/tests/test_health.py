@@ -44,3 +44,46 @@ def test_it_answers_503_naming_the_database_when_it_is_down(anonymous, db, monke
     checks = response.json()["detail"]["checks"]
     assert checks["database"].startswith("error: OperationalError")
     assert checks["channel_layer"] == "ok"
+
+
+def test_it_checks_a_redis_channel_layer_from_several_threads_at_once(settings):
+    """gunicorn's threaded workers run requests on several threads of one process: their
+    health checks take turns on the channel layer instead of failing each other."""
+    import socket
+    import threading
+
+    import pytest
+
+    from backend.core.health import check_channel_layer
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        pytest.skip("needs Redis on 127.0.0.1:6379")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/13"]},
+        }
+    }
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    errors: list[BaseException] = []
+
+    def check() -> None:
+        for _ in range(5):
+            try:
+                check_channel_layer()
+            except BaseException as error:
+                errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=check) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        channel_layers.backends.clear()
+    assert errors == []
