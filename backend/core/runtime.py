@@ -36,11 +36,9 @@ def gc_paused() -> Iterator[None]:
     A collection in the middle walks every object the answer holds, all of them alive,
     and moves them to an older generation to be walked again; once the answer is sent
     they are freed by reference counting, so the collector finds little left to do.
-    Process-wide: a thread that ends its pause early only lets the collector run."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    Process-wide, and reentrant across a gunicorn worker's threads: the collector comes
+    back when the last pause of the process ends (``fastpath.collector``)."""
+    from backend.fastpath.collector import collector_paused
+
+    with collector_paused():
         yield
-    finally:
-        if was_enabled:
-            gc.enable()
