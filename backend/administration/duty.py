@@ -67,16 +67,31 @@ class Duty:
 # The lines that may bind a category in a street, in a statement written once (every
 # dispatch reads them: their ORM form, an ``OR`` of two conditions, cost more to compile
 # than to run). Held equal to ``duty_lines_orm`` by test_duty_dispatch.py.
-DUTY_LINES = Plain(
-    "SELECT d.street_id, d.handler, d.platform_kind, d.department_id FROM {DutyAssignment} d "
-    "WHERE d.category_id = %s AND (d.street_id = %s OR d.street_id IS NULL)",
-    DutyAssignment=DutyAssignment,
-)
+def duty_lines_sql(category_id: str, street_id: str, select: str = "{values}") -> str:
+    """The lines as SQL, written once: ``category_id`` and ``street_id`` are SQL (a
+    parameter or a column); ``select``, what is selected of the line's ``{values}`` (a
+    dispatch reads them as one JSON value with its target platform:
+    ``events.services.steps``). Table as ``{DutyAssignment}``."""
+    values = "d.street_id, d.handler, d.platform_kind, d.department_id"
+    return (
+        f"SELECT {select.replace('{values}', values)} FROM {{DutyAssignment}} d "
+        f"WHERE d.category_id = {category_id} AND (d.street_id = {street_id} OR d.street_id IS NULL)"
+    )
 
 
-def duty_lines(category_id: int, street_id: int) -> dict[int | None, tuple[str, str, int | None]]:
+DUTY_LINES = Plain(duty_lines_sql("%s", "%s"), DutyAssignment=DutyAssignment)
+
+Lines = dict[int | None, tuple[str, str, int | None]]
+
+
+def duty_lines(category_id: int, street_id: int) -> Lines:
     """``{street id or None (district-wide): (handler, platform kind, department id)}``."""
-    return {street: tuple(rest) for street, *rest in DUTY_LINES.rows([category_id, street_id])}
+    return lines_of(DUTY_LINES.rows([category_id, street_id]))
+
+
+def lines_of(rows) -> Lines:
+    """``duty_lines``' answer from the rows of ``duty_lines_sql``."""
+    return {street: tuple(rest) for street, *rest in rows}
 
 
 def duty_lines_orm(category_id: int, street_id: int) -> dict[int | None, tuple[str, str, int | None]]:
@@ -89,8 +104,13 @@ def duty_for(category: Category, street_id: int, *, known: Platform | None = Non
     """Who handles ``category`` in the street (two queries at most), or None when the
     named platform or department does not exist. ``known``: a platform already read
     with its street (a dispatch's target), used when it is the one named (a street has
-    one platform of each kind) instead of reading it again."""
-    lines = duty_lines(category.pk, street_id)
+    one platform of each kind) instead of reading it again, with the category's lines
+    in that street when it was read with them (``known._duty_lines``)."""
+    read_along = getattr(known, "_duty_lines", None)
+    if read_along is not None and read_along[0] == (category.pk, street_id):
+        lines = read_along[1]
+    else:
+        lines = duty_lines(category.pk, street_id)
     chosen = lines.get(street_id) or lines.get(None)
     if chosen is not None:
         handler, kind, department_id = chosen

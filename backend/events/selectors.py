@@ -41,23 +41,25 @@ EVENT_WITH_CATEGORY_AND_GRID_LOCKED = Select(Event, Category, Grid, lock=True, *
 def _read_along() -> dict:
     """What a step's tail asks of the event, read with it instead of by statements of
     their own (issue 24: fewer round trips a step): the reporter its answer shows
-    (``reporters.person_sql``) and the followers it tells (``tips.services
-    .followers_to_tell_sql``), each rule's SQL written once where the rule lives."""
+    (``reporters.person_sql``), the followers it tells (``tips.services
+    .followers_to_tell_sql``) and the handlers of the unit holding it
+    (``push.recipients.holders_sql``), each rule's SQL written once where the rule lives."""
     from backend.accounts.models import RoleAssignment
     from backend.events.models import Source
     from backend.events.reporters import person_sql
     from backend.tips.models import Follow
     from backend.tips.services import followers_to_tell_sql
+    from push.recipients import holders_sql
 
     reporter = "(" + person_sql("{0}.reporter_id", row="{json_array}") + ")"
     told = f"CASE WHEN {{0}}.source = '{Source.PUBLIC_TIP.value}' THEN {{0}}.reporter_id END"
     followers = "(SELECT {json_agg}(t.id) FROM (" + followers_to_tell_sql("{0}.id", told) + ") t)"
+    holders = holders_sql("{0}")
     models_ = {"User": User, "RoleAssignment": RoleAssignment, "Follow": Follow}
+    locked = [reporter, followers, holders]
     return {
         False: Select(Event, Category, Grid, extra=[reporter], extra_models=models_, **EVENT_BY_ID),
-        True: Select(
-            Event, Category, Grid, lock=True, extra=[reporter, followers], extra_models=models_, **EVENT_BY_ID
-        ),
+        True: Select(Event, Category, Grid, lock=True, extra=locked, extra_models=models_, **EVENT_BY_ID),
     }
 
 
@@ -67,9 +69,11 @@ def access_event(user: User, event_id: UUID | str, *, lock: bool = False) -> Eve
     dispatchers acting at once are serialised and the second sees the new state.
 
     The event comes with its reporter as answers show them (``_reporter``, None when it
-    has none) and, locked, the followers a step tells (``_followers_to_tell``): read in
-    the same statement, used by ``reporters.reporters_shown`` and
-    ``tips.services.tell_followers``."""
+    has none) and, locked, the followers a step tells (``_followers_to_tell``) and the
+    handlers of the unit holding it (``_holders``): read in the same statement, used by
+    ``reporters.reporters_shown``, ``tips.services.tell_followers`` and
+    ``push.recipients.holders_of`` (which reads them again if the step changed the
+    holder)."""
     pk = Event._meta.pk
     found = _read_along()[lock].one([pk.get_db_prep_value(pk.to_python(event_id), connection)])
     if found is None or not can_see(scope_of(user), found[0]):
@@ -79,7 +83,10 @@ def access_event(user: User, event_id: UUID | str, *, lock: bool = False) -> Eve
     event, reporter = found[0], found[3]
     event._reporter = person_of(reporter) if reporter else None
     if lock:
+        from push.recipients import holder_unit
+
         event._followers_to_tell = set(found[4] or ())
+        event._holders = (holder_unit(event), found[5] or ())
     return event
 
 

@@ -152,22 +152,53 @@ def test_a_known_platform_gives_the_duty_a_fresh_read_gives(as_persona):
             assert duty_for(category, street, known=known) == fresh, (code, known)
 
 
-def test_the_target_platform_read_is_the_orms():
-    """``steps.PLATFORM_OF_STREET`` (a statement written once) reads what the ORM's
-    look-up read: the platform of that street, with its street, or nothing."""
-    from backend.events.services.steps import PLATFORM_OF_STREET
+def test_the_target_platform_read_is_the_orms(as_persona):
+    """``steps.target_platform`` (a statement written once) reads what the ORM's look-up
+    read: the platform of that street, with its street, or nothing; and with it the
+    category's duty lines in that street and the platform's handlers, as their own
+    statements read them (``duty.duty_lines``, ``recipients.HANDLERS_OF``)."""
+    from types import SimpleNamespace
 
+    from backend.accounts.models import Role, RoleAssignment
+    from backend.administration.duty import duty_lines
+    from backend.events.models import Category
+    from backend.events.services.steps import target_platform
+    from push.recipients import HANDLERS_OF
+
+    admin = as_persona("demo_admin")
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    for line in (
+        {"category": "01.03", "street_code": STREET, "handler": "platform", "platform_kind": "service"},
+        {"category": "01.03", "handler": "platform", "platform_kind": "governance"},
+    ):
+        put = admin.client.put("/api/v1/admin/duty-list", line, content_type="application/json", headers=headers)
+        assert put.status_code == 200, put.content
     streets = list(Platform.objects.values_list("street_id", flat=True).distinct())
+    categories = list(Category.objects.filter(code__in=["01.02", "01.03"]))
+    seen_lines = seen_handlers = 0
     for platform in Platform.objects.select_related("street"):
         for street_id in {*streets[:2], platform.street_id}:
-            found = PLATFORM_OF_STREET.one([platform.pk, street_id])
-            orm = Platform.objects.filter(pk=platform.pk, street_id=street_id).select_related("street").first()
-            if orm is None:
-                assert found is None
-                continue
-            read = found[0]
-            assert (read.pk, read.kind, read.street_id, str(read)) == (orm.pk, orm.kind, orm.street_id, str(orm))
-            assert Platform.street.is_cached(read)
+            for category in categories:
+                event = SimpleNamespace(category_id=category.pk, street_id=street_id)
+                read = target_platform(platform.pk, event)
+                orm = Platform.objects.filter(pk=platform.pk, street_id=street_id).select_related("street").first()
+                if orm is None:
+                    assert read is None
+                    continue
+                assert (read.pk, read.kind, read.street_id, str(read)) == (orm.pk, orm.kind, orm.street_id, str(orm))
+                assert Platform.street.is_cached(read)
+                lines = duty_lines(category.pk, street_id)
+                assert read._duty_lines == ((category.pk, street_id), lines)
+                handlers = {u for (u,) in HANDLERS_OF["platform_id"].rows([platform.pk])}
+                assert read._handlers == handlers
+                assert handlers == set(
+                    RoleAssignment.objects.filter(role=Role.HANDLER, platform=platform).values_list(
+                        "user_id", flat=True
+                    )
+                )
+                seen_lines += bool(lines)
+                seen_handlers += bool(handlers)
+    assert seen_lines and seen_handlers  # lines and handlers were there to read
 
 
 def test_the_duty_lines_statement_reads_what_the_orm_reads(as_persona):

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from backend.accounts.actor import Actor
 from backend.accounts.models import Role, RoleAssignment
+from backend.administration.duty import duty_lines_sql, lines_of
+from backend.administration.models import DutyAssignment
 from backend.core.errors import ApiError, register
 from backend.core.times import wire_time
 from backend.events.deadlines import compute_deadline
@@ -27,7 +29,7 @@ from backend.events.workflow import Relation, check_step
 from backend.fastpath.statements import Select
 from backend.territory.models import Department, Platform, StationedUnit, Street
 from push.models import NotificationKind
-from push.recipients import answerable_at_level, dispatchers_of, holders_of
+from push.recipients import answerable_at_level, dispatchers_of, handlers_sql, holders_of
 
 UNSURE_CATEGORY = "00.00"  # a resident's "not sure" (backend.tips): the dispatcher classifies it on accepting
 
@@ -83,10 +85,35 @@ def event_merge(*, event: Event, actor: Actor, into: Event, note: str = "") -> E
 
 
 # A dispatch's target platform with its street (its name goes into the history), read by a
-# statement written once (``fastpath.statements.Select``; tests/test_duty_dispatch.py).
+# statement written once (``fastpath.statements.Select``; tests/test_duty_dispatch.py),
+# with what the dispatch then asks (issue 24: fewer round trips a step): the duty list's
+# lines for the event's category in that street (``duty.duty_lines_sql``) and the
+# platform's handlers it tells (``push.recipients.handlers_sql``). Parameters: the
+# category, the platform, the street.
 PLATFORM_OF_STREET = Select(
-    Platform, Street, joins=["{1}.id = {0}.street_id"], where="{0}.id = %s AND {0}.street_id = %s"
+    Platform,
+    Street,
+    joins=["{1}.id = {0}.street_id"],
+    where="{0}.id = %s AND {0}.street_id = %s",
+    extra=[
+        "(" + duty_lines_sql("%s", "{0}.street_id", select="{json_agg}({json_array}({values}))") + ")",
+        "(SELECT {json_agg}(h.user_id) FROM (" + handlers_sql("platform_id", "{0}.id") + ") h)",
+    ],
+    extra_models={"DutyAssignment": DutyAssignment, "RoleAssignment": RoleAssignment},
 )
+
+
+def target_platform(platform_id: int, event: Event) -> Platform | None:
+    """The platform of the event's street ``platform_id`` names, with its street, the
+    category's duty lines in that street (``_duty_lines``, for ``duty.duty_for``) and
+    its handlers (``_handlers``, for ``push.recipients.holders_of``), or None."""
+    found = PLATFORM_OF_STREET.one([event.category_id, platform_id, event.street_id])
+    if found is None:
+        return None
+    platform, _, lines, handlers = found
+    platform._duty_lines = ((event.category_id, event.street_id), lines_of(lines or ()))
+    platform._handlers = set(handlers or ())
+    return platform
 
 
 @dataclass(frozen=True)
@@ -123,8 +150,7 @@ def event_dispatch(
     now = timezone.now()
     platform = department = worker = unit = None
     if to.platform_id is not None:
-        found = PLATFORM_OF_STREET.one([to.platform_id, event.street_id])
-        platform = found[0] if found else None
+        platform = target_platform(to.platform_id, event)
         if platform is None:
             raise ApiError("invalid_target", detail={"platform_id": "not a platform of the event's street"})
     elif to.department_id is not None:
