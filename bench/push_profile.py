@@ -153,12 +153,9 @@ def main() -> None:
             batch(record=True)
 
     print(
-        f"{args.batches} batches of {args.size} reports on {connection.vendor}; "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"{args.batches} batches of {args.size} reports on {connection.vendor}; load average {os.getloadavg()[0]:.2f}"
     )
-    print(
-        f"{'':8} {'CPU ms':>8} {'DB CPU ms':>9} {'wall ms':>8} {'in SQL ms':>9} {'COMMIT ms':>9} {'statements':>10}"
-    )
+    print(f"{'':8} {'CPU ms':>8} {'DB CPU ms':>9} {'wall ms':>8} {'in SQL ms':>9} {'COMMIT ms':>9} {'statements':>10}")
     for label, pick in (("p50", statistics.median), ("mean", statistics.fmean), ("min", min)):
         print(
             f"{label:8} {pick(cpu):8.2f} {pick(server):9.2f} {pick(wall):8.2f} {pick(in_sql):9.2f} "

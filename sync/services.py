@@ -133,9 +133,7 @@ def _replayed(device: Device, ids: set[int], applied: int) -> dict[int, dict]:
     return {e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=candidates)}
 
 
-def _apply_reports(
-    device: Device, run: list[MutationIn], applied: int, device_state: list
-) -> tuple[list[dict], int]:
+def _apply_reports(device: Device, run: list[MutationIn], applied: int, device_state: list) -> tuple[list[dict], int]:
     """A run of ``event.report`` mutations, in one transaction: each is checked
     on its own (one bad report is rejected, the rest apply) by ``event_report_batch``,
     the path of a REST report too, then saved in bulk with their ledger rows. Returns

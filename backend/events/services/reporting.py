@@ -287,13 +287,18 @@ def _photo_claims(reports: list[PreparedReport], events: list[Event]) -> dict:
     return by_user
 
 
-def claim_photos_many(reports: list[PreparedReport], events: list[Event], uploaded: dict | None = None) -> None:
+def claim_photos_many(
+    reports: list[PreparedReport], events: list[Event], uploaded: dict | None = None, claims: dict | None = None
+) -> None:
     """The photos the reports reference: attached when they have arrived, expected
     otherwise (their upload attaches them). Both report paths end here. ``uploaded``:
-    per user, the digests ``media.services.photos_uploaded`` found (asked already)."""
+    per user, the digests ``media.services.photos_uploaded`` found (asked already);
+    ``claims``: ``_photo_claims`` of these reports, made already."""
     from media.services import photos_expect_many
 
-    for user, references in _photo_claims(reports, events).items():
+    if claims is None:
+        claims = _photo_claims(reports, events)
+    for user, references in claims.items():
         photos_expect_many(
             user=user, references=references, new_events=True, uploaded=None if uploaded is None else uploaded[user]
         )
@@ -341,16 +346,14 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
         event.updated_at = event.reported_at
     events = [prepared.event for prepared in reports]
     insert_new(EventAction, actions)
-    uploaded = {
-        user: photos_uploaded(user=user, references=references)
-        for user, references in _photo_claims(reports, events).items()
-    }
+    claims = _photo_claims(reports, events)
+    uploaded = {user: photos_uploaded(user=user, references=references) for user, references in claims.items()}
     attaching = any(uploaded.values())
     with changes_collected():
         changed(events, created=True)
         if attaching:
             _number_and_insert(reports, events)
-        claim_photos_many(reports, events, uploaded)
+        claim_photos_many(reports, events, uploaded, claims)
     if not attaching:
         _number_and_insert(reports, events)
     broadcast_event_changes(events)
