@@ -1,6 +1,7 @@
 """An entity's change-log rows rewritten in one statement on PostgreSQL (``step_p50_ms``:
 every step rewrote its event's rows in three, the KPIs' dirty mark, a ``DELETE …
-RETURNING`` and an insert).
+RETURNING`` and an insert); new entities' rows with their dirty marks in one
+(``push_vs_couchdb_1``: a batch of reports wrote them in two, the marks and a COPY).
 
 ``sync.changes.track`` rewrites an entity's rows: an unstamped live row in each bucket
 it is in now, an unstamped tombstone in each bucket it had a row in and is not in now.
@@ -11,6 +12,8 @@ entity_id, bucket)``); the two touch different rows. A row rewritten in place ke
 its id where the plain path gave it a new one: the pull orders by (stamp, id), and an
 unstamped row is stamped in a round after every cursor already handed out, so where
 it falls among the other rows of its new round changes nothing a phone can see.
+New entities have no rows to rewrite: theirs are inserted unstamped and live, one per
+current bucket, as the plain path's COPY inserts them.
 Held equal to the plain path by tests/test_changelog.py (PostgreSQL)."""
 
 from __future__ import annotations
@@ -32,18 +35,26 @@ _REWRITE = REWRITE_BEGINS + (
     "ON CONFLICT (kind, entity_id, bucket) DO UPDATE SET stamp = NULL, deleted = FALSE"
 )
 _DIRTY = ", dirty AS (INSERT INTO {DirtyEvent} (event_id) SELECT unnest(%s::uuid[]))"
+INSERT_BEGINS = "WITH new_rows AS ("  # how the statement shows in a query log
+_INSERT = INSERT_BEGINS + (
+    " SELECT n.entity_id, n.bucket FROM unnest(%s::text[], %s::text[]) AS n(entity_id, bucket)"
+    "){dirty} "
+    "INSERT INTO {Change} (stamp, bucket, kind, entity_id, deleted) "
+    "SELECT NULL, n.bucket, %s::text, n.entity_id, FALSE FROM new_rows AS n"
+)
 
 
-def _statements():
+def _statements(template: str) -> tuple[Plain, Plain]:
     from backend.stats.models import DirtyEvent
     from sync.models import Change
 
-    plain = Plain(_REWRITE.replace("{dirty}", ""), Change=Change)
-    dirty = Plain(_REWRITE.replace("{dirty}", _DIRTY), Change=Change, DirtyEvent=DirtyEvent)
+    plain = Plain(template.replace("{dirty}", ""), Change=Change)
+    dirty = Plain(template.replace("{dirty}", _DIRTY), Change=Change, DirtyEvent=DirtyEvent)
     return plain, dirty
 
 
 _made: tuple[Plain, Plain] | None = None
+_made_insert: tuple[Plain, Plain] | None = None
 
 
 def applies() -> bool:
@@ -55,7 +66,7 @@ def rewrite(kind: str, ids: list[str], buckets: list[set[str]], *, dirty: bool) 
     per id), and with ``dirty`` the KPIs' dirty mark of each (events), in one statement."""
     global _made
     if _made is None:
-        _made = _statements()
+        _made = _statements(_REWRITE)
     plain, with_dirty = _made
     entity_ids = [entity_id for entity_id, current in zip(ids, buckets) for _ in current]
     names = [bucket for current in buckets for bucket in sorted(current)]
@@ -64,4 +75,22 @@ def rewrite(kind: str, ids: list[str], buckets: list[set[str]], *, dirty: bool) 
     if marked:
         params.append(ids)
     params += [kind, entity_ids, names]
+    (with_dirty if marked else plain).rows(params)
+
+
+def insert(kind: str, ids: list[str], buckets: list[set[str]], *, dirty: bool) -> None:
+    """The rows of new entities ``ids`` (of ``kind``), one per bucket of ``buckets`` (one
+    set per id), unstamped and live, and with ``dirty`` the KPIs' dirty mark of each
+    (events), in one statement."""
+    global _made_insert
+    if _made_insert is None:
+        _made_insert = _statements(_INSERT)
+    plain, with_dirty = _made_insert
+    entity_ids = [entity_id for entity_id, current in zip(ids, buckets) for _ in current]
+    names = [bucket for current in buckets for bucket in sorted(current)]
+    params: list = [entity_ids, names]
+    marked = dirty and settings.STATS_FACTS
+    if marked:
+        params.append(ids)
+    params.append(kind)
     (with_dirty if marked else plain).rows(params)
