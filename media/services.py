@@ -212,22 +212,42 @@ def photos_expect(*, event: Event, user, references: dict[str, list[str]]) -> No
     photos_expect_many(user=user, references=[(event, references)])
 
 
-def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str]]]], new_events: bool = False) -> None:
-    """``photos_expect`` for many events at once, each locked by the caller (made or
-    stepped in this transaction). ``new_events``: the events were made in this
-    transaction, so none has a photo or an expected one yet (a batch of offline
-    reports: two queries and a hundred instances less)."""
-    wanted = [
+def _wanted(references: list[tuple[Event, dict[str, list[str]]]]) -> list[tuple[Event, str, str]]:
+    return [
         (event, digest, phase)
         for event, refs in references
         for phase, listed in refs.items()
         for ref in listed
         if (digest := photo_digest(ref))
     ]
+
+
+def photos_uploaded(*, user, references: list[tuple[Event, dict[str, list[str]]]]) -> set[str]:
+    """Which of the photos these references name ``user`` has uploaded and no event
+    holds yet (one query; usually none): those attach, the others are expected."""
+    digests = {digest for _, digest, _ in _wanted(references)}
+    return present(Photo, "sha256", digests, uploader_id=user.pk, event_id=None) if digests else set()
+
+
+def photos_expect_many(
+    *,
+    user,
+    references: list[tuple[Event, dict[str, list[str]]]],
+    new_events: bool = False,
+    uploaded: set[str] | None = None,
+) -> None:
+    """``photos_expect`` for many events at once, each locked by the caller (made or
+    stepped in this transaction). ``new_events``: the events were made in this
+    transaction, so none has a photo or an expected one yet (a batch of offline
+    reports: two queries and a hundred instances less). ``uploaded``: what
+    ``photos_uploaded`` answered for these references, when the caller has asked
+    (a batch of reports asks before it saves its events: ``event_report_many``)."""
+    wanted = _wanted(references)
     if not wanted:
         return
     digests = {digest for _, digest, _ in wanted}
-    uploaded = present(Photo, "sha256", digests, uploader_id=user.pk, event_id=None)  # usually none yet
+    if uploaded is None:
+        uploaded = present(Photo, "sha256", digests, uploader_id=user.pk, event_id=None)  # usually none yet
     waiting = (
         {p.sha256: p for p in Photo.objects.filter(sha256__in=uploaded, uploader=user, event__isnull=True)}
         if uploaded
@@ -240,14 +260,15 @@ def photos_expect_many(*, user, references: list[tuple[Event, dict[str, list[str
         known |= set(
             ExpectedPhoto.objects.filter(event__in=event_ids, sha256__in=digests).values_list("event_id", "sha256")
         )
-    expected, now = {}, timezone.now()
+    expected, now, user_id = {}, timezone.now(), user.pk
     for event, digest, phase in wanted:
-        if (event.pk, digest) in known:
+        event_id = event.pk
+        if (event_id, digest) in known:
             continue
         if digest in waiting and waiting[digest].event_id is None:
             photo_attach(photo=waiting[digest], event=event, phase=phase, locked=True)
         else:
-            expected[(event.pk, digest)] = (digest, event.pk, phase, user.pk, now)
+            expected[(event_id, digest)] = (digest, event_id, phase, user_id, now)
     insert_rows(ExpectedPhoto, EXPECTED_COLUMNS, list(expected.values()))
 
 

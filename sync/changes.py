@@ -49,8 +49,13 @@ def track(kind: EntityKind, rows: list[dict], *, created: bool = False, deleted:
     if not rows:
         return
     ids = [str(row["id"]) for row in rows]
-    if not created and not deleted and changelog.applies():  # PostgreSQL: the same rows in one statement
-        changelog.rewrite(kind.name, ids, kind.buckets(rows), dirty=kind.name == "event")
+    if not deleted and changelog.applies():  # PostgreSQL: the same rows in one statement
+        if created:
+            for start in range(0, len(ids), CHUNK):
+                part = slice(start, start + CHUNK)
+                changelog.insert(kind.name, ids[part], kind.buckets(rows[part]), dirty=kind.name == "event")
+        else:
+            changelog.rewrite(kind.name, ids, kind.buckets(rows), dirty=kind.name == "event")
         return
     if kind.name == "event":  # the KPIs' facts of these events are stale (backend/stats)
         from backend.stats.facts import mark_dirty

@@ -91,20 +91,26 @@ def sync_push(
             applied = _locked_last_mutation_id(device)
             run = _report_run(mutations, position)
             if run:
-                answers, applied = _apply_reports(device, run, applied)
+                answers, applied = _apply_reports(device, run, applied, device_state)
                 results.extend(answers)
                 position += len(run)
-            elif position < len(mutations):
-                answer, applied = _apply_one(device, mutations[position], applied, offset_ms)
-                results.append(answer)
-                position += 1
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {DEVICES} SET last_mutation_id = %s, clock_offset_ms = %s, protocol_version = %s, "
-                    "last_push_at = %s WHERE device_id = %s",
-                    [applied, *device_state],
-                )
+            else:
+                if position < len(mutations):
+                    answer, applied = _apply_one(device, mutations[position], applied, offset_ms)
+                    results.append(answer)
+                    position += 1
+                _write_device(applied, device_state)
     return results, {"last_mutation_id": applied, "clock_offset_ms": offset_ms}
+
+
+def _write_device(applied: int, device_state: list) -> None:
+    """The device's last mutation id, clock offset, protocol and time of this push."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {DEVICES} SET last_mutation_id = %s, clock_offset_ms = %s, protocol_version = %s, "
+            "last_push_at = %s WHERE device_id = %s",
+            [applied, *device_state],
+        )
 
 
 def _report_run(mutations: list[MutationIn], start: int) -> list[MutationIn]:
@@ -127,11 +133,14 @@ def _replayed(device: Device, ids: set[int], applied: int) -> dict[int, dict]:
     return {e.mutation_id: e.result for e in LedgerEntry.objects.filter(device=device, mutation_id__in=candidates)}
 
 
-def _apply_reports(device: Device, run: list[MutationIn], applied: int) -> tuple[list[dict], int]:
+def _apply_reports(device: Device, run: list[MutationIn], applied: int, device_state: list) -> tuple[list[dict], int]:
     """A run of ``event.report`` mutations, in one transaction: each is checked
     on its own (one bad report is rejected, the rest apply) by ``event_report_batch``,
     the path of a REST report too, then saved in bulk with their ledger rows. Returns
-    the answers and the device's last mutation id after them."""
+    the answers and the device's last mutation id after them, which is written to
+    the device's row before the reports are saved: it is known by then, and what
+    follows the events' numbering holds the year's counter row locked (every
+    report in the district waits for it)."""
     user = device.user
     answered = _replayed(device, {m.id for m in run}, applied)
     parsed = {}
@@ -159,6 +168,7 @@ def _apply_reports(device: Device, run: list[MutationIn], applied: int) -> tuple
         if mutation.id > last:
             last = mutation.id
         results[mutation.id] = result
+    _write_device(last, device_state)
     # The same path as a REST report (a batch of one there).
     outcomes = event_report_batch(reports=list(to_report.values()))
     for mutation_id, outcome in zip(to_report, outcomes):

@@ -55,7 +55,12 @@ def test_the_holders_read_with_the_locked_event_are_the_statements_and_a_new_hol
     ]
     seen = 0
     for holder in holders:
-        none = {"holder_platform_id": None, "holder_department_id": None, "holder_unit_id": None, "holder_user_id": None}
+        none = {
+            "holder_platform_id": None,
+            "holder_department_id": None,
+            "holder_unit_id": None,
+            "holder_user_id": None,
+        }
         Event.objects.filter(pk=event.pk).update(**{**none, **holder})
         plain = holders_of(Event(**holder))
         with transaction.atomic():

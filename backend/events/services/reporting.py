@@ -237,9 +237,7 @@ def event_report_batch(*, reports: list[tuple[Actor, dict]]) -> list[ReportOutco
     another reporter's id answers ``event_id_taken``. 小事不出网格: a grid worker may
     report an admission-list matter already handled on the spot; it goes straight to
     approval. Runs in the caller's transaction; the change log is written once per
-    event (``changes_collected``)."""
-    from sync.changes import changes_collected
-
+    event (``event_report_many``)."""
     wanted = [fields["event_id"] for _, fields in reports if fields.get("event_id") is not None]
     taken = present(Event, "id", wanted) if wanted else set()
     existing = (
@@ -275,34 +273,56 @@ def event_report_batch(*, reports: list[tuple[Actor, dict]]) -> list[ReportOutco
             else:
                 made[prepared.event.pk] = prepared
                 outcomes.append(None)
-    with changes_collected():
-        events = event_report_many(list(made.values()))
+    events = event_report_many(list(made.values()))
     created = iter(events)
     return [outcome if outcome is not None else (next(created), True) for outcome in outcomes]
 
 
-def claim_photos_many(reports: list[PreparedReport], events: list[Event]) -> None:
-    """The photos the reports reference: attached when they have arrived, expected
-    otherwise (their upload attaches them). Both report paths end here."""
-    from media.services import photos_expect_many
-
+def _photo_claims(reports: list[PreparedReport], events: list[Event]) -> dict:
+    """The photos the reports reference, by the user who claims them."""
     by_user: dict = {}
     for prepared, event in zip(reports, events):
         if event.photos.get("before") or event.photos.get("after"):
             by_user.setdefault(prepared.actor.user, []).append((event, event.photos))
-    for user, references in by_user.items():
-        photos_expect_many(user=user, references=references, new_events=True)
+    return by_user
+
+
+def claim_photos_many(
+    reports: list[PreparedReport], events: list[Event], uploaded: dict | None = None, claims: dict | None = None
+) -> None:
+    """The photos the reports reference: attached when they have arrived, expected
+    otherwise (their upload attaches them). Both report paths end here. ``uploaded``:
+    per user, the digests ``media.services.photos_uploaded`` found (asked already);
+    ``claims``: ``_photo_claims`` of these reports, made already."""
+    from media.services import photos_expect_many
+
+    if claims is None:
+        claims = _photo_claims(reports, events)
+    for user, references in claims.items():
+        photos_expect_many(
+            user=user, references=references, new_events=True, uploaded=None if uploaded is None else uploaded[user]
+        )
 
 
 def event_report_many(reports: list[PreparedReport]) -> list[Event]:
     """Save prepared reports at once (``event_report_batch``'s write): numbers in one
     counter update, events, their first history rows and sync log rows in bulk inserts.
-    The caller has checked that none of the ids exists."""
+    The caller has checked that none of the ids exists.
+
+    Event numbers are gap-free per year, so the year's counter row stays locked from
+    numbering until commit and every report in the district waits for it: everything
+    that needs no number is written first. That is the history rows (foreign keys are
+    checked at commit, so they may precede their events), and, unless a claimed photo
+    has already arrived (it attaches to the saved event and may move it on, so the log
+    waits for its final state), the expected photos and the change-log rows with the
+    KPIs' dirty marks (``changes_collected`` writes them when it ends, or hands them to
+    an enclosing one)."""
     if not reports:
         return []
-    from backend.fastpath.bulk import insert_instances, insert_new
+    from backend.fastpath.bulk import insert_new
+    from media.services import photos_uploaded
     from push.services import broadcast_event_changes
-    from sync.changes import changed
+    from sync.changes import changed, changes_collected
 
     actions = []
     for prepared in reports:
@@ -325,14 +345,33 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
         )
         event.updated_at = event.reported_at
     events = [prepared.event for prepared in reports]
-    # Everything that needs no number is written first: the year's counter row stays
-    # locked until commit, and every report in the district waits for it. (Foreign
-    # keys are checked at commit, so the actions may precede their events.)
     insert_new(EventAction, actions)
-    changed(events, created=True)
+    claims = _photo_claims(reports, events)
+    uploaded = {user: photos_uploaded(user=user, references=references) for user, references in claims.items()}
+    attaching = any(uploaded.values())
+    with changes_collected():
+        changed(events, created=True)
+        if attaching:
+            _number_and_insert(reports, events)
+        claim_photos_many(reports, events, uploaded, claims)
+    if not attaching:
+        _number_and_insert(reports, events)
+    broadcast_event_changes(events)
+    return events
+
+
+def _number_and_insert(reports: list[PreparedReport], events: list[Event]) -> None:
+    """Number the events (the year's counter row locked until commit) and insert them."""
+    from backend.fastpath.bulk import insert_instances
+
     by_year: dict[int, list[PreparedReport]] = {}
+    years: dict[datetime, int] = {}  # a batch's reports share few instants: localtime once each
     for prepared in reports:
-        by_year.setdefault(timezone.localtime(prepared.event.reported_at).year, []).append(prepared)
+        at = prepared.event.reported_at
+        year = years.get(at)
+        if year is None:
+            year = years[at] = timezone.localtime(at).year
+        by_year.setdefault(year, []).append(prepared)
     for year, group in by_year.items():
         for prepared, number in zip(group, next_event_numbers(year, len(group))):
             prepared.event.number = number
@@ -340,6 +379,3 @@ def event_report_many(reports: list[PreparedReport]) -> list[Event]:
     for event in events:  # saved now, as bulk_create would mark them: a later save() updates
         event._state.adding = False
         event._state.db = "default"
-    claim_photos_many(reports, events)
-    broadcast_event_changes(events)
-    return events

@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from backend.accounts.models import User
 from backend.events.models import Category, Event, EventAction
-from backend.fastpath.bulk import insert_instances, make, present
+from backend.fastpath.bulk import _values_of, insert_instances, make, present
 from backend.territory.models import Grid
+from sync.entities import KINDS, bucket_row
 
 
 def columns(instance) -> dict:
@@ -39,6 +40,8 @@ def test_make_builds_what_the_model_constructor_builds_and_it_saves(db):
     )
     made, constructed = make(Event, **values), Event(**values)
     assert columns(made) == columns(constructed)
+    # every column is in the instance's __dict__, where insert_instances reads it
+    assert {f.attname: made.__dict__[f.attname] for f in Event._meta.concrete_fields} == columns(constructed)
     assert made.photos == {} and made.photos is not make(Event, **values).photos  # a fresh default each time
     assert made._state.adding and made.category is category and made.reporter is user  # related objects cached
     action = make(EventAction, event=made, seq=1, action="report", actor=user, device=None, server_at=now)
@@ -167,3 +170,31 @@ def test_the_kpis_dirty_marks_by_copy_are_the_rows_bulk_create_made(db, settings
     mark_dirty([str(ids[0]), ids[1], str(ids[2])])  # the write path passes text; a UUID is taken too
     assert sorted(DirtyEvent.objects.values_list("event_id", flat=True)) == plain == sorted(ids)
     assert len(set(DirtyEvent.objects.values_list("pk", flat=True))) == 3
+
+
+def test_values_are_read_from_the_instance_or_through_a_deferred_fields_attribute(db):
+    """``insert_instances`` reads an instance's ``__dict__``; a field not loaded there
+    (``only``) is read through its attribute, as ``attrgetter`` read every one before."""
+    event = made_event(description="原来的描述")
+    insert_instances(Event, [event])
+    attnames = ["id", "grid_id", "description", "photos"]
+    values = _values_of(attnames)
+    assert values(event) == (event.pk, event.grid_id, "原来的描述", {})
+    loaded = Event.objects.only("id", "grid_id").get(pk=event.pk)
+    assert "description" not in loaded.__dict__
+    assert values(loaded) == (event.pk, event.grid_id, "原来的描述", {})
+    assert _values_of(["description"])(event) == ("原来的描述",)
+
+
+def test_an_events_bucket_row_is_what_its_attributes_say(db):
+    """``sync.entities.bucket_row`` reads the instance's ``__dict__``: the same values
+    as through its attributes, for an instance made, read whole, or read in part."""
+    kind = KINDS["event"]
+    event = made_event()
+    insert_instances(Event, [event])
+
+    def through_attributes(instance) -> dict:
+        return {name: getattr(instance, "pk" if name == "id" else name) for name in kind.bucket_fields}
+
+    for instance in (event, Event.objects.get(pk=event.pk), Event.objects.only("id").get(pk=event.pk)):
+        assert bucket_row(kind, instance) == through_attributes(instance)
