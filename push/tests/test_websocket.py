@@ -436,8 +436,11 @@ def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkey
     monkeypatch.setattr("push.consumers.NotificationConsumer._close_when_expired", no_timer)
     claims = jwt.decode(token_of("demo_grid_worker"), options={"verify_signature": False})
     kid, key = next(iter(settings.JWT["KEYS"].items()))
-    # Expires in a second: it connects, then expires with no timer to close it.
-    expiring = jwt.encode({**claims, "exp": int(time.time()) + 1}, key, algorithm="HS256", headers={"kid": kid})
+    # Expires in one to two seconds (``exp`` is whole seconds: ``+ 1`` could leave a few
+    # milliseconds, and a token expired at connect is refused before the hello): it
+    # connects, then expires with no timer to close it.
+    exp = int(time.time()) + 2
+    expiring = jwt.encode({**claims, "exp": exp}, key, algorithm="HS256", headers={"kid": kid})
     user_id = persona_user("demo_grid_worker").pk
 
     async def body():
@@ -446,7 +449,7 @@ def test_it_checks_the_expiry_before_a_live_message_too(db, persona_user, monkey
         communicator = connect(expiring)
         assert (await communicator.connect())[0]
         assert (await communicator.receive_json_from())["type"] == "hello"
-        await asyncio.sleep(1.6)
+        await asyncio.sleep(exp - time.time() + 0.6)
         await get_channel_layer().group_send(
             f"user.{user_id}",
             {"type": "notify.message", "notification": {"seq": 1, "kind": NotificationKind.URGE, "title": "催办"}},
